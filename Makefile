@@ -1,0 +1,41 @@
+# Drago build, test and packaging entry points. `make test` installs what the
+# tests need on a fresh Debian machine (apt packages, npm packages, Go
+# modules) and runs every suite, the privileged end-to-end ones included.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w -X github.com/drago-wg/drago/server/api.Version=$(VERSION) \
+            -X github.com/drago-wg/drago/server/api.Commit=$(COMMIT) \
+            -X github.com/drago-wg/drago/server/api.Date=$(DATE)
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run deps test unit e2e vet clean
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/drago ./cmd/drago
+
+# Start the control plane on a temporary data dir; prints a root token.
+run: build
+	./bin/drago server -dev
+
+# Install the machine packages the tests use (idempotent; needs root).
+deps:
+	bash .ci/deps.sh
+
+vet:
+	$(GO) vet ./...
+
+# unit: every Go package, with the race detector; privileged tests run for real.
+unit:
+	DRAGO_PRIVILEGED_TESTS=1 CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+test: deps vet unit webapp-test packages-test
+
+clean:
+	rm -rf bin dist
+
+include webapp/webapp.mk
+include packaging/packaging.mk

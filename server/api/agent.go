@@ -1,0 +1,77 @@
+package api
+
+import "time"
+
+// RegisterRequest is sent by an agent with a join token as bearer credential.
+type RegisterRequest struct {
+	Name             string            `json:"name"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	AdvertiseAddress string            `json:"advertise_address,omitempty"`
+	OS               string            `json:"os,omitempty"`
+	Arch             string            `json:"arch,omitempty"`
+	AgentVersion     string            `json:"agent_version,omitempty"`
+}
+
+// RegisterResponse carries the host credential, shown only once.
+type RegisterResponse struct {
+	HostID     string `json:"host_id"`
+	Credential string `json:"credential"`
+}
+
+// DesiredState is what one host must configure. Index orders versions: the
+// agent passes it back as ?index= to wait for the next change.
+type DesiredState struct {
+	Index      uint64             `json:"index"`
+	HostID     string             `json:"host_id"`
+	RotateKeys bool               `json:"rotate_keys,omitempty"`
+	Interfaces []DesiredInterface `json:"interfaces"`
+}
+
+// DesiredInterface is one WireGuard interface on the host.
+type DesiredInterface struct {
+	ID         string        `json:"id"`
+	Name       string        `json:"name"`
+	NetworkID  string        `json:"network_id"`
+	Addresses  []string      `json:"addresses"`
+	ListenPort int           `json:"listen_port"`
+	MTU        int           `json:"mtu"`
+	PublicKey  string        `json:"public_key,omitempty"` // what the server knows
+	Peers      []DesiredPeer `json:"peers"`
+}
+
+// DesiredPeer is one peer of an interface.
+type DesiredPeer struct {
+	InterfaceID         string   `json:"interface_id"`
+	PublicKey           string   `json:"public_key"`
+	Endpoint            string   `json:"endpoint,omitempty"`
+	AllowedIPs          []string `json:"allowed_ips"`
+	PersistentKeepalive int      `json:"persistent_keepalive,omitempty"`
+}
+
+// StatusReport is sent by the agent on change and as a heartbeat.
+type StatusReport struct {
+	Backend          string            `json:"backend,omitempty"`
+	AdvertiseAddress string            `json:"advertise_address,omitempty"`
+	AgentVersion     string            `json:"agent_version,omitempty"`
+	OS               string            `json:"os,omitempty"`
+	Arch             string            `json:"arch,omitempty"`
+	AppliedIndex     uint64            `json:"applied_index"`
+	Interfaces       []InterfaceStatus `json:"interfaces"`
+}
+
+// InterfaceStatus is the observed state of one interface.
+type InterfaceStatus struct {
+	ID         string       `json:"id"`
+	PublicKey  string       `json:"public_key"`
+	ListenPort int          `json:"listen_port"`
+	Peers      []PeerStatus `json:"peers,omitempty"`
+}
+
+// PeerStatus is the observed state of one peer.
+type PeerStatus struct {
+	PublicKey     string     `json:"public_key"`
+	Endpoint      string     `json:"endpoint,omitempty"`
+	LastHandshake *time.Time `json:"last_handshake,omitempty"`
+	RxBytes       int64      `json:"rx_bytes"`
+	TxBytes       int64      `json:"tx_bytes"`
+}
