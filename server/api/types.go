@@ -120,11 +120,11 @@ type JoinToken struct {
 	Secret    string            `json:"secret,omitempty"`
 }
 
-// List is a page of objects.
+// List is a page of objects: Items start at Offset of Total matching ones.
 type List[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-	Total      int    `json:"total"`
+	Items  []T `json:"items"`
+	Offset int `json:"offset"`
+	Total  int `json:"total"`
 }
 
 // Error is the body of every failed request.
