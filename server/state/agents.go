@@ -1,0 +1,250 @@
+package state
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Register creates a host for an agent presenting join token joinID, with an
+// interface in each of the token's networks, and returns the host credential
+// (shown once). observed is the IP the request came from.
+func (s *State) Register(joinID string, r api.RegisterRequest, observed string) (*api.RegisterResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.joins[joinID]
+	if !ok {
+		return nil, forbidden("join token was revoked")
+	}
+	w := s.begin()
+	if err := s.joinUsable(j, w.now); err != nil {
+		return nil, err
+	}
+	h := &api.Host{
+		Name: r.Name, Labels: cloneMap(j.Labels), AdvertiseAddress: r.AdvertiseAddress, ObservedAddress: observed,
+		OS: r.OS, Arch: r.Arch, AgentVersion: r.AgentVersion, Status: api.HostPending,
+	}
+	for k, v := range r.Labels {
+		if h.Labels == nil {
+			h.Labels = map[string]string{}
+		}
+		h.Labels[k] = v
+	}
+	if err := s.checkHost(h, nil); err != nil {
+		return nil, err
+	}
+	if err := checkAgentInfo(r.OS, r.Arch, r.AgentVersion, ""); err != nil {
+		return nil, err
+	}
+	w.meta(&h.Meta)
+	w.put(store.KindHosts, h.ID, h, "created", h.Name)
+	for _, nid := range j.Networks {
+		if _, ok := s.networks[nid]; !ok {
+			continue // network deleted since the token was made
+		}
+		if _, err := s.addInterface(w, h, api.Interface{NetworkID: nid}); err != nil {
+			return nil, err
+		}
+	}
+	secret, hash := newSecret(prefixHost, h.ID)
+	w.put(store.KindCredentials, h.ID, &credRecord{HostID: h.ID, Hash: hash}, "", "")
+	j2 := *j
+	j2.Uses++
+	w.put(store.KindJoinTokens, j.ID, &j2, "updated", j.Name)
+	w.hosts.add(h.ID)
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	return &api.RegisterResponse{HostID: h.ID, Credential: secret}, nil
+}
+
+func checkAgentInfo(os, arch, version, backend string) error {
+	for _, f := range []struct{ name, v string }{{"os", os}, {"arch", arch}, {"agent_version", version}, {"backend", backend}} {
+		if len(f.v) > 64 {
+			return invalid(f.name, "is longer than 64 characters")
+		}
+	}
+	return nil
+}
+
+// ReportStatus records an agent's status report: the heartbeat, the host's
+// facts and its interfaces' public keys. A changed key or address is a write
+// that wakes the host's peers; a plain heartbeat is not.
+func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.hosts[hostID]
+	if !ok {
+		return notFound("host", hostID)
+	}
+	if err := checkAgentInfo(r.OS, r.Arch, r.AgentVersion, r.Backend); err != nil {
+		return err
+	}
+	if err := checkAddress("advertise_address", r.AdvertiseAddress); err != nil {
+		return err
+	}
+	w := s.begin()
+	var keyed []*api.Interface
+	for k, is := range r.Interfaces {
+		field := "interfaces[" + strconv.Itoa(k) + "]"
+		i, ok := s.ifaces[is.ID]
+		if !ok || i.HostID != hostID {
+			return invalid(field+".id", "%q is not an interface of this host", is.ID)
+		}
+		if is.PublicKey != "" {
+			if _, err := checkKey(field+".public_key", is.PublicKey); err != nil {
+				return err
+			}
+		}
+		for p, ps := range is.Peers {
+			if _, err := checkKey(field+".peers["+strconv.Itoa(p)+"].public_key", ps.PublicKey); err != nil {
+				return err
+			}
+		}
+		if is.PublicKey != "" && is.PublicKey != i.PublicKey {
+			i2 := clone(i)
+			i2.PublicKey = is.PublicKey
+			now := w.now
+			i2.KeyRotatedAt = &now
+			keyed = append(keyed, i2)
+		}
+	}
+	h := clone(old)
+	h.OS, h.Arch, h.AgentVersion, h.Backend = r.OS, r.Arch, r.AgentVersion, r.Backend
+	if r.AdvertiseAddress != "" {
+		h.AdvertiseAddress = r.AdvertiseAddress
+	}
+	if observed != "" {
+		h.ObservedAddress = observed
+	}
+	now := w.now
+	h.LastSeen = &now
+	if !hostFactsEqual(h, old) {
+		w.meta(&h.Meta)
+		w.put(store.KindHosts, h.ID, h, "updated", h.Name)
+		w.hosts.add(h.ID)
+	}
+	for _, i := range keyed {
+		w.meta(&i.Meta)
+		w.put(store.KindInterfaces, i.ID, i, "updated", i.Name)
+		w.ifaces.add(i.ID)
+	}
+	if err := w.commit(); err != nil {
+		return err
+	}
+	s.hosts[hostID].LastSeen = &now // a heartbeat alone is kept in memory only
+	rc := r
+	s.reports[hostID] = &rc
+	return nil
+}
+
+func hostFactsEqual(a, b *api.Host) bool {
+	return a.OS == b.OS && a.Arch == b.Arch && a.AgentVersion == b.AgentVersion && a.Backend == b.Backend &&
+		a.AdvertiseAddress == b.AdvertiseAddress && a.ObservedAddress == b.ObservedAddress
+}
+
+// CreateDevice registers a plain WireGuard device by its public key.
+func (s *State) CreateDevice(d api.DeviceRequest) (*api.Interface, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.Network == "" {
+		return nil, invalid("network", "is required")
+	}
+	if err := checkName("name", d.Name, hostName, "a device name (letters, digits, '.', '_', '-')"); err != nil {
+		return nil, err
+	}
+	if _, err := checkKey("public_key", d.PublicKey); err != nil {
+		return nil, err
+	}
+	i := api.Interface{NetworkID: d.Network, Name: "wg0", DeviceName: d.Name, PublicKey: d.PublicKey, ListenPort: 51820}
+	if d.Address != "" {
+		i.Addresses = []string{d.Address}
+	}
+	w := s.begin()
+	for _, o := range s.ifaces {
+		if o.DeviceName == d.Name && (o.NetworkID == d.Network || s.networks[o.NetworkID].Name == d.Network) {
+			return nil, conflict("name", "network already has a device named %q", d.Name)
+		}
+	}
+	out, err := s.addInterface(w, nil, i)
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Field == "network_id" {
+			e.Field = "network"
+		}
+		if e, ok := err.(*Error); ok && e.Field == "addresses[0]" {
+			e.Field = "address"
+		}
+		return nil, err
+	}
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	return clone(out), nil
+}
+
+// Overview counts objects and host states.
+func (s *State) Overview() api.Overview {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o := api.Overview{Version: api.Version, Index: s.index, Networks: len(s.networks), Hosts: len(s.hosts)}
+	for _, h := range s.hosts {
+		switch s.hostView(h).Status {
+		case api.HostReady:
+			o.HostsReady++
+		case api.HostDown:
+			o.HostsDown++
+		default:
+			o.Pending++
+		}
+	}
+	for _, i := range s.ifaces {
+		if i.DeviceName != "" {
+			o.Devices++
+		} else {
+			o.Interfaces++
+		}
+	}
+	return o
+}
+
+// Events returns the recent changes after index, waiting up to wait for one.
+func (s *State) Events(ctx context.Context, index uint64, wait time.Duration) api.Events {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.RLock()
+		k, _ := slices.BinarySearchFunc(s.events, index+1, func(e api.Event, i uint64) int {
+			return compareIndex(e.Index, i)
+		})
+		out := api.Events{Index: s.index, Events: slices.Clone(s.events[k:])}
+		ch := s.eventWake
+		s.mu.RUnlock()
+		if len(out.Events) > 0 || wait <= 0 {
+			if out.Events == nil {
+				out.Events = []api.Event{}
+			}
+			return out
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			wait = 0
+		case <-ctx.Done():
+			wait = 0
+		}
+	}
+}
+
+func compareIndex(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,281 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+)
+
+// eachPeer calls fn for every peer of i: its explicit connections, then the
+// implicit ones its network's topology gives (an explicit connection
+// overrides the implicit one for the same pair). conn is nil for implicit peers.
+func (s *State) eachPeer(i *api.Interface, fn func(p *api.Interface, conn *api.Connection)) {
+	explicit := s.ifaceConns[i.ID]
+	seen := make(set, len(explicit))
+	for cid := range explicit {
+		c := s.conns[cid]
+		other := c.B.InterfaceID
+		if other == i.ID {
+			other = c.A.InterfaceID
+		}
+		if p, ok := s.ifaces[other]; ok {
+			seen.add(other)
+			fn(p, c)
+		}
+	}
+	n := s.networks[i.NetworkID]
+	implicit := func(id string) {
+		if _, dup := seen[id]; dup || id == i.ID {
+			return
+		}
+		if p, ok := s.ifaces[id]; ok {
+			fn(p, nil)
+		}
+	}
+	switch {
+	case n == nil:
+	case n.Topology == api.TopologyMesh:
+		for id := range s.netIfaces[n.ID] {
+			implicit(id)
+		}
+	case n.Topology == api.TopologyHub && n.HubInterfaceID == i.ID:
+		for id := range s.netIfaces[n.ID] {
+			implicit(id)
+		}
+	case n.Topology == api.TopologyHub && n.HubInterfaceID != "":
+		implicit(n.HubInterfaceID)
+	}
+}
+
+// peerOf builds the peer entry that self gets for p.
+func (s *State) peerOf(self, p *api.Interface, conn *api.Connection) api.DesiredPeer {
+	n := s.networks[self.NetworkID]
+	out := api.DesiredPeer{InterfaceID: p.ID, PublicKey: p.PublicKey, PersistentKeepalive: n.PersistentKeepalive}
+	var side *api.ConnectionSide
+	if conn != nil {
+		side = &conn.A
+		if conn.B.InterfaceID == self.ID {
+			side = &conn.B
+		}
+		if conn.PersistentKeepalive != nil {
+			out.PersistentKeepalive = *conn.PersistentKeepalive
+		}
+	}
+	if side != nil && len(side.AllowedIPs) > 0 {
+		out.AllowedIPs = slices.Clone(side.AllowedIPs)
+	} else if n.Topology == api.TopologyHub && n.HubInterfaceID == p.ID && conn == nil {
+		// A spoke reaches the whole network through the hub.
+		out.AllowedIPs = append([]string{n.IPv4Range}, p.RoutedSubnets...)
+		if n.IPv6Range != "" {
+			out.AllowedIPs = slices.Insert(out.AllowedIPs, 1, n.IPv6Range)
+		}
+	} else {
+		for _, a := range p.Addresses {
+			pre := netip.MustParsePrefix(a)
+			out.AllowedIPs = append(out.AllowedIPs, netip.PrefixFrom(pre.Addr(), pre.Addr().BitLen()).String())
+		}
+		out.AllowedIPs = append(out.AllowedIPs, p.RoutedSubnets...)
+	}
+	if side != nil && side.Endpoint != "" {
+		out.Endpoint = side.Endpoint
+	} else {
+		out.Endpoint = s.endpointOf(p)
+	}
+	return out
+}
+
+// endpointOf returns where peers reach interface p: its host's advertised
+// address (with p's listen port unless it names one), else the address the
+// server observed the agent at. Devices have none.
+func (s *State) endpointOf(p *api.Interface) string {
+	h, ok := s.hosts[p.HostID]
+	if !ok {
+		return ""
+	}
+	addr := h.AdvertiseAddress
+	if addr == "" {
+		addr = h.ObservedAddress
+	}
+	if addr == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(p.ListenPort))
+}
+
+// desired builds the host's desired state; the caller holds s.mu. It costs
+// O(the host's peers).
+func (s *State) desired(h *api.Host) *api.DesiredState {
+	ds := &api.DesiredState{Index: s.hostIndex[h.ID], HostID: h.ID, RotateKeys: h.RotateKeys, Interfaces: []api.DesiredInterface{}}
+	for _, id := range s.hostIfaces[h.ID].sorted() {
+		i := s.ifaces[id]
+		di := api.DesiredInterface{
+			ID: i.ID, Name: i.Name, NetworkID: i.NetworkID, Addresses: slices.Clone(i.Addresses),
+			ListenPort: i.ListenPort, MTU: i.MTU, PublicKey: i.PublicKey, Peers: []api.DesiredPeer{},
+		}
+		s.eachPeer(i, func(p *api.Interface, c *api.Connection) {
+			if p.PublicKey != "" {
+				di.Peers = append(di.Peers, s.peerOf(i, p, c))
+			}
+		})
+		slices.SortFunc(di.Peers, func(a, b api.DesiredPeer) int { return strings.Compare(a.InterfaceID, b.InterfaceID) })
+		ds.Interfaces = append(ds.Interfaces, di)
+	}
+	return ds
+}
+
+// DesiredState returns the host's desired state once its index is above
+// index, waiting up to wait for a change (a blocking query). On timeout it
+// returns the current state.
+func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, wait time.Duration) (*api.DesiredState, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		h, ok := s.hosts[hostID]
+		if !ok {
+			s.mu.Unlock()
+			return nil, notFound("host", hostID)
+		}
+		if s.hostIndex[hostID] > index || wait <= 0 {
+			ds := s.desired(h)
+			s.mu.Unlock()
+			return ds, nil
+		}
+		ch, ok := s.hostWake[hostID]
+		if !ok {
+			ch = make(chan struct{})
+			s.hostWake[hostID] = ch
+		}
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			wait = 0
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// InterfaceConfig renders the wg-quick view of an interface; the private key
+// is left as a placeholder, since the server never has it.
+func (s *State) InterfaceConfig(id string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.ifaces[id]
+	if !ok {
+		return "", notFound("interface", id)
+	}
+	n := s.networks[i.NetworkID]
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s in network %s (id %s)\n[Interface]\n", displayName(s, i), n.Name, i.ID)
+	fmt.Fprintf(&b, "PrivateKey = <private key of this %s, never sent to the server>\n", kindOf(i))
+	fmt.Fprintf(&b, "Address = %s\n", strings.Join(i.Addresses, ", "))
+	if i.DeviceName == "" {
+		fmt.Fprintf(&b, "ListenPort = %d\n", i.ListenPort)
+	}
+	fmt.Fprintf(&b, "MTU = %d\n", i.MTU)
+	if len(n.DNS) > 0 {
+		fmt.Fprintf(&b, "DNS = %s\n", strings.Join(n.DNS, ", "))
+	}
+	var peers []api.DesiredPeer
+	names := map[string]string{}
+	s.eachPeer(i, func(p *api.Interface, c *api.Connection) {
+		if p.PublicKey != "" {
+			peers = append(peers, s.peerOf(i, p, c))
+			names[p.ID] = displayName(s, p)
+		}
+	})
+	slices.SortFunc(peers, func(a, b api.DesiredPeer) int { return strings.Compare(a.InterfaceID, b.InterfaceID) })
+	for _, p := range peers {
+		fmt.Fprintf(&b, "\n# %s\n[Peer]\nPublicKey = %s\nAllowedIPs = %s\n", names[p.InterfaceID], p.PublicKey, strings.Join(p.AllowedIPs, ", "))
+		if p.Endpoint != "" {
+			fmt.Fprintf(&b, "Endpoint = %s\n", p.Endpoint)
+		}
+		if p.PersistentKeepalive > 0 {
+			fmt.Fprintf(&b, "PersistentKeepalive = %d\n", p.PersistentKeepalive)
+		}
+	}
+	return b.String(), nil
+}
+
+func kindOf(i *api.Interface) string {
+	if i.DeviceName != "" {
+		return "device"
+	}
+	return "host"
+}
+
+func displayName(s *State, i *api.Interface) string {
+	if i.DeviceName != "" {
+		return i.DeviceName
+	}
+	if h, ok := s.hosts[i.HostID]; ok {
+		return h.Name + "/" + i.Name
+	}
+	return i.Name
+}
+
+// Topology returns a network's interfaces as nodes and their connections,
+// explicit and implicit, as edges with the freshest reported handshake.
+func (s *State) Topology(ref string) (*api.Topology, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n, err := s.network(ref)
+	if err != nil {
+		return nil, err
+	}
+	t := &api.Topology{Network: *clone(n), Nodes: []api.TopologyNode{}, Edges: []api.TopologyEdge{}}
+	handshakes := map[[2]string]time.Time{} // (interface, peer public key)
+	for _, id := range s.netIfaces[n.ID].sorted() {
+		i := s.ifaces[id]
+		node := api.TopologyNode{InterfaceID: i.ID, HostID: i.HostID, Name: displayName(s, i), Device: i.DeviceName != "", Addresses: slices.Clone(i.Addresses), Status: "device"}
+		if h, ok := s.hosts[i.HostID]; ok {
+			node.Status = s.hostView(h).Status
+			if r := s.reports[h.ID]; r != nil {
+				for _, is := range r.Interfaces {
+					for _, ps := range is.Peers {
+						if is.ID == i.ID && ps.LastHandshake != nil {
+							handshakes[[2]string{i.ID, ps.PublicKey}] = *ps.LastHandshake
+						}
+					}
+				}
+			}
+		}
+		t.Nodes = append(t.Nodes, node)
+	}
+	for _, id := range s.netIfaces[n.ID].sorted() {
+		i := s.ifaces[id]
+		s.eachPeer(i, func(p *api.Interface, c *api.Connection) {
+			if p.ID < i.ID {
+				return // each pair once
+			}
+			e := api.TopologyEdge{A: i.ID, B: p.ID, Implicit: c == nil}
+			if c != nil {
+				e.ConnectionID = c.ID
+			}
+			hs := handshakes[[2]string{i.ID, p.PublicKey}]
+			if o := handshakes[[2]string{p.ID, i.PublicKey}]; o.After(hs) {
+				hs = o
+			}
+			if !hs.IsZero() {
+				e.LastHandshake = &hs
+			}
+			t.Edges = append(t.Edges, e)
+		})
+	}
+	slices.SortFunc(t.Edges, func(a, b api.TopologyEdge) int {
+		return strings.Compare(a.A+"/"+a.B, b.A+"/"+b.B)
+	})
+	return t, nil
+}

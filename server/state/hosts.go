@@ -1,0 +1,189 @@
+package state
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Hosts lists hosts sorted by name, with their derived status.
+func (s *State) Hosts(f Filter) api.List[api.Host] {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []api.Host
+	for _, h := range s.hosts {
+		if !f.nameMatches(h.Name) {
+			continue
+		}
+		if f.LabelKey != "" {
+			if v, ok := h.Labels[f.LabelKey]; !ok || v != f.LabelValue {
+				continue
+			}
+		}
+		hv := s.hostView(h)
+		if f.Status != "" && hv.Status != f.Status {
+			continue
+		}
+		out = append(out, hv)
+	}
+	slices.SortFunc(out, func(a, b api.Host) int { return cmp.Compare(a.Name, b.Name) })
+	return page(out, f)
+}
+
+// Host returns a host by name or id.
+func (s *State) Host(ref string) (*api.Host, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, err := s.host(ref)
+	if err != nil {
+		return nil, err
+	}
+	hv := s.hostView(h)
+	return &hv, nil
+}
+
+func (s *State) host(ref string) (*api.Host, error) {
+	if h, ok := s.hosts[ref]; ok {
+		return h, nil
+	}
+	if id, ok := s.hostByName[ref]; ok {
+		return s.hosts[id], nil
+	}
+	return nil, notFound("host", ref)
+}
+
+// hostView copies h with its status derived from the last heartbeat.
+func (s *State) hostView(h *api.Host) api.Host {
+	v := *h
+	v.Labels = cloneMap(h.Labels)
+	switch {
+	case h.LastSeen == nil:
+		v.Status = api.HostPending
+	case s.opts.Now().Sub(*h.LastSeen) > s.opts.HeartbeatGrace:
+		v.Status = api.HostDown
+	default:
+		v.Status = api.HostReady
+	}
+	return v
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// UpdateHost applies edit (name, labels, advertise address) to a copy of the host.
+func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.host(ref)
+	if err != nil {
+		return nil, err
+	}
+	h := clone(old)
+	if err := edit(h); err != nil {
+		return nil, err
+	}
+	switch {
+	case h.ObservedAddress != old.ObservedAddress:
+		return nil, invalid("observed_address", "is set by the server")
+	case h.OS != old.OS || h.Arch != old.Arch || h.AgentVersion != old.AgentVersion || h.Backend != old.Backend:
+		return nil, invalid("os", "os, arch, agent_version and backend are reported by the agent")
+	case h.RotateKeys != old.RotateKeys:
+		return nil, invalid("rotate_keys", "use POST /hosts/{host}/rotate-keys")
+	}
+	h.Meta, h.LastSeen, h.Status = old.Meta, old.LastSeen, old.Status
+	if err := s.checkHost(h, old); err != nil {
+		return nil, err
+	}
+	w := s.begin()
+	w.meta(&h.Meta)
+	w.put(store.KindHosts, h.ID, h, "updated", h.Name)
+	w.hosts.add(h.ID)
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	hv := s.hostView(h)
+	return &hv, nil
+}
+
+func (s *State) checkHost(h, old *api.Host) error {
+	if err := checkName("name", h.Name, hostName, "a host name (letters, digits, '.', '_', '-', at most 63)"); err != nil {
+		return err
+	}
+	if id, ok := s.hostByName[h.Name]; ok && (old == nil || id != old.ID) {
+		return conflict("name", "host name %q is taken", h.Name)
+	}
+	if err := checkLabels("labels", h.Labels); err != nil {
+		return err
+	}
+	return checkAddress("advertise_address", h.AdvertiseAddress)
+}
+
+// DeleteHost removes a host with its interfaces, connections and credential.
+func (s *State) DeleteHost(ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, err := s.host(ref)
+	if err != nil {
+		return err
+	}
+	w := s.begin()
+	for _, id := range s.hostIfaces[h.ID].sorted() {
+		s.deleteInterface(w, s.ifaces[id])
+	}
+	w.del(store.KindCredentials, h.ID, "")
+	w.del(store.KindHosts, h.ID, h.Name)
+	if err := w.commit(); err != nil {
+		return err
+	}
+	if ch, ok := s.hostWake[h.ID]; ok { // end the deleted host's blocking query
+		close(ch)
+		delete(s.hostWake, h.ID)
+	}
+	return nil
+}
+
+// HostStatus returns the host's last status report.
+func (s *State) HostStatus(ref string) (*api.StatusReport, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, err := s.host(ref)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := s.reports[h.ID]
+	if !ok {
+		return &api.StatusReport{Interfaces: []api.InterfaceStatus{}}, nil
+	}
+	return clone(r), nil
+}
+
+// RequestKeyRotation flags the host so its agent rotates its keys.
+func (s *State) RequestKeyRotation(ref string) (*api.Host, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.host(ref)
+	if err != nil {
+		return nil, err
+	}
+	h := clone(old)
+	h.RotateKeys = true
+	w := s.begin()
+	w.meta(&h.Meta)
+	w.put(store.KindHosts, h.ID, h, "updated", h.Name)
+	w.hosts.add(h.ID)
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	hv := s.hostView(h)
+	return &hv, nil
+}

@@ -1,0 +1,438 @@
+package state
+
+import (
+	"cmp"
+	"errors"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/ipam"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Interfaces lists interfaces (agent-managed and devices) sorted by id.
+func (s *State) Interfaces(f Filter, devices bool) (api.List[api.Interface], error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids, err := s.filterIfaces(f)
+	if err != nil {
+		return api.List[api.Interface]{}, err
+	}
+	var out []api.Interface
+	for _, id := range ids {
+		i := s.ifaces[id]
+		if (i.DeviceName != "") != devices || !f.inScope(i.NetworkID) {
+			continue
+		}
+		if f.Query != "" && !strings.HasPrefix(i.Name, f.Query) && !strings.HasPrefix(i.DeviceName, f.Query) {
+			continue
+		}
+		out = append(out, *i)
+	}
+	slices.SortFunc(out, func(a, b api.Interface) int { return cmp.Compare(a.ID, b.ID) })
+	return page(out, f), nil
+}
+
+// filterIfaces returns the candidate interface ids for the filter's network
+// and host references.
+func (s *State) filterIfaces(f Filter) ([]string, error) {
+	var cand set
+	if f.Network != "" {
+		n, err := s.network(f.Network)
+		if err != nil {
+			return nil, err
+		}
+		cand = s.netIfaces[n.ID]
+	}
+	if f.Host != "" {
+		h, err := s.host(f.Host)
+		if err != nil {
+			return nil, err
+		}
+		if cand == nil {
+			cand = s.hostIfaces[h.ID]
+		} else {
+			both := set{}
+			for id := range s.hostIfaces[h.ID] {
+				if _, ok := cand[id]; ok {
+					both.add(id)
+				}
+			}
+			cand = both
+		}
+	}
+	if cand == nil {
+		return slices.Collect(maps.Keys(s.ifaces)), nil
+	}
+	return slices.Collect(maps.Keys(cand)), nil
+}
+
+// Interface returns an interface by id.
+func (s *State) Interface(id string) (*api.Interface, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.ifaces[id]
+	if !ok {
+		return nil, notFound("interface", id)
+	}
+	return clone(i), nil
+}
+
+// CreateInterface adds a host to a network. HostID and NetworkID may be
+// names; a zero name, listen port, MTU or missing addresses are filled in.
+func (s *State) CreateInterface(i api.Interface) (*api.Interface, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i.PublicKey != "" {
+		return nil, invalid("public_key", "is set by the host's agent, not through the API")
+	}
+	if i.DeviceName != "" {
+		return nil, invalid("device_name", "add devices through /devices")
+	}
+	if i.KeyRotatedAt != nil {
+		return nil, invalid("key_rotated_at", "is set by the server")
+	}
+	h, err := s.host(i.HostID)
+	if err != nil {
+		return nil, &Error{Class: ErrInvalid, Field: "host_id", Message: err.Error()}
+	}
+	w := s.begin()
+	out, err := s.addInterface(w, h, i)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	return clone(out), nil
+}
+
+// addInterface validates i for host h (nil for a device), fills defaults
+// and adds it to w.
+func (s *State) addInterface(w *write, h *api.Host, i api.Interface) (*api.Interface, error) {
+	n, err := s.network(i.NetworkID)
+	if err != nil {
+		return nil, &Error{Class: ErrInvalid, Field: "network_id", Message: err.Error()}
+	}
+	i.Meta = api.Meta{}
+	i.NetworkID = n.ID
+	if h != nil {
+		i.HostID = h.ID
+		for id := range s.hostIfaces[h.ID] {
+			if s.ifaces[id].NetworkID == n.ID {
+				return nil, conflict("network_id", "host %s already has interface %s in network %s", h.Name, id, n.Name)
+			}
+		}
+		for _, c := range w.changes { // interfaces added earlier in this write
+			if o, ok := c.val.(*api.Interface); ok && o.HostID == h.ID && o.NetworkID == n.ID {
+				return nil, conflict("network_id", "host %s joins network %s twice", h.Name, n.Name)
+			}
+		}
+	}
+	if i.MTU == 0 {
+		i.MTU = n.MTU
+	}
+	if i.Name == "" {
+		i.Name = s.freeIfaceName(w, i.HostID, n.Name)
+	}
+	if i.ListenPort == 0 {
+		i.ListenPort = s.freePort(w, i.HostID, n.ListenPort)
+	}
+	if err := s.checkInterface(w, &i, nil, n); err != nil {
+		return nil, err
+	}
+	addrs, err := s.assignAddresses(w, n, i.Addresses, nil)
+	if err != nil {
+		return nil, err
+	}
+	i.Addresses = addrs
+	w.meta(&i.Meta)
+	name := i.Name
+	if i.DeviceName != "" {
+		name = i.DeviceName
+	}
+	w.put(store.KindInterfaces, i.ID, &i, "created", name)
+	w.ifaces.add(i.ID)
+	return &i, nil
+}
+
+// pendingIfaces lists the interfaces added to w that are not applied yet.
+func pendingIfaces(w *write) []*api.Interface {
+	var out []*api.Interface
+	for _, c := range w.changes {
+		if i, ok := c.val.(*api.Interface); ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// hostIfaceList returns the host's interfaces, including those pending in w.
+func (s *State) hostIfaceList(w *write, hostID string) []*api.Interface {
+	var out []*api.Interface
+	for id := range s.hostIfaces[hostID] {
+		out = append(out, s.ifaces[id])
+	}
+	for _, i := range pendingIfaces(w) {
+		if i.HostID == hostID && hostID != "" {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// freeIfaceName derives "dg-<network>" (at most 15 characters) unique on the host.
+func (s *State) freeIfaceName(w *write, hostID, network string) string {
+	base := "dg-" + network
+	taken := func(name string) bool {
+		for _, o := range s.hostIfaceList(w, hostID) {
+			if o.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	name := base[:min(len(base), 15)]
+	for k := 1; taken(name); k++ {
+		suf := strconv.Itoa(k)
+		name = base[:min(len(base), 15-len(suf))] + suf
+	}
+	return name
+}
+
+// freePort returns port, or the next one no other interface of the host uses.
+func (s *State) freePort(w *write, hostID string, port int) int {
+	used := map[int]bool{}
+	for _, o := range s.hostIfaceList(w, hostID) {
+		used[o.ListenPort] = true
+	}
+	for used[port] && port < 65535 {
+		port++
+	}
+	return port
+}
+
+// checkInterface validates the fields of i that a caller may set.
+func (s *State) checkInterface(w *write, i, old *api.Interface, n *api.Network) error {
+	if err := checkName("name", i.Name, ifaceName, "an interface name (at most 15 letters, digits, '_', '.', '=', '-')"); err != nil {
+		return err
+	}
+	if err := checkPort("listen_port", i.ListenPort); err != nil {
+		return err
+	}
+	if err := checkMTU("mtu", i.MTU); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes("routed_subnets", i.RoutedSubnets); err != nil {
+		return err
+	}
+	if i.HostID == "" {
+		return nil
+	}
+	for _, o := range s.hostIfaceList(w, i.HostID) {
+		if old != nil && o.ID == old.ID {
+			continue
+		}
+		if o.Name == i.Name {
+			return conflict("name", "host already has an interface named %q", i.Name)
+		}
+		if o.ListenPort == i.ListenPort {
+			return conflict("listen_port", "port %d is used by the host's interface %s", i.ListenPort, o.Name)
+		}
+	}
+	return nil
+}
+
+// assignAddresses validates the requested addresses (IP or IP/len inside the
+// network's ranges, one per family, unused) and allocates the missing family
+// addresses. old is the interface's current list on update.
+func (s *State) assignAddresses(w *write, n *api.Network, req, old []string) ([]string, error) {
+	pools := s.pools[n.ID]
+	mine := map[netip.Addr]bool{}
+	for _, a := range old {
+		mine[netip.MustParsePrefix(a).Addr()] = true
+	}
+	pending := map[netip.Addr]bool{}
+	for _, i := range pendingIfaces(w) {
+		for _, a := range i.Addresses {
+			pending[netip.MustParsePrefix(a).Addr()] = true
+		}
+	}
+	var out []string
+	have := map[bool]bool{} // is4 -> given
+	for k, a := range req {
+		field := "addresses[" + strconv.Itoa(k) + "]"
+		addr, err := netip.ParseAddr(a)
+		if err != nil {
+			p, perr := netip.ParsePrefix(a)
+			if perr != nil {
+				return nil, invalid(field, "%q is not an IP address", a)
+			}
+			addr = p.Addr()
+		}
+		pool := pools.pool(addr)
+		if pool == nil {
+			return nil, invalid(field, "network %s has no IPv6 range", n.Name)
+		}
+		if !pool.Prefix().Contains(addr) {
+			return nil, invalid(field, "%s is outside the network's range %s", addr, pool.Prefix())
+		}
+		if have[addr.Is4()] {
+			return nil, invalid(field, "only one address per IP family")
+		}
+		have[addr.Is4()] = true
+		if pending[addr] {
+			return nil, conflict(field, "address %s is in use", addr)
+		}
+		if !mine[addr] {
+			err := pool.Reserve(addr) // a trial under the write lock; commit reserves for real
+			switch {
+			case errors.Is(err, ipam.ErrInUse):
+				return nil, conflict(field, "address %s is in use", addr)
+			case err != nil:
+				return nil, invalid(field, "%s is not a usable host address of %s", addr, pool.Prefix())
+			}
+			pool.Release(addr)
+		}
+		out = append(out, netip.PrefixFrom(addr, pool.Prefix().Bits()).String())
+	}
+	for _, pool := range []*ipam.Pool{pools.v4, pools.v6} {
+		if pool == nil || have[pool.Prefix().Addr().Is4()] {
+			continue
+		}
+		addr, err := s.allocate(pool, pending)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, netip.PrefixFrom(addr, pool.Prefix().Bits()).String())
+	}
+	return out, nil
+}
+
+// allocate takes the lowest free address that no pending interface holds.
+func (s *State) allocate(pool *ipam.Pool, pending map[netip.Addr]bool) (netip.Addr, error) {
+	var held []netip.Addr
+	defer func() {
+		for _, a := range held {
+			pool.Release(a)
+		}
+	}()
+	for a := range pending { // hold pending addresses so Allocate skips them
+		if pool.Prefix().Contains(a) && !pool.InUse(a) && pool.Reserve(a) == nil {
+			held = append(held, a)
+		}
+	}
+	addr, err := pool.Allocate()
+	if errors.Is(err, ipam.ErrFull) {
+		return addr, conflict("addresses", "address range %s is full", pool.Prefix())
+	}
+	if err != nil {
+		return addr, err
+	}
+	pool.Release(addr) // the commit reserves it
+	return addr, nil
+}
+
+// UpdateInterface applies edit to a copy of the interface and stores it.
+func (s *State) UpdateInterface(id string, edit func(*api.Interface) error) (*api.Interface, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.ifaces[id]
+	if !ok {
+		return nil, notFound("interface", id)
+	}
+	i := clone(old)
+	if err := edit(i); err != nil {
+		return nil, err
+	}
+	i.Meta = old.Meta
+	switch {
+	case i.HostID != old.HostID:
+		return nil, invalid("host_id", "cannot change; create a new interface")
+	case i.NetworkID != old.NetworkID:
+		return nil, invalid("network_id", "cannot change; create a new interface")
+	case i.DeviceName == "" && i.PublicKey != old.PublicKey:
+		return nil, invalid("public_key", "is set by the host's agent")
+	case (i.DeviceName == "") != (old.DeviceName == ""):
+		return nil, invalid("device_name", "cannot turn an agent interface into a device or back")
+	case !timeEqual(i.KeyRotatedAt, old.KeyRotatedAt):
+		return nil, invalid("key_rotated_at", "is set by the server")
+	}
+	if i.DeviceName != "" {
+		if err := checkName("device_name", i.DeviceName, hostName, "a device name"); err != nil {
+			return nil, err
+		}
+		if i.PublicKey != old.PublicKey {
+			if _, err := checkKey("public_key", i.PublicKey); err != nil {
+				return nil, err
+			}
+		}
+	}
+	n := s.networks[i.NetworkID]
+	w := s.begin()
+	if err := s.checkInterface(w, i, old, n); err != nil {
+		return nil, err
+	}
+	addrs, err := s.assignAddresses(w, n, i.Addresses, old.Addresses)
+	if err != nil {
+		return nil, err
+	}
+	i.Addresses = addrs
+	w.meta(&i.Meta)
+	w.put(store.KindInterfaces, i.ID, i, "updated", i.Name)
+	w.ifaces.add(i.ID)
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	return clone(i), nil
+}
+
+// DeleteInterface removes an interface and its connections.
+func (s *State) DeleteInterface(id string, device bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.ifaces[id]
+	if !ok || (i.DeviceName != "") != device {
+		kind := "interface"
+		if device {
+			kind = "device"
+		}
+		return notFound(kind, id)
+	}
+	w := s.begin()
+	s.deleteInterface(w, i)
+	return w.commit()
+}
+
+// deleteInterface adds the removal of i, its connections and its hub role to w.
+func (s *State) deleteInterface(w *write, i *api.Interface) {
+	w.ifaces.add(i.ID)
+	for _, cid := range s.ifaceConns[i.ID].sorted() {
+		w.del(store.KindConnections, cid, "")
+	}
+	if n := s.networks[i.NetworkID]; n.HubInterfaceID == i.ID {
+		n2 := clone(n)
+		n2.HubInterfaceID = ""
+		w.meta(&n2.Meta)
+		w.put(store.KindNetworks, n2.ID, n2, "updated", n2.Name)
+		w.nets.add(n2.ID)
+	}
+	w.del(store.KindKeys, i.ID, "")
+	name := i.Name
+	if i.DeviceName != "" {
+		name = i.DeviceName
+	}
+	w.del(store.KindInterfaces, i.ID, name)
+}
+
+func timeEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}

@@ -1,0 +1,413 @@
+// Package state is the server's desired state: every object in memory,
+// indexed for the queries the API and the agents make, written through to a
+// store.Store. Each write gets the next modify index and wakes only the
+// agents whose desired state it changed.
+package state
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/ipam"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Options tune a State.
+type Options struct {
+	// HeartbeatGrace is how long after its last report a host counts as down.
+	HeartbeatGrace time.Duration
+	// Now replaces the clock in tests.
+	Now func() time.Time
+}
+
+// State holds the desired state. Its methods are safe for concurrent use.
+type State struct {
+	log   *slog.Logger
+	store store.Store
+	opts  Options
+
+	mu          sync.RWMutex
+	index       uint64
+	networks    map[string]*api.Network
+	netByName   map[string]string
+	hosts       map[string]*api.Host
+	hostByName  map[string]string
+	ifaces      map[string]*api.Interface
+	netIfaces   map[string]set // network id -> interface ids
+	hostIfaces  map[string]set // host id -> interface ids
+	conns       map[string]*api.Connection
+	ifaceConns  map[string]set // interface id -> connection ids
+	tokens      map[string]*tokenRecord
+	joins       map[string]*joinRecord
+	creds       map[string]*credRecord // host id -> credential
+	pools       map[string]*netPools   // network id -> address pools
+	hostIndex   map[string]uint64      // host id -> index of its last desired-state change
+	hostWake    map[string]chan struct{}
+	reports     map[string]*api.StatusReport
+	events      []api.Event // ring of recent changes, oldest first
+	eventWake   chan struct{}
+}
+
+type set map[string]struct{}
+
+func (s set) add(id string) { s[id] = struct{}{} }
+
+// sorted returns the members in order.
+func (s set) sorted() []string { return slices.Sorted(maps.Keys(s)) }
+
+type netPools struct{ v4, v6 *ipam.Pool }
+
+const maxEvents = 1000
+
+// Open loads the state from st.
+func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
+	if opts.HeartbeatGrace <= 0 {
+		opts.HeartbeatGrace = 45 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &State{
+		log: log.With("subsystem", "state"), store: st, opts: opts,
+		networks: map[string]*api.Network{}, netByName: map[string]string{},
+		hosts: map[string]*api.Host{}, hostByName: map[string]string{},
+		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, hostIfaces: map[string]set{},
+		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
+		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
+		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{},
+		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}),
+	}
+	err := st.View(func(tx store.Tx) error {
+		s.index = tx.Index()
+		for _, kind := range store.Kinds {
+			err := tx.ForEach(kind, func(id string, raw []byte) error {
+				v, err := decode(kind, raw)
+				if err != nil {
+					return fmt.Errorf("decoding %s/%s: %w", kind, id, err)
+				}
+				if v != nil {
+					s.apply(change{kind: kind, id: id, val: v})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading state: %w", err)
+	}
+	for id := range s.hosts {
+		s.hostIndex[id] = s.index
+	}
+	return s, nil
+}
+
+// decode turns a stored value into the in-memory type of its kind.
+func decode(kind string, raw []byte) (any, error) {
+	var v any
+	switch kind {
+	case store.KindNetworks:
+		v = &api.Network{}
+	case store.KindHosts:
+		v = &api.Host{}
+	case store.KindInterfaces:
+		v = &api.Interface{}
+	case store.KindConnections:
+		v = &api.Connection{}
+	case store.KindTokens:
+		v = &tokenRecord{}
+	case store.KindJoinTokens:
+		v = &joinRecord{}
+	case store.KindCredentials:
+		v = &credRecord{}
+	default:
+		return nil, nil
+	}
+	return v, json.Unmarshal(raw, v)
+}
+
+// Index reports the last modify index.
+func (s *State) Index() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.index
+}
+
+// change is one object written (val) or deleted (val nil) by a write.
+type change struct {
+	kind, id string
+	val      any
+}
+
+// write collects the changes of one operation; commit persists and applies
+// them atomically under s.mu.
+type write struct {
+	s       *State
+	index   uint64
+	now     time.Time
+	changes []change
+	events  []api.Event
+	ifaces  set // interfaces whose peers may change
+	nets    set // networks whose every host may change
+	hosts   set // hosts whose own state changed
+}
+
+// begin starts a write; the caller holds s.mu for writing.
+func (s *State) begin() *write {
+	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}}
+}
+
+func (w *write) put(kind, id string, v any, action, name string) {
+	w.changes = append(w.changes, change{kind: kind, id: id, val: v})
+	if ev := eventKind(kind); ev != "" {
+		w.events = append(w.events, api.Event{Index: w.index, Time: w.now, Kind: ev, Action: action, ID: id, Name: name})
+	}
+}
+
+func (w *write) del(kind, id, name string) {
+	w.changes = append(w.changes, change{kind: kind, id: id})
+	if ev := eventKind(kind); ev != "" {
+		w.events = append(w.events, api.Event{Index: w.index, Time: w.now, Kind: ev, Action: "deleted", ID: id, Name: name})
+	}
+}
+
+func eventKind(kind string) string {
+	switch kind {
+	case store.KindNetworks:
+		return "network"
+	case store.KindHosts:
+		return "host"
+	case store.KindInterfaces:
+		return "interface"
+	case store.KindConnections:
+		return "connection"
+	case store.KindTokens:
+		return "token"
+	case store.KindJoinTokens:
+		return "join_token"
+	}
+	return ""
+}
+
+// meta stamps a new or changed object.
+func (w *write) meta(m *api.Meta) {
+	if m.ID == "" {
+		m.ID = newID()
+		m.CreatedAt = w.now
+	}
+	m.UpdatedAt = w.now
+	m.ModifyIndex = w.index
+}
+
+// commit persists the write and applies it in memory, then wakes the agents
+// whose desired state changed and the event watchers.
+func (w *write) commit() error {
+	s := w.s
+	if len(w.changes) == 0 {
+		return nil
+	}
+	err := s.store.Update(func(tx store.Tx) error {
+		for _, c := range w.changes {
+			var err error
+			if c.val == nil {
+				err = tx.Delete(c.kind, c.id)
+			} else {
+				err = tx.Put(c.kind, c.id, c.val)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return tx.SetIndex(w.index)
+	})
+	if err != nil {
+		return fmt.Errorf("persisting change: %w", err)
+	}
+	affected := s.affectedHosts(w)
+	for _, c := range w.changes {
+		s.apply(c)
+	}
+	for h := range s.affectedHosts(w) {
+		affected.add(h)
+	}
+	s.index = w.index
+	for h := range affected {
+		if _, ok := s.hosts[h]; !ok {
+			continue
+		}
+		s.hostIndex[h] = w.index
+		if ch, ok := s.hostWake[h]; ok {
+			close(ch)
+			delete(s.hostWake, h)
+		}
+	}
+	if len(w.events) > 0 {
+		s.events = append(s.events, w.events...)
+		if n := len(s.events) - maxEvents; n > 0 {
+			s.events = slices.Delete(s.events, 0, n)
+		}
+		close(s.eventWake)
+		s.eventWake = make(chan struct{})
+	}
+	return nil
+}
+
+// affectedHosts lists the hosts whose desired state depends on what w touched.
+func (s *State) affectedHosts(w *write) set {
+	out := set{}
+	for h := range w.hosts {
+		out.add(h)
+		for i := range s.hostIfaces[h] {
+			s.addPeerHosts(out, i)
+		}
+	}
+	for n := range w.nets {
+		for i := range s.netIfaces[n] {
+			if h := s.ifaces[i].HostID; h != "" {
+				out.add(h)
+			}
+		}
+	}
+	for i := range w.ifaces {
+		s.addPeerHosts(out, i)
+	}
+	return out
+}
+
+// addPeerHosts adds the host of interface i and the hosts of all its peers.
+func (s *State) addPeerHosts(out set, i string) {
+	iface, ok := s.ifaces[i]
+	if !ok {
+		return
+	}
+	if iface.HostID != "" {
+		out.add(iface.HostID)
+	}
+	s.eachPeer(iface, func(p *api.Interface, _ *api.Connection) {
+		if p.HostID != "" {
+			out.add(p.HostID)
+		}
+	})
+}
+
+// apply changes the in-memory maps; used by commit and by Open.
+func (s *State) apply(c change) {
+	switch c.kind {
+	case store.KindNetworks:
+		if old, ok := s.networks[c.id]; ok {
+			delete(s.netByName, old.Name)
+		}
+		if c.val == nil {
+			delete(s.networks, c.id)
+			delete(s.pools, c.id)
+			return
+		}
+		n := c.val.(*api.Network)
+		s.networks[c.id] = n
+		s.netByName[n.Name] = n.ID
+		s.rebuildPools(n)
+	case store.KindHosts:
+		if old, ok := s.hosts[c.id]; ok {
+			delete(s.hostByName, old.Name)
+		}
+		if c.val == nil {
+			delete(s.hosts, c.id)
+			delete(s.hostIndex, c.id)
+			delete(s.reports, c.id)
+			return
+		}
+		h := c.val.(*api.Host)
+		s.hosts[c.id] = h
+		s.hostByName[h.Name] = h.ID
+		if _, ok := s.hostIndex[c.id]; !ok {
+			s.hostIndex[c.id] = s.index
+		}
+	case store.KindInterfaces:
+		if old, ok := s.ifaces[c.id]; ok {
+			delete(s.netIfaces[old.NetworkID], c.id)
+			delete(s.hostIfaces[old.HostID], c.id)
+			s.releaseAddrs(old)
+		}
+		if c.val == nil {
+			delete(s.ifaces, c.id)
+			return
+		}
+		i := c.val.(*api.Interface)
+		s.ifaces[c.id] = i
+		index(s.netIfaces, i.NetworkID, c.id)
+		if i.HostID != "" {
+			index(s.hostIfaces, i.HostID, c.id)
+		}
+		s.reserveAddrs(i)
+	case store.KindConnections:
+		if old, ok := s.conns[c.id]; ok {
+			delete(s.ifaceConns[old.A.InterfaceID], c.id)
+			delete(s.ifaceConns[old.B.InterfaceID], c.id)
+		}
+		if c.val == nil {
+			delete(s.conns, c.id)
+			return
+		}
+		cn := c.val.(*api.Connection)
+		s.conns[c.id] = cn
+		index(s.ifaceConns, cn.A.InterfaceID, c.id)
+		index(s.ifaceConns, cn.B.InterfaceID, c.id)
+	case store.KindTokens:
+		if c.val == nil {
+			delete(s.tokens, c.id)
+			return
+		}
+		s.tokens[c.id] = c.val.(*tokenRecord)
+	case store.KindJoinTokens:
+		if c.val == nil {
+			delete(s.joins, c.id)
+			return
+		}
+		s.joins[c.id] = c.val.(*joinRecord)
+	case store.KindCredentials:
+		if c.val == nil {
+			delete(s.creds, c.id)
+			return
+		}
+		s.creds[c.id] = c.val.(*credRecord)
+	}
+}
+
+func index(m map[string]set, key, id string) {
+	if m[key] == nil {
+		m[key] = set{}
+	}
+	m[key].add(id)
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// clone returns a deep copy of v through JSON, so callers never alias state.
+func clone[T any](v *T) *T {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	out := new(T)
+	if err := json.Unmarshal(b, out); err != nil {
+		panic(err)
+	}
+	return out
+}

@@ -1,0 +1,382 @@
+package state
+
+import (
+	"cmp"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Secret prefixes tell the three kinds of credentials apart.
+const (
+	prefixManagement = "dgm"
+	prefixJoin       = "dgj"
+	prefixHost       = "dgh"
+)
+
+// Resource kinds that policies name.
+var Resources = []string{"networks", "hosts", "interfaces", "connections", "tokens"}
+
+// Access levels; write implies read.
+const (
+	AccessRead  = "read"
+	AccessWrite = "write"
+)
+
+type tokenRecord struct {
+	api.Token
+	Hash string `json:"hash"`
+}
+
+type joinRecord struct {
+	api.JoinToken
+	Hash string `json:"hash"`
+}
+
+type credRecord struct {
+	HostID string `json:"host_id"`
+	Hash   string `json:"hash"`
+}
+
+// newSecret returns "<prefix>_<id>_<random>" and the hash of the random part.
+// The id finds the record; the hash is compared in constant time.
+func newSecret(prefix, id string) (secret, hash string) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	r := base64.RawURLEncoding.EncodeToString(b)
+	return prefix + "_" + id + "_" + r, hashOf(r)
+}
+
+func hashOf(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// splitSecret returns the prefix, id and random part of a secret.
+func splitSecret(secret string) (prefix, id, random string, ok bool) {
+	parts := strings.SplitN(secret, "_", 3)
+	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+func hashMatches(random, hash string) bool {
+	return subtle.ConstantTimeCompare([]byte(hashOf(random)), []byte(hash)) == 1
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Token  *api.Token // management token, or nil
+	HostID string     // host credential, or ""
+	Join   *api.JoinToken
+}
+
+// Authenticate resolves a bearer secret; nil when it is unknown, expired or used up.
+func (s *State) Authenticate(secret string) *Principal {
+	prefix, id, random, ok := splitSecret(secret)
+	if !ok {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch prefix {
+	case prefixManagement:
+		if t, ok := s.tokens[id]; ok && hashMatches(random, t.Hash) {
+			tok := t.Token
+			return &Principal{Token: &tok}
+		}
+	case prefixHost:
+		if c, ok := s.creds[id]; ok && hashMatches(random, c.Hash) {
+			return &Principal{HostID: c.HostID}
+		}
+	case prefixJoin:
+		if j, ok := s.joins[id]; ok && hashMatches(random, j.Hash) {
+			jt := j.JoinToken
+			return &Principal{Join: &jt}
+		}
+	}
+	return nil
+}
+
+// Allowed reports whether the principal's management token grants access to
+// resource, for networkID when the resource belongs to a network ("" for any).
+func (p *Principal) Allowed(resource, access, networkID string) bool {
+	if p == nil || p.Token == nil {
+		return false
+	}
+	if p.Token.Root {
+		return true
+	}
+	for _, pol := range p.Token.Policies {
+		if pol.Resource != resource && pol.Resource != "*" {
+			continue
+		}
+		if access == AccessWrite && pol.Access != AccessWrite {
+			continue
+		}
+		if len(pol.Networks) == 0 || (networkID != "" && slices.Contains(pol.Networks, networkID)) {
+			return true
+		}
+	}
+	return false
+}
+
+// NetworkScope returns the networks the principal may see for resource, or
+// nil for all of them.
+func (p *Principal) NetworkScope(resource string) []string {
+	if p.Token == nil || p.Token.Root {
+		return nil
+	}
+	scope := []string{}
+	for _, pol := range p.Token.Policies {
+		if pol.Resource != resource && pol.Resource != "*" {
+			continue
+		}
+		if len(pol.Networks) == 0 {
+			return nil
+		}
+		scope = append(scope, pol.Networks...)
+	}
+	return scope
+}
+
+// covers reports whether the principal holds every grant of pol, so a token
+// can only create tokens weaker than itself.
+func (p *Principal) covers(pol api.Policy) bool {
+	resources := []string{pol.Resource}
+	if pol.Resource == "*" {
+		resources = Resources
+	}
+	for _, r := range resources {
+		nets := pol.Networks
+		if len(nets) == 0 {
+			nets = []string{""}
+		}
+		for _, n := range nets {
+			if n == "" && p.NetworkScope(r) != nil {
+				return false
+			}
+			if !p.Allowed(r, pol.Access, n) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// EnsureRootToken creates the root management token when no token exists
+// and returns its secret; "" when tokens already exist.
+func (s *State) EnsureRootToken() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tokens) > 0 {
+		return "", nil
+	}
+	t := &tokenRecord{Token: api.Token{Name: "root", Root: true, Policies: []api.Policy{}}}
+	w := s.begin()
+	w.meta(&t.Meta)
+	secret, hash := newSecret(prefixManagement, t.ID)
+	t.Hash = hash
+	w.put(store.KindTokens, t.ID, t, "created", t.Name)
+	return secret, w.commit()
+}
+
+// Tokens lists management tokens without secrets.
+func (s *State) Tokens(f Filter) api.List[api.Token] {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []api.Token
+	for _, t := range s.tokens {
+		if f.nameMatches(t.Name) {
+			out = append(out, t.Token)
+		}
+	}
+	slices.SortFunc(out, func(a, b api.Token) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+	return page(out, f)
+}
+
+// Token returns a management token by id, without secret.
+func (s *State) Token(id string) (*api.Token, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.tokens[id]
+	if !ok {
+		return nil, notFound("token", id)
+	}
+	return clone(&t.Token), nil
+}
+
+// CreateToken creates a management token no stronger than the creator's and
+// returns it with its secret, the only time the secret is shown.
+func (s *State) CreateToken(creator *Principal, t api.Token) (*api.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.Root {
+		return nil, invalid("root", "only the server creates the root token")
+	}
+	if t.Secret != "" {
+		return nil, invalid("secret", "is generated by the server")
+	}
+	if err := checkName("name", t.Name, hostName, "a token name (letters, digits, '.', '_', '-')"); err != nil {
+		return nil, err
+	}
+	if len(t.Policies) == 0 {
+		return nil, invalid("policies", "at least one policy is required")
+	}
+	for k, pol := range t.Policies {
+		field := "policies[" + strconv.Itoa(k) + "]"
+		if pol.Resource != "*" && !slices.Contains(Resources, pol.Resource) {
+			return nil, invalid(field+".resource", "%q is not one of %s or *", pol.Resource, strings.Join(Resources, ", "))
+		}
+		if pol.Access != AccessRead && pol.Access != AccessWrite {
+			return nil, invalid(field+".access", "%q is not read or write", pol.Access)
+		}
+		for j, ref := range pol.Networks {
+			n, err := s.network(ref)
+			if err != nil {
+				return nil, invalid(field+".networks["+strconv.Itoa(j)+"]", "network %q not found", ref)
+			}
+			t.Policies[k].Networks[j] = n.ID
+		}
+		if !creator.covers(t.Policies[k]) {
+			return nil, &Error{Class: ErrForbidden, Field: field, Message: field + ": grants more than the creating token holds"}
+		}
+	}
+	rec := &tokenRecord{Token: t}
+	w := s.begin()
+	w.meta(&rec.Meta)
+	secret, hash := newSecret(prefixManagement, rec.ID)
+	rec.Hash = hash
+	w.put(store.KindTokens, rec.ID, rec, "created", rec.Name)
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	out := clone(&rec.Token)
+	out.Secret = secret
+	return out, nil
+}
+
+// DeleteToken revokes a management token; the root token cannot be revoked
+// while it is the only one.
+func (s *State) DeleteToken(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[id]
+	if !ok {
+		return notFound("token", id)
+	}
+	if t.Root && len(s.tokens) == 1 {
+		return conflict("id", "the root token is the only token left")
+	}
+	w := s.begin()
+	w.del(store.KindTokens, id, t.Name)
+	return w.commit()
+}
+
+// JoinTokens lists join tokens without secrets.
+func (s *State) JoinTokens(f Filter) api.List[api.JoinToken] {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []api.JoinToken
+	for _, j := range s.joins {
+		if f.nameMatches(j.Name) {
+			out = append(out, j.JoinToken)
+		}
+	}
+	slices.SortFunc(out, func(a, b api.JoinToken) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+	return page(out, f)
+}
+
+// JoinToken returns a join token by id, without secret.
+func (s *State) JoinToken(id string) (*api.JoinToken, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	j, ok := s.joins[id]
+	if !ok {
+		return nil, notFound("join token", id)
+	}
+	return clone(&j.JoinToken), nil
+}
+
+// CreateJoinToken creates a join token and returns it with its secret once.
+// Networks may be names or ids.
+func (s *State) CreateJoinToken(j api.JoinToken) (*api.JoinToken, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j.Secret != "" {
+		return nil, invalid("secret", "is generated by the server")
+	}
+	if j.Uses != 0 {
+		return nil, invalid("uses", "is counted by the server")
+	}
+	if j.Name == "" {
+		j.Name = "join"
+	}
+	if err := checkName("name", j.Name, hostName, "a token name (letters, digits, '.', '_', '-')"); err != nil {
+		return nil, err
+	}
+	if j.MaxUses < 0 {
+		return nil, invalid("max_uses", "must be 0 (unlimited) or more")
+	}
+	if j.ExpiresAt != nil && !j.ExpiresAt.After(s.opts.Now()) {
+		return nil, invalid("expires_at", "is in the past")
+	}
+	if err := checkLabels("labels", j.Labels); err != nil {
+		return nil, err
+	}
+	for k, ref := range j.Networks {
+		n, err := s.network(ref)
+		if err != nil {
+			return nil, invalid("networks["+strconv.Itoa(k)+"]", "network %q not found", ref)
+		}
+		j.Networks[k] = n.ID
+	}
+	rec := &joinRecord{JoinToken: j}
+	w := s.begin()
+	w.meta(&rec.Meta)
+	secret, hash := newSecret(prefixJoin, rec.ID)
+	rec.Hash = hash
+	w.put(store.KindJoinTokens, rec.ID, rec, "created", rec.Name)
+	if err := w.commit(); err != nil {
+		return nil, err
+	}
+	out := clone(&rec.JoinToken)
+	out.Secret = secret
+	return out, nil
+}
+
+// DeleteJoinToken revokes a join token; hosts that joined with it stay.
+func (s *State) DeleteJoinToken(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.joins[id]
+	if !ok {
+		return notFound("join token", id)
+	}
+	w := s.begin()
+	w.del(store.KindJoinTokens, id, j.Name)
+	return w.commit()
+}
+
+// usable reports why a join token cannot register a host now, or nil.
+func (s *State) joinUsable(j *joinRecord, now time.Time) error {
+	if j.ExpiresAt != nil && !now.Before(*j.ExpiresAt) {
+		return forbidden("join token has expired")
+	}
+	if j.MaxUses > 0 && j.Uses >= j.MaxUses {
+		return forbidden("join token has been used %d times, its limit", j.Uses)
+	}
+	return nil
+}
