@@ -380,3 +380,20 @@ func (s *State) joinUsable(j *joinRecord, now time.Time) error {
 	}
 	return nil
 }
+
+// AllowedAny reports whether the principal holds access to resource for at
+// least one network (or all); per-object checks then use Allowed.
+func (p *Principal) AllowedAny(resource, access string) bool {
+	if p == nil || p.Token == nil {
+		return false
+	}
+	if p.Token.Root {
+		return true
+	}
+	for _, pol := range p.Token.Policies {
+		if (pol.Resource == resource || pol.Resource == "*") && (access == AccessRead || pol.Access == AccessWrite) {
+			return true
+		}
+	}
+	return false
+}

@@ -50,9 +50,11 @@ type Tx interface {
 	Put(kind, id string, v any) error
 	// Delete removes kind/id; deleting a missing key is not an error.
 	Delete(kind, id string) error
-	// ForEach calls fn with each raw JSON value of kind in key order.
+	// ForEach calls fn with each raw JSON value of kind in key order. raw is
+	// a copy fn may keep, and fn may Put or Delete objects of kind.
 	ForEach(kind string, fn func(id string, raw []byte) error) error
-	// Index returns the last committed modify index.
+	// Index returns the last committed modify index, or the one set by
+	// SetIndex earlier in the same transaction.
 	Index() uint64
 	// SetIndex records the modify index; Update callers set it once per write.
 	SetIndex(i uint64) error

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/drago-wg/drago/agent"
+	"github.com/drago-wg/drago/platform"
+)
+
+// labelsFlag collects repeatable -label key=value flags.
+type labelsFlag map[string]string
+
+func (l labelsFlag) String() string {
+	var parts []string
+	for k, v := range l {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l labelsFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not key=value", s)
+	}
+	l[k] = v
+	return nil
+}
+
+func agentCommand(e *env) *ffcli.Command {
+	fs := newFlagSet("agent", e)
+	var (
+		cfg      agent.Config
+		joinFile string
+		logLevel string
+		labels   = labelsFlag{}
+	)
+	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
+	fs.StringVar(&cfg.Server, "server", "", "control plane address, http(s)://host:port")
+	fs.StringVar(&cfg.JoinToken, "join", "", "join token for the first registration")
+	fs.StringVar(&joinFile, "join-file", "", "file holding the join token")
+	fs.StringVar(&cfg.CACert, "ca-cert", "", "PEM CA certificate that signs the server's certificate")
+	fs.StringVar(&cfg.DataDir, "data-dir", agent.DefaultDataDir, "directory for the host identity, keys and last desired state")
+	fs.StringVar(&cfg.Name, "name", "", "host name to register (default: the system host name)")
+	fs.Var(labels, "label", "host label key=value (repeatable)")
+	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "host or host:port that peers dial (default: the address the server sees)")
+	fs.StringVar(&cfg.Backend, "backend", "auto", "WireGuard backend: "+strings.Join(platform.Kinds(), ", "))
+	fs.DurationVar(&cfg.DriftInterval, "drift-interval", 30*time.Second, "full reconcile period that repairs hand-made changes")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 15*time.Second, "status report period")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return &ffcli.Command{
+		Name:       "agent",
+		ShortUsage: "drago agent -server URL [-join TOKEN] [-config FILE] [flags]",
+		ShortHelp:  "Run the host agent that keeps WireGuard equal to the desired state",
+		LongHelp: `Run the host agent. It registers once with the join token, keeps its identity
+and private keys in the data dir (0700, secrets 0600), follows its desired state
+and reconciles WireGuard, addresses and routes. Settings come from flags, then
+DRAGO_AGENT_* environment variables (DRAGO_AGENT_SERVER, DRAGO_AGENT_JOIN, ...),
+then the config file's top-level keys and its agent {} block.
+
+Example:
+  drago agent -server http://10.0.0.1:8080 -join dgj_...`,
+		FlagSet: fs,
+		Options: []ff.Option{
+			ff.WithEnvVarPrefix("DRAGO_AGENT"),
+			ff.WithConfigFileFlag("config"),
+			ff.WithConfigFileParser(hclParser(fs, "agent")),
+		},
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return usagef("agent takes no arguments, got %q", args)
+			}
+			log, err := newLogger(e.stderr, logLevel)
+			if err != nil {
+				return err
+			}
+			if joinFile != "" {
+				if cfg.JoinToken != "" {
+					return usagef("-join and -join-file go alone, not together")
+				}
+				b, err := os.ReadFile(joinFile)
+				if err != nil {
+					return fmt.Errorf("reading -join-file: %w", err)
+				}
+				cfg.JoinToken = strings.TrimSpace(string(b))
+			}
+			if len(labels) > 0 {
+				cfg.Labels = labels
+			}
+			if err := cfg.Validate(); err != nil {
+				return usagef("%v", err)
+			}
+			b, err := platform.New(cfg.Backend, log)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return agent.Run(ctx, cfg, b, log)
+		},
+	}
+}

@@ -1,0 +1,110 @@
+// Command drago is Drago's single binary: the control plane (drago server),
+// the host agent (drago agent) and the management CLI.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// env is what a command reads and writes besides its flags.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
+}
+
+// usageError marks errors in how a command was called (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run parses args, runs the command and returns the exit code.
+func run(ctx context.Context, args []string, e *env) int {
+	root := rootCommand(e)
+	err := root.Parse(args)
+	if err == nil {
+		err = root.Run(ctx)
+	}
+	var ue usageError
+	var noExec ffcli.NoExecError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &noExec):
+		fmt.Fprintln(e.stderr, ffcli.DefaultUsageFunc(noExec.Command))
+		return exitUsage
+	case errors.As(err, &ue), isFlagError(err):
+		fmt.Fprintln(e.stderr, "drago:", err)
+		return exitUsage
+	default:
+		fmt.Fprintln(e.stderr, "drago:", err)
+		return exitError
+	}
+}
+
+// isFlagError reports whether err came from parsing flags.
+func isFlagError(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "flag provided but not defined") || strings.Contains(s, "invalid value") ||
+		strings.Contains(s, "flag needs an argument") || strings.HasPrefix(s, "config")
+}
+
+// rootCommand is the table of every command.
+func rootCommand(e *env) *ffcli.Command {
+	fs := flag.NewFlagSet("drago", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return &ffcli.Command{
+		Name:       "drago",
+		ShortUsage: "drago <command> [flags]",
+		LongHelp:   "Drago manages WireGuard networks: a control plane (server), a host agent, and this CLI.",
+		FlagSet:    fs,
+		Subcommands: []*ffcli.Command{
+			serverCommand(e),
+			agentCommand(e),
+			versionCommand(e),
+		},
+	}
+}
+
+// newLogger returns a text logger on stderr at the named level.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("-log-level: %q is not debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// newFlagSet returns a flag set that reports errors on stderr.
+func newFlagSet(name string, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}

@@ -1,0 +1,378 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/state"
+)
+
+// maxBody bounds a request body; larger ones get 413.
+const maxBody = 1 << 20
+
+// maxWait bounds a blocking query.
+const maxWait = 5 * time.Minute
+
+// auth says who may call a route.
+type auth int
+
+const (
+	authNone auth = iota
+	authManagement
+	authHost
+	authJoin
+)
+
+// route is one API endpoint: how it is reached, who may call it and what it
+// does. The OpenAPI document is built from the same table.
+type route struct {
+	method, path string
+	auth         auth
+	resource     string // for authManagement
+	access       string
+	summary      string
+	handle       func(*request) (any, error)
+}
+
+// request is what a handler gets: the HTTP request, its path variables and
+// the authenticated caller.
+type request struct {
+	*http.Request
+	vars map[string]string
+	who  *state.Principal
+	body []byte
+}
+
+// Answer types that the wrapper writes differently from a plain 200 JSON.
+type (
+	created   struct{ v any }
+	noContent struct{}
+	text      string
+)
+
+// apiError is an error with a status and an optional field, for the wrapper.
+type apiError struct {
+	status  int
+	field   string
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(field, format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, field: field, message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// handler wraps a route: authentication, body checks, the call, and the answer.
+func (s *Server) handler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		req := &request{Request: r, vars: mux.Vars(r)}
+		v, err := s.serve(rt, req)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		switch a := v.(type) {
+		case noContent:
+			w.WriteHeader(http.StatusNoContent)
+		case text:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, string(a))
+		case created:
+			writeJSON(w, http.StatusCreated, a.v)
+		default:
+			writeJSON(w, http.StatusOK, v)
+		}
+	})
+}
+
+func (s *Server) serve(rt route, req *request) (any, error) {
+	r := req.Request
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if err := checkOrigin(r); err != nil {
+			return nil, err
+		}
+	}
+	switch rt.auth {
+	case authManagement, authHost, authJoin:
+		req.who = s.state.Authenticate(bearer(r))
+		if req.who == nil {
+			return nil, &apiError{status: http.StatusUnauthorized, message: "missing or invalid token"}
+		}
+	}
+	switch {
+	case rt.auth == authManagement && !req.who.AllowedAny(rt.resource, rt.access):
+		return nil, &apiError{status: http.StatusForbidden, message: fmt.Sprintf("token has no %s access to %s", rt.access, rt.resource)}
+	case rt.auth == authHost && req.who.HostID == "":
+		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a host credential"}
+	case rt.auth == authJoin && req.who.Join == nil:
+		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a join token"}
+	}
+	if err := req.readBody(); err != nil {
+		return nil, err
+	}
+	return rt.handle(req)
+}
+
+// checkOrigin refuses state-changing calls from a browser page of another origin.
+func checkOrigin(r *http.Request) error {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return &apiError{status: http.StatusForbidden, message: "cross-origin request refused"}
+	}
+	return nil
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// readBody reads a JSON body, enforcing its size and content type.
+func (req *request) readBody() error {
+	if req.Body == nil || req.Method == http.MethodGet || req.Method == http.MethodDelete {
+		return nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than %d bytes", maxBody)}
+	}
+	if err != nil {
+		return badRequest("body", "reading: %v", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return &apiError{status: http.StatusUnsupportedMediaType, message: "Content-Type must be application/json"}
+	}
+	req.body = b
+	return nil
+}
+
+// decode decodes the JSON body into v, rejecting unknown fields and trailing
+// data; an empty body is an error when required.
+func (req *request) decode(v any, required bool) error {
+	if req.body == nil {
+		if required {
+			return badRequest("body", "a JSON object is required")
+		}
+		return nil
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(req.body), []byte("null")) {
+		return badRequest("body", "a JSON object is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(req.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return badRequest("body", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+// decodeError turns a JSON error into a 400 naming the field.
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return badRequest(field, "must be %s, not %s", jsonType(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return badRequest("body", "malformed JSON at offset %d", se.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badRequest(f, "unknown field")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return badRequest("body", "truncated JSON")
+	}
+	return badRequest("body", "%v", err)
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "int", "int64", "uint64", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	}
+	return "an object"
+}
+
+// edit returns a function that merges the body into an object (PATCH).
+func (req *request) edit() (func(v any) error, error) {
+	if req.body == nil {
+		return nil, badRequest("body", "a JSON object with the fields to change is required")
+	}
+	return func(v any) error { return req.decode(v, true) }, nil
+}
+
+// query helpers
+
+func (req *request) filter() (state.Filter, error) {
+	q := req.URL.Query()
+	f := state.Filter{Query: q.Get("q"), Network: q.Get("network"), Host: q.Get("host"), Interface: q.Get("interface"), Status: q.Get("status")}
+	var err error
+	if f.Limit, err = intParam(q, "limit", 0, state.MaxLimit); err != nil {
+		return f, err
+	}
+	if f.Offset, err = intParam(q, "offset", 0, 1<<31-1); err != nil {
+		return f, err
+	}
+	if l := q.Get("label"); l != "" {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return f, badRequest("label", "%q is not key=value", l)
+		}
+		f.LabelKey, f.LabelValue = k, v
+	}
+	switch f.Status {
+	case "", api.HostPending, api.HostReady, api.HostDown:
+	default:
+		return f, badRequest("status", "%q is not pending, ready or down", f.Status)
+	}
+	return f, nil
+}
+
+func intParam(q url.Values, name string, lo, hi int) (int, error) {
+	s := q.Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest(name, "%q is not a whole number from %d to %d", s, lo, hi)
+	}
+	return n, nil
+}
+
+// blocking parses ?index=&wait= of a blocking query.
+func (req *request) blocking(defaultWait time.Duration) (uint64, time.Duration, error) {
+	q := req.URL.Query()
+	var index uint64
+	if s := q.Get("index"); s != "" {
+		var err error
+		if index, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return 0, 0, badRequest("index", "%q is not a non-negative whole number", s)
+		}
+	}
+	wait := defaultWait
+	if s := q.Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > maxWait {
+			return 0, 0, badRequest("wait", "%q is not a duration from 0s to %s", s, maxWait)
+		}
+		wait = d
+	}
+	if index == 0 {
+		wait = 0
+	}
+	return index, wait, nil
+}
+
+// remoteIP returns the caller's IP address.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	return host
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+// writeError maps err to a status and a JSON body; internal errors are
+// logged and never shown.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var se *state.Error
+	status, body := http.StatusInternalServerError, api.ErrorDetail{Message: "internal error"}
+	switch {
+	case errors.As(err, &ae):
+		status, body = ae.status, api.ErrorDetail{Message: ae.message, Field: ae.field}
+	case errors.As(err, &se):
+		body = api.ErrorDetail{Message: se.Message, Field: se.Field}
+		switch {
+		case errors.Is(err, state.ErrInvalid):
+			status = http.StatusBadRequest
+		case errors.Is(err, state.ErrNotFound):
+			status = http.StatusNotFound
+		case errors.Is(err, state.ErrConflict):
+			status = http.StatusConflict
+		case errors.Is(err, state.ErrForbidden):
+			status = http.StatusForbidden
+		}
+	case errors.Is(err, context.Canceled):
+		return
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, api.Error{Err: body})
+}
+
+// logRequests logs each request at debug level.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush lets blocking queries and streams flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,247 @@
+// Package ipam allocates interface addresses from a network's range. A Pool
+// hands out the lowest free usable address of an IPv4 or IPv6 prefix, and
+// tracks addresses reserved explicitly.
+package ipam
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+)
+
+var (
+	// ErrFull is returned by Allocate when no usable address is free.
+	ErrFull = errors.New("address range full")
+	// ErrOutOfRange is returned for an address outside the prefix or not
+	// usable in it (IPv4 network and broadcast, IPv6 subnet-router anycast).
+	ErrOutOfRange = errors.New("address out of range")
+	// ErrInUse is returned by Reserve for an address already in use.
+	ErrInUse = errors.New("address in use")
+)
+
+// Longest prefixes a Pool accepts; longer ones have no room for peers.
+const (
+	maxBits4 = 30
+	maxBits6 = 126
+)
+
+// Pool tracks the used addresses of one prefix. It is safe for concurrent use.
+//
+// Allocation is amortized O(log n): every usable address below the frontier
+// next is either used or in the holes heap, so the lowest free address is
+// the top of holes or, if holes is empty, the first unused one from next.
+// Each address is passed over by the frontier at most once.
+type Pool struct {
+	prefix      netip.Prefix
+	first, last netip.Addr // usable range, inclusive
+
+	mu     sync.Mutex
+	used   map[netip.Addr]struct{}
+	next   netip.Addr // frontier; invalid once it passed last
+	holes  addrHeap   // free addresses below next, and stale reserved ones
+	inHole map[netip.Addr]struct{}
+}
+
+// New returns an empty Pool for prefix, which must be masked and leave room
+// for at least two hosts: IPv4 up to /30, IPv6 up to /126.
+func New(prefix netip.Prefix) (*Pool, error) {
+	if err := check(prefix); err != nil {
+		return nil, err
+	}
+	first, last := usable(prefix)
+	return &Pool{
+		prefix: prefix,
+		first:  first,
+		last:   last,
+		used:   map[netip.Addr]struct{}{},
+		next:   first,
+		inHole: map[netip.Addr]struct{}{},
+	}, nil
+}
+
+// check returns an error unless prefix can back a Pool.
+func check(prefix netip.Prefix) error {
+	switch {
+	case !prefix.IsValid():
+		return fmt.Errorf("invalid prefix %s", prefix)
+	case prefix.Addr().Is4In6():
+		return fmt.Errorf("prefix %s is IPv4-mapped IPv6: use an IPv4 prefix", prefix)
+	case prefix != prefix.Masked():
+		return fmt.Errorf("prefix %s has host bits set: did you mean %s?", prefix, prefix.Masked())
+	case prefix.Addr().Is4() && prefix.Bits() > maxBits4:
+		return fmt.Errorf("prefix %s is longer than /%d: no room for peers", prefix, maxBits4)
+	case prefix.Addr().Is6() && prefix.Bits() > maxBits6:
+		return fmt.Errorf("prefix %s is longer than /%d: no room for peers", prefix, maxBits6)
+	}
+	return nil
+}
+
+// usable returns the first and last usable address of a checked prefix.
+func usable(prefix netip.Prefix) (first, last netip.Addr) {
+	network := prefix.Addr()
+	last = lastAddr(prefix)
+	if network.Is4() {
+		last = last.Prev() // broadcast
+	}
+	return network.Next(), last
+}
+
+// lastAddr returns the highest address of prefix (all host bits set).
+func lastAddr(prefix netip.Prefix) netip.Addr {
+	b := prefix.Addr().AsSlice()
+	for i := prefix.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// unusable returns why a is not usable in prefix, or "" if it is.
+func unusable(prefix netip.Prefix, a netip.Addr) string {
+	switch {
+	case !prefix.Contains(a):
+		return "outside " + prefix.String()
+	case a == prefix.Addr() && a.Is4():
+		return "network address of " + prefix.String()
+	case a == prefix.Addr():
+		return "subnet-router anycast address of " + prefix.String()
+	case a.Is4() && a == lastAddr(prefix):
+		return "broadcast address of " + prefix.String()
+	}
+	return ""
+}
+
+// Prefix returns the prefix the Pool allocates from.
+func (p *Pool) Prefix() netip.Prefix { return p.prefix }
+
+// Allocate marks the lowest free usable address used and returns it, or
+// returns an error wrapping ErrFull.
+func (p *Pool) Allocate() (netip.Addr, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.holes.Len() > 0 {
+		a := p.holes.pop()
+		delete(p.inHole, a)
+		if _, ok := p.used[a]; !ok { // else reserved since it was released
+			p.used[a] = struct{}{}
+			return a, nil
+		}
+	}
+	for p.next.IsValid() {
+		a := p.next
+		if a == p.last {
+			p.next = netip.Addr{}
+		} else {
+			p.next = a.Next()
+		}
+		if _, ok := p.used[a]; !ok {
+			p.used[a] = struct{}{}
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("allocating from %s: %w", p.prefix, ErrFull)
+}
+
+// Reserve marks a used. It returns an error wrapping ErrOutOfRange if a is
+// not usable in the prefix, or ErrInUse if a is already used.
+func (p *Pool) Reserve(a netip.Addr) error {
+	if why := unusable(p.prefix, a); why != "" {
+		return fmt.Errorf("reserving %s: %s: %w", a, why, ErrOutOfRange)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.used[a]; ok {
+		return fmt.Errorf("reserving %s: %w", a, ErrInUse)
+	}
+	p.used[a] = struct{}{} // if a is in holes, Allocate skips it
+	return nil
+}
+
+// Release marks a free. Releasing an address that is not used does nothing.
+func (p *Pool) Release(a netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.used[a]; !ok {
+		return
+	}
+	delete(p.used, a)
+	if p.next.IsValid() && !a.Less(p.next) {
+		return // the frontier will reach it
+	}
+	if _, ok := p.inHole[a]; !ok {
+		p.inHole[a] = struct{}{}
+		p.holes.push(a)
+	}
+}
+
+// InUse reports whether a is allocated or reserved.
+func (p *Pool) InUse(a netip.Addr) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.used[a]
+	return ok
+}
+
+// Used returns the number of allocated and reserved addresses.
+func (p *Pool) Used() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.used)
+}
+
+// Fits returns an error naming the first of addrs that is not usable in
+// prefix, wrapping ErrOutOfRange, or an error if prefix cannot back a Pool.
+// It checks that a network's addresses survive a change of its range.
+func Fits(prefix netip.Prefix, addrs []netip.Addr) error {
+	if err := check(prefix); err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if why := unusable(prefix, a); why != "" {
+			return fmt.Errorf("address %s does not fit: %s: %w", a, why, ErrOutOfRange)
+		}
+	}
+	return nil
+}
+
+// addrHeap is a binary min-heap of addresses.
+type addrHeap []netip.Addr
+
+func (h addrHeap) Len() int { return len(h) }
+
+func (h *addrHeap) push(a netip.Addr) {
+	*h = append(*h, a)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s[i].Less(s[parent]) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *addrHeap) pop() netip.Addr {
+	s := *h
+	top, n := s[0], len(s)-1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && s[l].Less(s[least]) {
+			least = l
+		}
+		if r < n && s[r].Less(s[least]) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[i], s[least] = s[least], s[i]
+		i = least
+	}
+	*h = s
+	return top
+}

@@ -1,0 +1,203 @@
+// Package server is Drago's control plane: the REST API over the desired
+// state, the agents' blocking queries, and the embedded dashboard.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/drago-wg/drago/server/state"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address, host:port.
+	Addr string
+	// DataDir holds the state database and the root token file.
+	DataDir string
+	// TLSCertFile and TLSKeyFile enable HTTPS when both are set.
+	TLSCertFile, TLSKeyFile string
+	// HeartbeatGrace is how long after its last report a host counts as down.
+	HeartbeatGrace time.Duration
+	// UI serves the dashboard under /ui/; nil leaves it out.
+	UI http.Handler
+	// Store replaces the bbolt store under DataDir (tests).
+	Store store.Store
+}
+
+// Defaults.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = "/var/lib/drago"
+	RootTokenFile  = "root-token"
+	dbFile         = "state.db"
+)
+
+// Server is a running control plane.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	state *state.State
+	http  *http.Server
+	ln    net.Listener
+}
+
+// New opens the state under cfg.DataDir and prepares the HTTP server. On the
+// first start it creates the root management token, writes it to
+// DataDir/root-token (0600) and returns its secret; later starts return "".
+func New(cfg Config, log *slog.Logger) (*Server, string, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, "", errors.New("tls: cert_file and key_file go together")
+	}
+	log = log.With("subsystem", "server")
+	st := cfg.Store
+	if st == nil {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("creating data dir: %w", err)
+		}
+		var err error
+		st, err = store.OpenBolt(filepath.Join(cfg.DataDir, dbFile), store.BoltOptions{Timeout: 2 * time.Second})
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	s := &Server{cfg: cfg, log: log, store: st}
+	var err error
+	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace})
+	if err != nil {
+		st.Close()
+		return nil, "", err
+	}
+	root, err := s.state.EnsureRootToken()
+	if err == nil && root != "" && cfg.Store == nil {
+		err = writeSecret(filepath.Join(cfg.DataDir, RootTokenFile), root)
+	}
+	if err != nil {
+		st.Close()
+		return nil, "", fmt.Errorf("creating root token: %w", err)
+	}
+	s.http = &http.Server{
+		Handler:           logRequests(log, s.Handler()),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			st.Close()
+			return nil, "", fmt.Errorf("loading TLS key pair: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return s, root, nil
+}
+
+// writeSecret writes a secret file readable by its owner only.
+func writeSecret(path, secret string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// State returns the server's desired state (for in-process tools and tests).
+func (s *Server) State() *state.State { return s.state }
+
+// Handler returns the HTTP handler: the API under /api/v1, the dashboard
+// under /ui/ and a redirect from / to it.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.StrictSlash(false)
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	for _, rt := range s.routes() {
+		v1.Handle(rt.path, s.handler(rt)).Methods(rt.method)
+	}
+	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, &apiError{status: http.StatusNotFound, message: "no such endpoint: " + r.URL.Path})
+	})
+	v1.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, message: r.Method + " is not allowed on " + r.URL.Path})
+	})
+	if s.cfg.UI != nil {
+		r.PathPrefix("/ui/").Handler(s.cfg.UI)
+		r.Path("/").Handler(http.RedirectHandler("/ui/", http.StatusFound))
+	}
+	return r
+}
+
+// Listen binds the listen address; Addr then reports it.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr reports the bound address, after Listen.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve answers requests until ctx ends, then shuts down gracefully and
+// closes the store.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.http.TLSConfig != nil {
+			errc <- s.http.ServeTLS(s.ln, "", "")
+		} else {
+			errc <- s.http.Serve(s.ln)
+		}
+	}()
+	scheme := "http"
+	if s.http.TLSConfig != nil {
+		scheme = "https"
+	}
+	s.log.Info("serving", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir)
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = s.http.Shutdown(sctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = s.http.Close()
+		}
+	}
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store without serving (for callers that never served).
+func (s *Server) Close() error { return s.store.Close() }
