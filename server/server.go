@@ -128,14 +128,13 @@ func (s *Server) State() *state.State { return s.state }
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
-	v1 := r.PathPrefix("/api/v1").Subrouter()
 	for _, rt := range s.routes() {
-		v1.Handle(rt.path, s.handler(rt)).Methods(rt.method)
+		r.Handle("/api/v1"+rt.path, s.handler(rt)).Methods(rt.method)
 	}
-	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &apiError{status: http.StatusNotFound, message: "no such endpoint: " + r.URL.Path})
 	})
-	v1.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, message: r.Method + " is not allowed on " + r.URL.Path})
 	})
 	if s.cfg.UI != nil {

@@ -1,0 +1,359 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/mux"
+
+	"github.com/drago-wg/drago/server/api"
+)
+
+func TestHealthAndOpenAPIWithoutAuth(t *testing.T) {
+	ts := startServer(t, "")
+	status, body := ts.raw("GET", "/health", "", "", "")
+	if status != 200 || !strings.Contains(body, `"status":"ok"`) {
+		t.Fatalf("health: %d %s", status, body)
+	}
+	status, body = ts.raw("GET", "/openapi.json", "", "", "")
+	if status != 200 {
+		t.Fatalf("openapi: %d", status)
+	}
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || doc.OpenAPI == "" {
+		t.Fatalf("openapi document: %v %q", err, body[:min(len(body), 80)])
+	}
+	// Every route registered on the router is documented.
+	n := 0
+	err := ts.srv.Handler().(*mux.Router).Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		path, err := r.GetPathTemplate()
+		methods, merr := r.GetMethods()
+		if err != nil || merr != nil || !strings.HasPrefix(path, "/api/v1/") {
+			return nil
+		}
+		for _, m := range methods {
+			n++
+			if _, ok := doc.Paths[path][strings.ToLower(m)]; !ok {
+				t.Errorf("%s %s is not in openapi.json", m, path)
+			}
+		}
+		return nil
+	})
+	if err != nil || n < 40 {
+		t.Fatalf("walked %d routes, err %v", n, err)
+	}
+}
+
+func TestAuthRequired(t *testing.T) {
+	ts := startServer(t, "")
+	for _, tc := range []struct{ name, secret string }{
+		{"no token", ""},
+		{"garbage", "nonsense"},
+		{"unknown id", "dgm_0000000000000000_AAAA"},
+		{"wrong secret", ts.root[:len(ts.root)-4] + "AAAA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := ts.raw("GET", "/networks", tc.secret, "", "")
+			if status != 401 || !strings.Contains(body, "missing or invalid token") {
+				t.Fatalf("got %d %s", status, body)
+			}
+		})
+	}
+}
+
+func TestNetworkCRUD(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	n := must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "office", IPv4Range: "10.10.0.0/24", IPv6Range: "fd10::/64", Topology: "mesh"}))
+	if n.ListenPort != 51820 || n.MTU != 1420 || n.ID == "" || n.ModifyIndex == 0 {
+		t.Fatalf("defaults not filled: %+v", n)
+	}
+	byName := must[*api.Network](t)(c.Network(ctx, "office"))
+	byID := must[*api.Network](t)(c.Network(ctx, n.ID))
+	if diff := cmp.Diff(byName, byID); diff != "" {
+		t.Fatalf("by name vs by id (-want +got):\n%s", diff)
+	}
+	up := must[*api.Network](t)(c.UpdateNetwork(ctx, "office", map[string]any{"mtu": 1380, "dns": []string{"10.10.0.1"}}))
+	if up.MTU != 1380 || up.Name != "office" || up.IPv4Range != "10.10.0.0/24" || up.ModifyIndex <= n.ModifyIndex {
+		t.Fatalf("patch: %+v", up)
+	}
+	list := must[*api.List[api.Network]](t)(c.Networks(ctx, api.ListOptions{}))
+	if list.Total != 1 || list.Items[0].MTU != 1380 {
+		t.Fatalf("list: %+v", list)
+	}
+	if err := c.DeleteNetwork(ctx, "office"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Network(ctx, "office"); api.StatusOf(err) != 404 {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// TestBadInput checks that every class of bad input gets its status, names
+// the field and changes nothing.
+func TestBadInput(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "net", IPv4Range: "10.0.0.0/29"}))
+	h1, _ := ts.agentHost("h1", "net")
+	_ = h1
+	ifs := must[*api.List[api.Interface]](t)(c.Interfaces(ctx, api.ListOptions{Network: "net"}))
+	iface := ifs.Items[0]
+	js := "application/json"
+	for _, tc := range []struct {
+		name, method, path, ctype, body string
+		status                          int
+		field                           string
+	}{
+		{"unknown field", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","colour":"red"}`, 400, "colour"},
+		{"wrong type", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","mtu":"big"}`, 400, "mtu"},
+		{"malformed", "POST", "/networks", js, `{"name":`, 400, "body"},
+		{"trailing", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24"} {}`, 400, "body"},
+		{"null", "POST", "/networks", js, `null`, 400, "body"},
+		{"empty", "POST", "/networks", js, ``, 400, "body"},
+		{"bad name", "POST", "/networks", js, `{"name":"Bad_Name","ipv4_range":"10.1.0.0/24"}`, 400, "name"},
+		{"name taken", "POST", "/networks", js, `{"name":"net","ipv4_range":"10.1.0.0/24"}`, 409, "name"},
+		{"no range", "POST", "/networks", js, `{"name":"x"}`, 400, "ipv4_range"},
+		{"host bits", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.1/24"}`, 400, "ipv4_range"},
+		{"v6 in v4", "POST", "/networks", js, `{"name":"x","ipv4_range":"fd00::/64"}`, 400, "ipv4_range"},
+		{"tiny range", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/31"}`, 400, "ipv4_range"},
+		{"bad v6", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","ipv6_range":"10.2.0.0/24"}`, 400, "ipv6_range"},
+		{"bad port", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","listen_port":70000}`, 400, "listen_port"},
+		{"bad mtu", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","mtu":100}`, 400, "mtu"},
+		{"bad dns", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","dns":["one"]}`, 400, "dns[0]"},
+		{"bad topology", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","topology":"star"}`, 400, "topology"},
+		{"bad keepalive", "POST", "/networks", js, `{"name":"x","ipv4_range":"10.1.0.0/24","persistent_keepalive":-1}`, 400, "persistent_keepalive"},
+		{"wrong content type", "POST", "/networks", "text/plain", `{"name":"x","ipv4_range":"10.1.0.0/24"}`, 415, ""},
+		{"too large", "POST", "/networks", js, `{"name":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
+		{"range excludes addresses", "PATCH", "/networks/net", js, `{"ipv4_range":"10.9.0.0/24"}`, 409, "ipv4_range"},
+		{"hub on mesh", "PATCH", "/networks/net", js, `{"hub_interface_id":"` + iface.ID + `"}`, 400, "hub_interface_id"},
+		{"address outside", "PATCH", "/interfaces/" + iface.ID, js, `{"addresses":["10.7.0.5"]}`, 400, "addresses[0]"},
+		{"broadcast address", "PATCH", "/interfaces/" + iface.ID, js, `{"addresses":["10.0.0.7"]}`, 400, "addresses[0]"},
+		{"public key by API", "PATCH", "/interfaces/" + iface.ID, js, `{"public_key":"` + testKey("x") + `"}`, 400, "public_key"},
+		{"interface name", "PATCH", "/interfaces/" + iface.ID, js, `{"name":"this-name-is-too-long"}`, 400, "name"},
+		{"routed subnet", "PATCH", "/interfaces/" + iface.ID, js, `{"routed_subnets":["192.168.1.1/24"]}`, 400, "routed_subnets[0]"},
+		{"second interface", "POST", "/interfaces", js, `{"host_id":"h1","network_id":"net"}`, 409, "network_id"},
+		{"no such host", "POST", "/interfaces", js, `{"host_id":"nope","network_id":"net"}`, 400, "host_id"},
+		{"self connection", "POST", "/connections", js, `{"network_id":"net","a":{"interface_id":"` + iface.ID + `"},"b":{"interface_id":"` + iface.ID + `"}}`, 400, "b.interface_id"},
+		{"bad endpoint", "POST", "/connections", js, `{"network_id":"net","a":{"interface_id":"` + iface.ID + `","endpoint":"nowhere"},"b":{"interface_id":"x"}}`, 400, "a.endpoint"},
+		{"bad limit", "GET", "/hosts?limit=-1", "", "", 400, "limit"},
+		{"bad label filter", "GET", "/hosts?label=nolabel", "", "", 400, "label"},
+		{"bad status filter", "GET", "/hosts?status=sleepy", "", "", 400, "status"},
+		{"bad wait", "GET", "/events?index=1&wait=forever", "", "", 400, "wait"},
+		{"bad index", "GET", "/events?index=-3", "", "", 400, "index"},
+		{"join token past expiry", "POST", "/join-tokens", js, `{"expires_at":"2001-01-01T00:00:00Z"}`, 400, "expires_at"},
+		{"join token bad network", "POST", "/join-tokens", js, `{"networks":["nope"]}`, 400, "networks[0]"},
+		{"token without policy", "POST", "/tokens", js, `{"name":"ci"}`, 400, "policies"},
+		{"token bad access", "POST", "/tokens", js, `{"name":"ci","policies":[{"resource":"networks","access":"all"}]}`, 400, "policies[0].access"},
+		{"device bad key", "POST", "/devices", js, `{"network":"net","name":"phone","public_key":"abc"}`, 400, "public_key"},
+		{"range full", "POST", "/devices", js, `{"network":"net","name":"phone","public_key":"` + testKey("p") + `","address":"10.0.0.9"}`, 400, "address"},
+		{"not found", "GET", "/networks/missing", "", "", 404, ""},
+		{"no such endpoint", "GET", "/nothing", "", "", 404, ""},
+		{"method not allowed", "PUT", "/networks", js, `{}`, 405, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := ts.srv.State().Index()
+			status, body := ts.raw(tc.method, tc.path, ts.root, tc.ctype, tc.body)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %s", status, tc.status, body)
+			}
+			var e api.Error
+			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Err.Message == "" {
+				t.Fatalf("error body %q: %v", body, err)
+			}
+			if e.Err.Field != tc.field {
+				t.Errorf("field %q, want %q (message %q)", e.Err.Field, tc.field, e.Err.Message)
+			}
+			if after := ts.srv.State().Index(); after != before {
+				t.Errorf("a rejected request changed the state: index %d -> %d", before, after)
+			}
+		})
+	}
+}
+
+func TestAddressAssignment(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "small", IPv4Range: "10.0.0.0/29", IPv6Range: "fd00::/120"}))
+	var addrs []string
+	for _, name := range []string{"a", "b", "c", "d", "e", "f"} {
+		ts.agentHost(name, "small")
+	}
+	list := must[*api.List[api.Interface]](t)(c.Interfaces(ctx, api.ListOptions{Network: "small"}))
+	for _, i := range list.Items {
+		addrs = append(addrs, i.Addresses...)
+	}
+	if len(addrs) != 12 {
+		t.Fatalf("got %d addresses: %v", len(addrs), addrs)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			t.Fatalf("duplicate address %s", a)
+		}
+		seen[a] = true
+	}
+	for _, want := range []string{"10.0.0.1/29", "10.0.0.6/29", "fd00::1/120", "fd00::6/120"} {
+		if !seen[want] {
+			t.Errorf("missing %s in %v", want, addrs)
+		}
+	}
+	// The /29 has 6 usable addresses: the seventh host gets a clear 409.
+	jt := must[*api.JoinToken](t)(c.CreateJoinToken(ctx, &api.JoinToken{Networks: []string{"small"}}))
+	before := ts.srv.State().Index()
+	_, err := ts.client(jt.Secret).Register(ctx, &api.RegisterRequest{Name: "g"})
+	if api.StatusOf(err) != 409 || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("full range: %v", err)
+	}
+	if ts.srv.State().Index() != before {
+		t.Fatal("failed registration changed the state")
+	}
+	if _, err := c.Host(ctx, "g"); api.StatusOf(err) != 404 {
+		t.Fatalf("host g was created: %v", err)
+	}
+	// A given address must be free; a released one is reused.
+	first := list.Items[0]
+	if err := c.DeleteHost(ctx, first.HostID); err != nil {
+		t.Fatal(err)
+	}
+	_, hid := ts.agentHost("g2", "small")
+	got := must[*api.List[api.Interface]](t)(c.Interfaces(ctx, api.ListOptions{Host: hid}))
+	if diff := cmp.Diff(first.Addresses, got.Items[0].Addresses); diff != "" {
+		t.Errorf("released addresses not reused (-want +got):\n%s", diff)
+	}
+}
+
+func TestPolicies(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	a := must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "a", IPv4Range: "10.1.0.0/24"}))
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "b", IPv4Range: "10.2.0.0/24"}))
+	ro := must[*api.Token](t)(c.CreateToken(ctx, &api.Token{Name: "ro", Policies: []api.Policy{{Resource: "*", Access: "read"}}}))
+	scoped := must[*api.Token](t)(c.CreateToken(ctx, &api.Token{Name: "scoped", Policies: []api.Policy{{Resource: "networks", Access: "write", Networks: []string{"a"}}}}))
+	if ro.Secret == "" || scoped.Policies[0].Networks[0] != a.ID {
+		t.Fatalf("tokens: %+v %+v", ro, scoped)
+	}
+	// Secrets are shown once.
+	if got := must[*api.Token](t)(c.Token(ctx, ro.ID)); got.Secret != "" {
+		t.Fatal("secret shown again")
+	}
+	roc, sc := ts.client(ro.Secret), ts.client(scoped.Secret)
+	if _, err := roc.Networks(ctx, api.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roc.CreateNetwork(ctx, &api.Network{Name: "c", IPv4Range: "10.3.0.0/24"}); api.StatusOf(err) != 403 {
+		t.Fatalf("read-only create: %v", err)
+	}
+	if _, err := roc.CreateToken(ctx, &api.Token{Name: "esc", Policies: []api.Policy{{Resource: "*", Access: "write"}}}); api.StatusOf(err) != 403 {
+		t.Fatalf("escalation: %v", err)
+	}
+	list := must[*api.List[api.Network]](t)(sc.Networks(ctx, api.ListOptions{}))
+	if list.Total != 1 || list.Items[0].Name != "a" {
+		t.Fatalf("scoped list: %+v", list)
+	}
+	if _, err := sc.Network(ctx, "b"); api.StatusOf(err) != 403 {
+		t.Fatalf("scoped read of b: %v", err)
+	}
+	if _, err := sc.UpdateNetwork(ctx, "a", map[string]any{"mtu": 1300}); err != nil {
+		t.Fatalf("scoped write of a: %v", err)
+	}
+	if _, err := sc.CreateNetwork(ctx, &api.Network{Name: "d", IPv4Range: "10.4.0.0/24"}); api.StatusOf(err) != 403 {
+		t.Fatalf("scoped create: %v", err)
+	}
+	if _, err := sc.Hosts(ctx, api.ListOptions{}); api.StatusOf(err) != 403 {
+		t.Fatalf("scoped hosts: %v", err)
+	}
+	if err := c.DeleteToken(ctx, ro.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roc.Networks(ctx, api.ListOptions{}); api.StatusOf(err) != 401 {
+		t.Fatalf("revoked token: %v", err)
+	}
+}
+
+func TestHostCredentialScope(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "m", IPv4Range: "10.1.0.0/24", Topology: "mesh"}))
+	h1, id1 := ts.agentHost("h1", "m")
+	_, id2 := ts.agentHost("h2", "m")
+	ds := must[*api.DesiredState](t)(h1.DesiredState(ctx, 0, 0))
+	if ds.HostID != id1 {
+		t.Fatalf("desired state of %s, want %s", ds.HostID, id1)
+	}
+	// A host credential reaches no management endpoint.
+	if _, err := h1.Hosts(ctx, api.ListOptions{}); api.StatusOf(err) != 403 {
+		t.Fatalf("host credential listing hosts: %v", err)
+	}
+	if _, err := h1.HostStatus(ctx, id2); api.StatusOf(err) != 403 {
+		t.Fatalf("host credential reading another host: %v", err)
+	}
+	// It can only report its own interfaces.
+	other := must[*api.List[api.Interface]](t)(c.Interfaces(ctx, api.ListOptions{Host: id2}))
+	before := ts.srv.State().Index()
+	err := h1.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: other.Items[0].ID, PublicKey: testKey("evil")}}})
+	if api.StatusOf(err) != 400 || ts.srv.State().Index() != before {
+		t.Fatalf("reporting another host's interface: %v", err)
+	}
+	// A join token is not a host credential and the other way round.
+	jt := must[*api.JoinToken](t)(c.CreateJoinToken(ctx, &api.JoinToken{}))
+	if _, err := ts.client(jt.Secret).DesiredState(ctx, 0, 0); api.StatusOf(err) != 403 {
+		t.Fatalf("join token reading desired state: %v", err)
+	}
+	if _, err := h1.Register(ctx, &api.RegisterRequest{Name: "x"}); api.StatusOf(err) != 403 {
+		t.Fatalf("host credential registering: %v", err)
+	}
+}
+
+func TestJoinTokens(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	once := must[*api.JoinToken](t)(c.CreateJoinToken(ctx, &api.JoinToken{Name: "once", MaxUses: 1, Labels: map[string]string{"site": "lab"}}))
+	soon := time.Now().Add(1500 * time.Millisecond)
+	short := must[*api.JoinToken](t)(c.CreateJoinToken(ctx, &api.JoinToken{Name: "short", ExpiresAt: &soon}))
+	must[*api.RegisterResponse](t)(ts.client(once.Secret).Register(ctx, &api.RegisterRequest{Name: "first", Labels: map[string]string{"role": "db"}}))
+	h := must[*api.Host](t)(c.Host(ctx, "first"))
+	if diff := cmp.Diff(map[string]string{"site": "lab", "role": "db"}, h.Labels); diff != "" {
+		t.Errorf("labels (-want +got):\n%s", diff)
+	}
+	if h.Status != api.HostPending || h.ObservedAddress != "127.0.0.1" {
+		t.Errorf("new host: status %q observed %q", h.Status, h.ObservedAddress)
+	}
+	for _, tc := range []struct {
+		name, secret string
+		status       int
+	}{
+		{"used up", once.Secret, 403},
+		{"unknown", "dgj_0000_xxxx", 401},
+		{"bad name", short.Secret, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &api.RegisterRequest{Name: "second"}
+			if tc.name == "bad name" {
+				req.Name = "no spaces allowed"
+			}
+			before := ts.srv.State().Index()
+			if _, err := ts.client(tc.secret).Register(ctx, req); api.StatusOf(err) != tc.status {
+				t.Fatalf("got %v, want %d", err, tc.status)
+			}
+			if ts.srv.State().Index() != before {
+				t.Fatal("refused registration changed the state")
+			}
+		})
+	}
+	time.Sleep(time.Until(soon) + 50*time.Millisecond)
+	if _, err := ts.client(short.Secret).Register(ctx, &api.RegisterRequest{Name: "late"}); api.StatusOf(err) != 403 {
+		t.Fatalf("expired token: %v", err)
+	}
+	list := must[*api.List[api.Host]](t)(c.Hosts(ctx, api.ListOptions{}))
+	if list.Total != 1 {
+		t.Fatalf("hosts after refusals: %+v", list.Items)
+	}
+}
