@@ -29,7 +29,7 @@ func startServer(t *testing.T, dir string) *testServer {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	srv, root, err := New(Config{Addr: "127.0.0.1:0", DataDir: dir, HeartbeatGrace: 2 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, root, err := New(Config{Addr: "127.0.0.1:0", DataDir: dir, HeartbeatGrace: 2 * time.Second}, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,3 +124,7 @@ func testKey(seed string) string {
 	}
 	return base64.StdEncoding.EncodeToString(b[:])
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -294,6 +294,9 @@ func (s *State) addPeerHosts(out set, i string) {
 	if iface.HostID != "" {
 		out.add(iface.HostID)
 	}
+	if iface.PublicKey == "" {
+		return // no peer lists an interface without a key
+	}
 	s.eachPeer(iface, func(p *api.Interface, _ *api.Connection) {
 		if p.HostID != "" {
 			out.add(p.HostID)

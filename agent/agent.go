@@ -1,0 +1,214 @@
+// Package agent is Drago's host agent. It registers the host with the
+// control plane once, keeps the host's identity and WireGuard private keys in
+// its data dir, follows the host's desired state with a blocking query, and
+// reconciles the host's interfaces with it through a platform.Backend. It
+// reports status on change and as a heartbeat.
+//
+// The agent talks to the server only through the typed client of
+// server/api. Private keys never leave the host: only public keys are
+// published, in status reports.
+//
+// The agent never tears tunnels down because the server is unreachable: it
+// applies the last desired state saved on disk at start and keeps repairing
+// drift from it until the server answers again.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/server/api"
+)
+
+// Timeouts of calls to the server. A desired-state query may wait
+// Config.Wait on the server; its HTTP deadline is Wait plus pollSlack.
+const (
+	pollSlack      = 10 * time.Second
+	requestTimeout = 30 * time.Second
+)
+
+// Run runs the agent until ctx is done, then stops its goroutines, cancels
+// the in-flight long poll and returns nil. Interfaces stay as they are; Run
+// does not close b. It returns an error only when it cannot start: an
+// invalid Config, an unusable data dir, or a host that has not registered
+// and has no join token.
+func Run(ctx context.Context, cfg Config, b platform.Backend, log *slog.Logger) error {
+	a, err := newAgent(cfg, b, log)
+	if err != nil {
+		return err
+	}
+	return a.run(ctx)
+}
+
+// agent is one run of the agent. Apart from the fields noted, it is owned
+// by the goroutine of run, which alone calls the backend.
+type agent struct {
+	cfg    Config
+	b      platform.Backend
+	log    *slog.Logger
+	dir    *dataDir
+	rec    *reconciler
+	jitter func(time.Duration) time.Duration // fullJitter; tests replace it
+
+	ident   *identity         // nil until registered
+	state   *api.DesiredState // last desired state, from disk or server
+	applied uint64            // index of the last state applied without error
+	reports *mailbox          // shared with the status sender
+}
+
+func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, errors.New("agent: no platform backend")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("subsystem", "agent")
+	dir, err := openDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := newReconciler(b, dir, log)
+	if err != nil {
+		return nil, err
+	}
+	ident, err := dir.loadIdentity()
+	if err != nil {
+		return nil, err
+	}
+	if ident == nil && cfg.JoinToken == "" {
+		return nil, fmt.Errorf("agent config: JoinToken: required to register (no identity in %s)", dir.path)
+	}
+	return &agent{
+		cfg:     cfg,
+		b:       b,
+		log:     log,
+		dir:     dir,
+		rec:     rec,
+		jitter:  fullJitter,
+		ident:   ident,
+		reports: newMailbox(),
+	}, nil
+}
+
+func (a *agent) run(ctx context.Context) error {
+	a.log.Info("agent starting", "version", api.Version, "backend", a.b.Name(), "server", a.cfg.Server, "data_dir", a.dir.path)
+	if a.ident != nil {
+		a.restore(ctx)
+	} else {
+		id, err := a.register(ctx)
+		if ctx.Err() != nil {
+			a.log.Info("agent stopped before registering")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a.ident = id
+	}
+	client, err := api.NewClient(api.ClientConfig{Address: a.cfg.Server, Token: a.ident.Credential, CACert: a.cfg.CACert})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	states := make(chan *api.DesiredState)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.poll(ctx, client, states) })
+	wg.Go(func() { a.sendReports(ctx, client) })
+	a.loop(ctx, states)
+	cancel()
+	wg.Wait()
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// restore applies the desired state saved by the last run, before the
+// server answers, so that tunnels come back even while it is down.
+func (a *agent) restore(ctx context.Context) {
+	ds, err := a.dir.loadDesired()
+	switch {
+	case err != nil:
+		a.log.Warn("ignoring the saved desired state", "err", err)
+		return
+	case ds == nil:
+		return
+	case ds.HostID != "" && ds.HostID != a.ident.HostID:
+		a.log.Warn("ignoring the saved desired state of another host", "host_id", ds.HostID)
+		return
+	}
+	a.log.Info("applying the saved desired state", "index", ds.Index)
+	a.state = ds
+	a.reconcile(ctx, "restore")
+}
+
+// loop serializes everything that touches the backend: new desired states,
+// drift repair and status snapshots.
+func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
+	drift := time.NewTicker(a.cfg.DriftInterval)
+	defer drift.Stop()
+	heartbeat := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	a.reports.put(a.statusReport())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ds := <-states:
+			a.accept(ctx, ds)
+		case <-drift.C:
+			if a.state != nil && a.reconcile(ctx, "drift") {
+				a.reports.put(a.statusReport())
+			}
+		case <-heartbeat.C:
+			a.reports.put(a.statusReport())
+		}
+	}
+}
+
+// accept saves and applies a desired state from the server, then reports.
+func (a *agent) accept(ctx context.Context, ds *api.DesiredState) {
+	if ds.HostID != "" && ds.HostID != a.ident.HostID {
+		a.log.Error("ignoring a desired state for another host", "host_id", ds.HostID, "want_host_id", a.ident.HostID)
+		return
+	}
+	if ds.RotateKeys {
+		a.log.Warn("the server asks for key rotation, which this agent version does not do yet")
+	}
+	if err := a.dir.saveDesired(ds); err != nil {
+		a.log.Error("cannot save the desired state; applying it anyway", "err", err)
+	}
+	a.state = ds
+	a.reconcile(ctx, "update")
+	a.reports.put(a.statusReport())
+}
+
+// reconcile applies a.state and reports whether the host changed or the
+// applied index moved.
+func (a *agent) reconcile(ctx context.Context, why string) bool {
+	start := time.Now()
+	res, err := a.rec.reconcile(ctx, a.state)
+	log := a.log.With("reason", why, "index", a.state.Index, "ops", res.Ops, "skipped", res.Skipped, "took", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		log.Error("reconcile failed; retrying at the next drift check", "err", err)
+		return res.Ops > 0
+	}
+	moved := a.applied != a.state.Index
+	a.applied = a.state.Index
+	switch {
+	case why == "drift" && res.Ops > 0:
+		log.Warn("repaired drift from the desired state")
+	case why != "drift":
+		log.Info("applied desired state")
+	}
+	return moved || res.Ops > 0
+}

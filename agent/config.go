@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Run to zero Config fields.
+const (
+	DefaultDataDir           = "/var/lib/drago"
+	DefaultDriftInterval     = 30 * time.Second
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultWait              = 60 * time.Second
+	DefaultBackoffBase       = time.Second
+	DefaultBackoffMax        = 30 * time.Second
+)
+
+// Config configures the agent. Zero fields take the defaults documented on
+// each field; Run fills them in before it calls Validate.
+type Config struct {
+	// Server is the control plane's address, http(s)://host:port. Required.
+	Server string
+	// JoinToken is the secret the agent registers with on its first start.
+	// Once the host credential is stored in DataDir it is no longer used, so
+	// it may be empty on later starts.
+	JoinToken string
+	// CACert is an optional PEM file with the CA that signs the server's
+	// certificate, for https servers that the system roots do not trust.
+	CACert string
+	// DataDir holds the agent's identity, keys and last desired state in
+	// the subfolder "agent". Default /var/lib/drago.
+	DataDir string
+	// Name is the host's name sent at registration. Default os.Hostname().
+	Name string
+	// Labels are sent at registration, e.g. {"site": "par1"}.
+	Labels map[string]string
+	// AdvertiseAddress is the host or host:port that peers dial to reach
+	// this host; empty lets the server use the address it sees.
+	AdvertiseAddress string
+	// Backend is the platform backend kind asked for: auto, kernel or
+	// userspace (empty means auto). Run uses the Backend it is given; this
+	// field is validated here so the CLI rejects a typo before it starts.
+	Backend string
+	// DriftInterval is how often the agent reconciles the host against the
+	// last desired state even when nothing changed on the server, repairing
+	// changes made by hand. Default 30s.
+	DriftInterval time.Duration
+	// HeartbeatInterval is how often a status report is sent. Default 15s.
+	HeartbeatInterval time.Duration
+	// Wait is how long one desired-state blocking query may wait on the
+	// server; the HTTP request's timeout is a little longer. Default 60s.
+	Wait time.Duration
+	// BackoffBase and BackoffMax bound the exponential backoff, with full
+	// jitter, between failed calls to the server. Defaults 1s and 30s.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+}
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Name == "" {
+		if h, err := os.Hostname(); err == nil {
+			cfg.Name = h
+		}
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = "auto"
+	}
+	if cfg.DriftInterval == 0 {
+		cfg.DriftInterval = DefaultDriftInterval
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.Wait == 0 {
+		cfg.Wait = DefaultWait
+	}
+	if cfg.BackoffBase == 0 {
+		cfg.BackoffBase = DefaultBackoffBase
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = DefaultBackoffMax
+	}
+	return cfg
+}
+
+// Validate reports the first invalid field, named as in Config. Zero fields
+// that have a default are valid.
+func (cfg Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("agent config: %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if cfg.Server == "" {
+		return bad("Server", "required")
+	}
+	u, err := url.Parse(cfg.Server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("Server", "%q is not an http(s)://host:port address", cfg.Server)
+	}
+	if cfg.CACert != "" {
+		if _, err := os.Stat(cfg.CACert); err != nil {
+			return bad("CACert", "%v", err)
+		}
+	}
+	if cfg.Name != "" && (len(cfg.Name) > 253 || strings.ContainsAny(cfg.Name, " \t\r\n/")) {
+		return bad("Name", "%q is not a valid host name", cfg.Name)
+	}
+	for k := range cfg.Labels {
+		if k == "" {
+			return bad("Labels", "empty label key")
+		}
+	}
+	if cfg.AdvertiseAddress != "" {
+		if err := checkAdvertise(cfg.AdvertiseAddress); err != nil {
+			return bad("AdvertiseAddress", "%v", err)
+		}
+	}
+	switch cfg.Backend {
+	case "", "auto", "kernel", "userspace":
+	default:
+		return bad("Backend", "%q: want auto, kernel or userspace", cfg.Backend)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"DriftInterval", cfg.DriftInterval},
+		{"HeartbeatInterval", cfg.HeartbeatInterval},
+		{"Wait", cfg.Wait},
+		{"BackoffBase", cfg.BackoffBase},
+		{"BackoffMax", cfg.BackoffMax},
+	} {
+		if d.v < 0 {
+			return bad(d.field, "negative duration %v", d.v)
+		}
+	}
+	if cfg.BackoffBase > 0 && cfg.BackoffMax > 0 && cfg.BackoffBase > cfg.BackoffMax {
+		return bad("BackoffBase", "%v is above BackoffMax %v", cfg.BackoffBase, cfg.BackoffMax)
+	}
+	return nil
+}
+
+// checkAdvertise accepts host or host:port.
+func checkAdvertise(s string) error {
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: want 1-65535", port)
+		}
+		host = h
+	}
+	if host == "" || strings.ContainsAny(host, " \t\r\n/") {
+		return errors.New("want host or host:port")
+	}
+	return nil
+}

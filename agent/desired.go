@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/drago-wg/drago/server/api"
+)
+
+// wantInterface is one desired interface, checked and parsed: what the
+// pure diff compares with the device.
+type wantInterface struct {
+	ID         string
+	Name       string
+	Addresses  []netip.Prefix // host bits kept, sorted, unique
+	ListenPort int            // 0: any port
+	MTU        int            // 0: leave the link's MTU alone
+	Peers      []wantPeer     // sorted by public key, unique
+}
+
+// wantPeer is one desired peer.
+type wantPeer struct {
+	PublicKey wgtypes.Key
+	// Endpoint is the host:port the server gave; empty leaves the peer's
+	// current (possibly roamed) endpoint alone.
+	Endpoint string
+	// Addr is Endpoint resolved; the zero value leaves the endpoint alone.
+	Addr       netip.AddrPort
+	AllowedIPs []netip.Prefix // masked, sorted, unique
+	Keepalive  time.Duration
+}
+
+// validName matches interface names every OS accepts: at most 15 bytes
+// (Linux IFNAMSIZ-1) of letters, digits and _.=-
+var validName = regexp.MustCompile(`^[A-Za-z0-9_.=-]{1,15}$`)
+
+// checkName reports why name cannot be an interface name, or nil.
+func checkName(name string) error {
+	if !validName.MatchString(name) || name == "." || name == ".." {
+		return fmt.Errorf("interface name %q: want 1-15 of A-Z a-z 0-9 _ . = -", name)
+	}
+	return nil
+}
+
+// parseInterface checks one desired interface from the server.
+func parseInterface(d api.DesiredInterface) (wantInterface, error) {
+	w := wantInterface{ID: d.ID, Name: d.Name, ListenPort: d.ListenPort, MTU: d.MTU}
+	if !validID.MatchString(d.ID) {
+		return w, fmt.Errorf("interface id %q: want letters, digits, '_', '.', '-'", d.ID)
+	}
+	if err := checkName(d.Name); err != nil {
+		return w, err
+	}
+	if d.ListenPort < 0 || d.ListenPort > 65535 {
+		return w, fmt.Errorf("listen port %d: want 0-65535", d.ListenPort)
+	}
+	if d.MTU != 0 && (d.MTU < 576 || d.MTU > 65535) {
+		return w, fmt.Errorf("mtu %d: want 576-65535", d.MTU)
+	}
+	for _, a := range d.Addresses {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return w, fmt.Errorf("address %q: %w", a, err)
+		}
+		w.Addresses = append(w.Addresses, p)
+	}
+	w.Addresses = sortPrefixes(w.Addresses)
+	seen := map[wgtypes.Key]bool{}
+	for _, dp := range d.Peers {
+		p, err := parsePeer(dp)
+		if err != nil {
+			return w, fmt.Errorf("peer %q: %w", dp.PublicKey, err)
+		}
+		if seen[p.PublicKey] {
+			return w, fmt.Errorf("peer %s listed twice", p.PublicKey)
+		}
+		seen[p.PublicKey] = true
+		w.Peers = append(w.Peers, p)
+	}
+	slices.SortFunc(w.Peers, func(a, b wantPeer) int {
+		return cmp.Compare(a.PublicKey.String(), b.PublicKey.String())
+	})
+	return w, nil
+}
+
+func parsePeer(d api.DesiredPeer) (wantPeer, error) {
+	var p wantPeer
+	k, err := wgtypes.ParseKey(d.PublicKey)
+	if err != nil {
+		return p, errors.New("invalid public key")
+	}
+	p.PublicKey = k
+	if d.Endpoint != "" {
+		host, port, err := net.SplitHostPort(d.Endpoint)
+		if err != nil {
+			return p, fmt.Errorf("endpoint %q: %w", d.Endpoint, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+			return p, fmt.Errorf("endpoint %q: want host:port", d.Endpoint)
+		}
+		p.Endpoint = d.Endpoint
+		if ap, err := netip.ParseAddrPort(d.Endpoint); err == nil {
+			p.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+	}
+	for _, a := range d.AllowedIPs {
+		pr, err := netip.ParsePrefix(a)
+		if err != nil {
+			return p, fmt.Errorf("allowed ip %q: %w", a, err)
+		}
+		p.AllowedIPs = append(p.AllowedIPs, pr.Masked())
+	}
+	p.AllowedIPs = sortPrefixes(p.AllowedIPs)
+	if d.PersistentKeepalive < 0 || d.PersistentKeepalive > 65535 {
+		return p, fmt.Errorf("persistent keepalive %d: want 0-65535", d.PersistentKeepalive)
+	}
+	p.Keepalive = time.Duration(d.PersistentKeepalive) * time.Second
+	return p, nil
+}
+
+// desiredSet is a desired state split into the interfaces to configure and
+// the ids of those skipped because the server sent them malformed; skipped
+// interfaces are left exactly as they are.
+type desiredSet struct {
+	Interfaces []wantInterface
+	Skipped    map[string]bool // interface id -> true
+	Errors     []error         // why each was skipped
+}
+
+// parseState checks a desired state. A malformed interface, or one whose id
+// or name repeats an earlier one, is skipped with an error; it never fails
+// the whole state.
+func parseState(ds *api.DesiredState) desiredSet {
+	set := desiredSet{Skipped: map[string]bool{}}
+	ids, names := map[string]bool{}, map[string]bool{}
+	for _, d := range ds.Interfaces {
+		w, err := parseInterface(d)
+		switch {
+		case err != nil:
+		case ids[w.ID]:
+			err = errors.New("interface id listed twice")
+		case names[w.Name]:
+			err = fmt.Errorf("interface name %q used twice", w.Name)
+		}
+		if err != nil {
+			set.Skipped[d.ID] = true
+			set.Errors = append(set.Errors, fmt.Errorf("interface %q (%s): %w", d.ID, d.Name, err))
+			continue
+		}
+		ids[w.ID], names[w.Name] = true, true
+		set.Interfaces = append(set.Interfaces, w)
+	}
+	return set
+}
+
+// sortPrefixes sorts ps by address then length and drops duplicates.
+func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, comparePrefix)
+	return slices.Compact(ps)
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Bits(), b.Bits())
+}

@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/drago-wg/drago/server/api"
+)
+
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"wg0", true},
+		{"drago-a1b2c3d4e", true},
+		{"a_b.c=d-e", true},
+		{"drago-a1b2c3d4e5", false}, // 16 bytes
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"wg 0", false},
+		{"wg/0", false},
+		{"wg0\n", false},
+		{"wgé", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := checkName(tt.name) == nil; got != tt.ok {
+				t.Errorf("checkName(%q) ok = %v, want %v", tt.name, got, tt.ok)
+			}
+		})
+	}
+}
+
+func TestParseInterface(t *testing.T) {
+	good := func() api.DesiredInterface {
+		return api.DesiredInterface{
+			ID: "if-1", Name: "drago0", Addresses: []string{"10.0.0.2/24"}, ListenPort: 51820, MTU: 1420,
+			Peers: []api.DesiredPeer{{
+				PublicKey: peerKey(2).String(), Endpoint: "192.0.2.1:51820",
+				AllowedIPs: []string{"10.0.0.3/32", "192.168.7.9/24"}, PersistentKeepalive: 25,
+			}},
+		}
+	}
+	t.Run("valid", func(t *testing.T) {
+		got, err := parseInterface(good())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := wantInterface{
+			ID: "if-1", Name: "drago0", Addresses: mustPrefixes(t, "10.0.0.2/24"), ListenPort: 51820, MTU: 1420,
+			Peers: []wantPeer{{
+				PublicKey: peerKey(2), Endpoint: "192.0.2.1:51820", Addr: netip.MustParseAddrPort("192.0.2.1:51820"),
+				AllowedIPs: mustPrefixes(t, "10.0.0.3/32", "192.168.7.0/24"), Keepalive: 25 * time.Second,
+			}},
+		}
+		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+			cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("parseInterface (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("host name endpoint is kept unresolved", func(t *testing.T) {
+		d := good()
+		d.Peers[0].Endpoint = "peer.example.com:51820"
+		got, err := parseInterface(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := got.Peers[0]; p.Endpoint != "peer.example.com:51820" || p.Addr.IsValid() {
+			t.Errorf("peer = %+v, want endpoint kept and no address", p)
+		}
+	})
+	bad := []struct {
+		name   string
+		mutate func(*api.DesiredInterface)
+		errHas string
+	}{
+		{"empty id", func(d *api.DesiredInterface) { d.ID = "" }, "interface id"},
+		{"id with slash", func(d *api.DesiredInterface) { d.ID = "../etc" }, "interface id"},
+		{"long name", func(d *api.DesiredInterface) { d.Name = strings.Repeat("a", 16) }, "interface name"},
+		{"name with space", func(d *api.DesiredInterface) { d.Name = "wg 0" }, "interface name"},
+		{"port", func(d *api.DesiredInterface) { d.ListenPort = 70000 }, "listen port"},
+		{"mtu", func(d *api.DesiredInterface) { d.MTU = 100 }, "mtu"},
+		{"address", func(d *api.DesiredInterface) { d.Addresses = []string{"10.0.0.300/24"} }, "address"},
+		{"peer key", func(d *api.DesiredInterface) { d.Peers[0].PublicKey = "nope" }, "public key"},
+		{"endpoint without port", func(d *api.DesiredInterface) { d.Peers[0].Endpoint = "192.0.2.1" }, "endpoint"},
+		{"endpoint port", func(d *api.DesiredInterface) { d.Peers[0].Endpoint = "192.0.2.1:0" }, "endpoint"},
+		{"allowed ip", func(d *api.DesiredInterface) { d.Peers[0].AllowedIPs = []string{"x"} }, "allowed ip"},
+		{"keepalive", func(d *api.DesiredInterface) { d.Peers[0].PersistentKeepalive = -1 }, "keepalive"},
+		{"duplicate peer", func(d *api.DesiredInterface) { d.Peers = append(d.Peers, d.Peers[0]) }, "twice"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			d := good()
+			tt.mutate(&d)
+			_, err := parseInterface(d)
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+				t.Errorf("parseInterface error = %v, want one mentioning %q", err, tt.errHas)
+			}
+		})
+	}
+}
+
+func TestParseStateSkipsBadInterfaces(t *testing.T) {
+	ds := &api.DesiredState{Interfaces: []api.DesiredInterface{
+		{ID: "a", Name: "drago-a"},
+		{ID: "b", Name: "bad name"},
+		{ID: "c", Name: "drago-a"}, // name taken by a
+		{ID: "a", Name: "drago-x"}, // id taken by a
+		{ID: "d", Name: "drago-d"},
+	}}
+	set := parseState(ds)
+	var names []string
+	for _, w := range set.Interfaces {
+		names = append(names, w.Name)
+	}
+	if diff := cmp.Diff([]string{"drago-a", "drago-d"}, names); diff != "" {
+		t.Errorf("kept interfaces (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]bool{"a": true, "b": true, "c": true}, set.Skipped); diff != "" {
+		t.Errorf("skipped ids (-want +got):\n%s", diff)
+	}
+	if len(set.Errors) != 3 {
+		t.Errorf("got %d errors, want 3: %v", len(set.Errors), set.Errors)
+	}
+}

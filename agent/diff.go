@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"cmp"
+	"net"
+	"net/netip"
+	"slices"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/drago-wg/drago/platform"
+)
+
+// plan lists the backend calls that bring one interface from its observed
+// state to the desired one. Apply runs them in field order. A zero plan
+// (see empty) means the interface already matches.
+type plan struct {
+	Create    bool            // CreateDevice first
+	WireGuard *wgtypes.Config // ConfigureWireGuard; nil when nothing changes
+	MTU       int             // SetMTU; 0 leaves it
+	DelAddrs  []netip.Prefix  // DeleteAddress
+	AddAddrs  []netip.Prefix  // AddAddress
+	Up        bool            // SetUp
+	DelRoutes []netip.Prefix  // DeleteRoute
+	AddRoutes []netip.Prefix  // AddRoute
+}
+
+// empty reports whether the plan changes nothing.
+func (p plan) empty() bool {
+	return !p.Create && p.WireGuard == nil && p.MTU == 0 && !p.Up &&
+		len(p.DelAddrs)+len(p.AddAddrs)+len(p.DelRoutes)+len(p.AddRoutes) == 0
+}
+
+// diff computes the plan for want, whose private key is key, given the
+// device as observed (nil when it does not exist). It is pure: the same
+// inputs give the same plan, and a device that matches gives an empty one.
+//
+// Peers are diffed one by one: new peers are added, changed ones updated in
+// the fields that differ, gone ones removed. ReplacePeers is used only when
+// the device is created, since it resets every session.
+func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
+	routes := wantRoutes(want)
+	if have == nil {
+		p := plan{Create: true, MTU: want.MTU, AddAddrs: want.Addresses, Up: true, AddRoutes: routes}
+		cfg := &wgtypes.Config{PrivateKey: &key, ReplacePeers: true}
+		if want.ListenPort != 0 {
+			cfg.ListenPort = ptr(want.ListenPort)
+		}
+		for _, wp := range want.Peers {
+			cfg.Peers = append(cfg.Peers, newPeerConfig(wp))
+		}
+		p.WireGuard = cfg
+		return p
+	}
+
+	var p plan
+	cfg := &wgtypes.Config{}
+	changed := false
+	if have.WireGuard.PrivateKey != key {
+		cfg.PrivateKey = &key
+		changed = true
+	}
+	if want.ListenPort != 0 && have.WireGuard.ListenPort != want.ListenPort {
+		cfg.ListenPort = ptr(want.ListenPort)
+		changed = true
+	}
+	if peers := diffPeers(want.Peers, have.WireGuard.Peers); len(peers) > 0 {
+		cfg.Peers = peers
+		changed = true
+	}
+	if changed {
+		p.WireGuard = cfg
+	}
+	if want.MTU != 0 && have.MTU != want.MTU {
+		p.MTU = want.MTU
+	}
+	haveAddrs := sortPrefixes(slices.Clone(have.Addresses))
+	p.AddAddrs = missing(want.Addresses, haveAddrs)
+	for _, a := range missing(haveAddrs, want.Addresses) {
+		// The OS may give a link an IPv6 link-local address; it is not ours.
+		if !a.Addr().IsLinkLocalUnicast() {
+			p.DelAddrs = append(p.DelAddrs, a)
+		}
+	}
+	p.Up = !have.Up
+	haveRoutes := sortPrefixes(slices.Clone(have.Routes))
+	p.DelRoutes = missing(haveRoutes, routes)
+	p.AddRoutes = missing(routes, haveRoutes)
+	return p
+}
+
+// diffPeers returns the peer changes from have to want, sorted by key:
+// removals of gone peers, full configs of new ones, and for changed ones an
+// UpdateOnly config carrying only the fields that differ.
+func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
+	current := make(map[wgtypes.Key]wgtypes.Peer, len(have))
+	for _, hp := range have {
+		current[hp.PublicKey] = hp
+	}
+	var out []wgtypes.PeerConfig
+	wanted := make(map[wgtypes.Key]bool, len(want))
+	for _, wp := range want {
+		wanted[wp.PublicKey] = true
+		hp, ok := current[wp.PublicKey]
+		if !ok {
+			out = append(out, newPeerConfig(wp))
+			continue
+		}
+		pc := wgtypes.PeerConfig{PublicKey: wp.PublicKey, UpdateOnly: true}
+		changed := false
+		if wp.Addr.IsValid() && udpAddrPort(hp.Endpoint) != wp.Addr {
+			pc.Endpoint = net.UDPAddrFromAddrPort(wp.Addr)
+			changed = true
+		}
+		if !slices.Equal(wp.AllowedIPs, peerPrefixes(hp.AllowedIPs)) {
+			pc.ReplaceAllowedIPs = true
+			pc.AllowedIPs = ipNets(wp.AllowedIPs)
+			changed = true
+		}
+		if hp.PersistentKeepaliveInterval != wp.Keepalive {
+			pc.PersistentKeepaliveInterval = ptr(wp.Keepalive)
+			changed = true
+		}
+		if changed {
+			out = append(out, pc)
+		}
+	}
+	for _, hp := range have {
+		if !wanted[hp.PublicKey] {
+			out = append(out, wgtypes.PeerConfig{PublicKey: hp.PublicKey, Remove: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int {
+		return cmp.Compare(a.PublicKey.String(), b.PublicKey.String())
+	})
+	return out
+}
+
+// newPeerConfig is the full configuration of a peer being added.
+func newPeerConfig(wp wantPeer) wgtypes.PeerConfig {
+	pc := wgtypes.PeerConfig{
+		PublicKey:         wp.PublicKey,
+		ReplaceAllowedIPs: true,
+		AllowedIPs:        ipNets(wp.AllowedIPs),
+	}
+	if wp.Addr.IsValid() {
+		pc.Endpoint = net.UDPAddrFromAddrPort(wp.Addr)
+	}
+	if wp.Keepalive != 0 {
+		pc.PersistentKeepaliveInterval = ptr(wp.Keepalive)
+	}
+	return pc
+}
+
+// wantRoutes lists the routes the interface needs: every peer allowed IP
+// that the interface's own address prefixes do not already cover (the OS
+// adds those). Default routes (/0) are left out: sending all traffic into
+// the tunnel needs policy routing so the tunnel's own packets escape it.
+func wantRoutes(w wantInterface) []netip.Prefix {
+	var out []netip.Prefix
+	for _, wp := range w.Peers {
+		for _, p := range wp.AllowedIPs {
+			if p.Bits() == 0 || covered(p, w.Addresses) {
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	return sortPrefixes(out)
+}
+
+// covered reports whether p lies inside the subnet of one of addrs.
+func covered(p netip.Prefix, addrs []netip.Prefix) bool {
+	for _, a := range addrs {
+		if a.Addr().Is4() == p.Addr().Is4() && a.Bits() <= p.Bits() && a.Masked().Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// missing returns the elements of a (sorted) that b (sorted) lacks.
+func missing(a, b []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range a {
+		if _, found := slices.BinarySearchFunc(b, p, comparePrefix); !found {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// udpAddrPort converts an endpoint; nil gives the zero AddrPort.
+func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	ap := a.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// peerPrefixes converts a peer's allowed IPs to sorted, masked prefixes.
+func peerPrefixes(nets []net.IPNet) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(nets))
+	for _, n := range nets {
+		addr, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ones, bits := n.Mask.Size()
+		if addr.Is4In6() && bits == 128 {
+			ones -= 96
+		}
+		out = append(out, netip.PrefixFrom(addr.Unmap(), ones).Masked())
+	}
+	return sortPrefixes(out)
+}
+
+func ipNets(ps []netip.Prefix) []net.IPNet {
+	out := make([]net.IPNet, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, net.IPNet{
+			IP:   net.IP(p.Addr().AsSlice()),
+			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+		})
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,322 @@
+package agent
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/drago-wg/drago/platform"
+)
+
+// cmpNetip compares netip values, whose fields are unexported.
+var cmpNetip = cmp.Options{
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+}
+
+// testWant is an interface with three peers: one on the interface's subnet,
+// one with a routed subnet and no endpoint, one with keepalive.
+func testWant(t *testing.T) wantInterface {
+	t.Helper()
+	return wantInterface{
+		ID: "if-1", Name: "drago0", Addresses: mustPrefixes(t, "10.0.0.1/24"), ListenPort: 51820, MTU: 1420,
+		Peers: sortedPeers([]wantPeer{
+			{PublicKey: peerKey(2), Endpoint: "192.0.2.2:51820", Addr: netip.MustParseAddrPort("192.0.2.2:51820"),
+				AllowedIPs: mustPrefixes(t, "10.0.0.2/32")},
+			{PublicKey: peerKey(3), AllowedIPs: mustPrefixes(t, "10.0.0.3/32", "192.168.3.0/24")},
+			{PublicKey: peerKey(4), Endpoint: "192.0.2.4:51820", Addr: netip.MustParseAddrPort("192.0.2.4:51820"),
+				AllowedIPs: mustPrefixes(t, "10.0.0.4/32"), Keepalive: 25 * time.Second},
+		}),
+	}
+}
+
+func sortedPeers(ps []wantPeer) []wantPeer {
+	w, _ := parseInterface(toDesired(wantInterface{ID: "x", Name: "x", Peers: ps}))
+	for i := range w.Peers {
+		for _, p := range ps {
+			if p.PublicKey == w.Peers[i].PublicKey {
+				w.Peers[i] = p
+			}
+		}
+	}
+	return w.Peers
+}
+
+// matchingDevice is the device a successful apply of w leaves behind.
+func matchingDevice(w wantInterface, key wgtypes.Key) *platform.Device {
+	d := &platform.Device{
+		WireGuard: wgtypes.Device{Name: w.Name, PrivateKey: key, PublicKey: key.PublicKey(), ListenPort: w.ListenPort},
+		MTU:       w.MTU, Up: true, Addresses: append([]netip.Prefix(nil), w.Addresses...),
+		Routes: wantRoutes(w),
+	}
+	for _, p := range w.Peers {
+		hp := wgtypes.Peer{PublicKey: p.PublicKey, PersistentKeepaliveInterval: p.Keepalive, AllowedIPs: ipNets(p.AllowedIPs)}
+		if p.Addr.IsValid() {
+			hp.Endpoint = net.UDPAddrFromAddrPort(p.Addr)
+		}
+		d.WireGuard.Peers = append(d.WireGuard.Peers, hp)
+	}
+	return d
+}
+
+// findPeer returns the peer whose key is peerKey(n).
+func findPeer(w *wantInterface, n byte) *wantPeer {
+	for i := range w.Peers {
+		if w.Peers[i].PublicKey == peerKey(n) {
+			return &w.Peers[i]
+		}
+	}
+	panic("no such peer")
+}
+
+func udp(s string) *net.UDPAddr { return net.UDPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+
+func TestDiff(t *testing.T) {
+	key := testKey(1)
+	tests := []struct {
+		name   string
+		want   func(w *wantInterface)
+		have   func(d *platform.Device) // nil device when have is nil and create is set
+		create bool
+		plan   func(w wantInterface) plan
+	}{
+		{
+			name:   "create",
+			create: true,
+			plan: func(w wantInterface) plan {
+				return plan{
+					Create: true,
+					WireGuard: &wgtypes.Config{PrivateKey: &key, ListenPort: ptr(51820), ReplacePeers: true, Peers: []wgtypes.PeerConfig{
+						newPeerConfig(w.Peers[0]), newPeerConfig(w.Peers[1]), newPeerConfig(w.Peers[2]),
+					}},
+					MTU: 1420, AddAddrs: mustPrefixes(t, "10.0.0.1/24"), Up: true,
+					AddRoutes: mustPrefixes(t, "192.168.3.0/24"),
+				}
+			},
+		},
+		{
+			name:   "create with any port and default mtu",
+			want:   func(w *wantInterface) { w.ListenPort, w.MTU = 0, 0; w.Peers = nil },
+			create: true,
+			plan: func(w wantInterface) plan {
+				return plan{Create: true, WireGuard: &wgtypes.Config{PrivateKey: &key, ReplacePeers: true},
+					AddAddrs: mustPrefixes(t, "10.0.0.1/24"), Up: true}
+			},
+		},
+		{
+			name: "in sync",
+			have: func(d *platform.Device) {},
+			plan: func(wantInterface) plan { return plan{} },
+		},
+		{
+			name: "peer order and allowed ip order do not matter",
+			have: func(d *platform.Device) {
+				ps := d.WireGuard.Peers
+				ps[0], ps[2] = ps[2], ps[0]
+				for i := range ps {
+					a := ps[i].AllowedIPs
+					for l, r := 0, len(a)-1; l < r; l, r = l+1, r-1 {
+						a[l], a[r] = a[r], a[l]
+					}
+				}
+			},
+			plan: func(wantInterface) plan { return plan{} },
+		},
+		{
+			name: "one peer's endpoint changed",
+			want: func(w *wantInterface) {
+				w.Peers[1].Endpoint, w.Peers[1].Addr = "192.0.2.99:51820", netip.MustParseAddrPort("192.0.2.99:51820")
+			},
+			have: func(d *platform.Device) {},
+			plan: func(w wantInterface) plan {
+				return plan{WireGuard: &wgtypes.Config{Peers: []wgtypes.PeerConfig{
+					{PublicKey: w.Peers[1].PublicKey, UpdateOnly: true, Endpoint: udp("192.0.2.99:51820")},
+				}}}
+			},
+		},
+		{
+			name: "roamed endpoint kept when desired has none",
+			have: func(d *platform.Device) {
+				for i := range d.WireGuard.Peers {
+					if d.WireGuard.Peers[i].PublicKey == peerKey(3) {
+						d.WireGuard.Peers[i].Endpoint = udp("198.51.100.7:40000")
+					}
+				}
+			},
+			plan: func(wantInterface) plan { return plan{} },
+		},
+		{
+			name: "allowed ips changed",
+			want: func(w *wantInterface) { findPeer(w, 2).AllowedIPs = mustPrefixes(t, "10.0.0.2/32", "10.9.0.0/16") },
+			have: func(d *platform.Device) {},
+			plan: func(w wantInterface) plan {
+				return plan{
+					WireGuard: &wgtypes.Config{Peers: []wgtypes.PeerConfig{{
+						PublicKey: peerKey(2), UpdateOnly: true, ReplaceAllowedIPs: true,
+						AllowedIPs: ipNets(mustPrefixes(t, "10.0.0.2/32", "10.9.0.0/16")),
+					}}},
+					AddRoutes: mustPrefixes(t, "10.9.0.0/16"),
+				}
+			},
+		},
+		{
+			name: "keepalive turned off",
+			want: func(w *wantInterface) {
+				for i := range w.Peers {
+					w.Peers[i].Keepalive = 0
+				}
+			},
+			have: func(d *platform.Device) {},
+			plan: func(wantInterface) plan {
+				return plan{WireGuard: &wgtypes.Config{Peers: []wgtypes.PeerConfig{
+					{PublicKey: peerKey(4), UpdateOnly: true, PersistentKeepaliveInterval: ptr(time.Duration(0))},
+				}}}
+			},
+		},
+		{
+			name: "peer removed, its routes too",
+			want: func(w *wantInterface) { w.Peers = w.Peers[:0:0] },
+			have: func(d *platform.Device) {},
+			plan: func(wantInterface) plan {
+				rm := func(n byte) wgtypes.PeerConfig { return wgtypes.PeerConfig{PublicKey: peerKey(n), Remove: true} }
+				return plan{
+					WireGuard: &wgtypes.Config{Peers: sortPeerConfigs(rm(2), rm(3), rm(4))},
+					DelRoutes: mustPrefixes(t, "192.168.3.0/24"),
+				}
+			},
+		},
+		{
+			name: "peer added",
+			have: func(d *platform.Device) { d.WireGuard.Peers = d.WireGuard.Peers[:2] },
+			plan: func(w wantInterface) plan {
+				return plan{WireGuard: &wgtypes.Config{Peers: []wgtypes.PeerConfig{newPeerConfig(w.Peers[2])}}}
+			},
+		},
+		{
+			name: "private key and listen port restored",
+			have: func(d *platform.Device) { d.WireGuard.PrivateKey = testKey(9); d.WireGuard.ListenPort = 1234 },
+			plan: func(wantInterface) plan {
+				return plan{WireGuard: &wgtypes.Config{PrivateKey: &key, ListenPort: ptr(51820)}}
+			},
+		},
+		{
+			name: "any listen port accepted",
+			want: func(w *wantInterface) { w.ListenPort = 0 },
+			have: func(d *platform.Device) { d.WireGuard.ListenPort = 40404 },
+			plan: func(wantInterface) plan { return plan{} },
+		},
+		{
+			name: "address changed",
+			want: func(w *wantInterface) { w.Addresses = mustPrefixes(t, "10.0.0.1/24", "fd00::1/64") },
+			have: func(d *platform.Device) {
+				d.Addresses = mustPrefixes(t, "10.0.0.1/24", "10.7.7.7/32", "fe80::1/64")
+			},
+			plan: func(wantInterface) plan {
+				return plan{AddAddrs: mustPrefixes(t, "fd00::1/64"), DelAddrs: mustPrefixes(t, "10.7.7.7/32")}
+			},
+		},
+		{
+			name: "mtu changed",
+			have: func(d *platform.Device) { d.MTU = 1500 },
+			plan: func(wantInterface) plan { return plan{MTU: 1420} },
+		},
+		{
+			name: "default mtu leaves the link alone",
+			want: func(w *wantInterface) { w.MTU = 0 },
+			have: func(d *platform.Device) { d.MTU = 1500 },
+			plan: func(wantInterface) plan { return plan{} },
+		},
+		{
+			name: "link down",
+			have: func(d *platform.Device) { d.Up = false },
+			plan: func(wantInterface) plan { return plan{Up: true} },
+		},
+		{
+			name: "routes: missing added, stale deleted",
+			have: func(d *platform.Device) { d.Routes = mustPrefixes(t, "172.16.0.0/12") },
+			plan: func(wantInterface) plan {
+				return plan{AddRoutes: mustPrefixes(t, "192.168.3.0/24"), DelRoutes: mustPrefixes(t, "172.16.0.0/12")}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := testWant(t)
+			var have *platform.Device
+			if !tt.create {
+				have = matchingDevice(w, key)
+				tt.have(have)
+			}
+			if tt.want != nil {
+				tt.want(&w)
+			}
+			got := diff(w, key, have)
+			if d := cmp.Diff(tt.plan(w), got, cmpNetip); d != "" {
+				t.Errorf("diff (-want +got):\n%s", d)
+			}
+			if got.empty() != cmp.Equal(tt.plan(w), plan{}, cmpNetip) {
+				t.Errorf("empty() = %v, want %v", got.empty(), !got.empty())
+			}
+		})
+	}
+}
+
+func sortPeerConfigs(pcs ...wgtypes.PeerConfig) []wgtypes.PeerConfig {
+	peers := make([]wantPeer, len(pcs))
+	for i, pc := range pcs {
+		peers[i] = wantPeer{PublicKey: pc.PublicKey}
+	}
+	var out []wgtypes.PeerConfig
+	for _, p := range sortedPeers(peers) {
+		for _, pc := range pcs {
+			if pc.PublicKey == p.PublicKey {
+				out = append(out, pc)
+			}
+		}
+	}
+	return out
+}
+
+func TestWantRoutes(t *testing.T) {
+	tests := []struct {
+		name  string
+		addrs []string
+		ips   []string
+		want  []netip.Prefix
+	}{
+		{"on the interface subnet", []string{"10.0.0.1/24"}, []string{"10.0.0.2/32", "10.0.0.0/25"}, nil},
+		{"host address only", []string{"10.0.0.1/32"}, []string{"10.0.0.2/32"}, mustPrefixes(t, "10.0.0.2/32")},
+		{"routed subnet", []string{"10.0.0.1/24"}, []string{"192.168.1.0/24", "10.0.0.0/16"}, mustPrefixes(t, "10.0.0.0/16", "192.168.1.0/24")},
+		{"ipv6", []string{"fd00::1/64"}, []string{"fd00::2/128", "fd01::/64"}, mustPrefixes(t, "fd01::/64")},
+		{"default routes left out", []string{"10.0.0.1/24"}, []string{"0.0.0.0/0", "::/0"}, nil},
+		{"family mismatch is not coverage", []string{"::/0"}, []string{"10.1.0.0/16"}, mustPrefixes(t, "10.1.0.0/16")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := wantInterface{
+				Addresses: mustPrefixes(t, tt.addrs...),
+				Peers: []wantPeer{
+					{PublicKey: peerKey(2), AllowedIPs: sortPrefixes(mustPrefixes(t, tt.ips...))},
+					{PublicKey: peerKey(3), AllowedIPs: sortPrefixes(mustPrefixes(t, tt.ips...))}, // duplicates collapse
+				},
+			}
+			if d := cmp.Diff(tt.want, wantRoutes(w), cmpNetip); d != "" {
+				t.Errorf("wantRoutes (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestPeerPrefixes(t *testing.T) {
+	_, v4, _ := net.ParseCIDR("10.1.2.3/24")
+	mapped := net.IPNet{IP: net.ParseIP("10.9.9.9"), Mask: net.CIDRMask(120, 128)}
+	got := peerPrefixes([]net.IPNet{*v4, mapped})
+	if d := cmp.Diff(mustPrefixes(t, "10.1.2.0/24", "10.9.9.0/24"), got, cmpNetip); d != "" {
+		t.Errorf("peerPrefixes (-want +got):\n%s", d)
+	}
+}

@@ -1,0 +1,304 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/server/api"
+)
+
+// reconciler makes the host's interfaces match a desired state through a
+// platform.Backend, in the style of tailscale's wgengine/router: reconcile
+// may be called any number of times with the same state, and a host that
+// already matches costs only Device reads.
+//
+// It is not safe for concurrent use; the agent calls it from one goroutine.
+type reconciler struct {
+	b     platform.Backend
+	dir   *dataDir
+	keys  *keyStore
+	owned ownedSet
+	log   *slog.Logger
+	// lookup resolves endpoint host names; net.DefaultResolver by default.
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconciler, error) {
+	owned, err := dir.loadOwned()
+	if err != nil {
+		return nil, err
+	}
+	return &reconciler{
+		b:     b,
+		dir:   dir,
+		keys:  &keyStore{dir: dir.keysDir()},
+		owned: owned,
+		log:   log,
+		lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		},
+	}, nil
+}
+
+// result sums up one reconcile.
+type result struct {
+	Ops     int // backend calls that change something
+	Skipped int // interfaces skipped: malformed, or not owned by drago
+}
+
+// reconcile applies ds. Malformed interfaces, and interfaces whose name is
+// taken by a device drago did not create, are logged and left alone; a
+// failing interface does not stop the others. The error joins the backend
+// failures; the next reconcile retries them.
+func (r *reconciler) reconcile(ctx context.Context, ds *api.DesiredState) (result, error) {
+	var res result
+	set := parseState(ds)
+	for _, err := range set.Errors {
+		r.log.Error("skipping malformed interface from the server", "err", err)
+	}
+	res.Skipped = len(set.Errors)
+
+	var errs []error
+	names := map[string]bool{}
+	for _, w := range set.Interfaces {
+		names[w.Name] = true
+		n, skipped, err := r.reconcileInterface(ctx, w)
+		res.Ops += n
+		if skipped {
+			res.Skipped++
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("interface %s: %w", w.Name, err))
+		}
+	}
+
+	n, err := r.removeUnwanted(names, set.Skipped)
+	res.Ops += n
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.removeStaleKeys(ds); err != nil {
+		errs = append(errs, err)
+	}
+	return res, errors.Join(errs...)
+}
+
+// reconcileInterface brings one interface in line and returns the number of
+// backend calls made, and whether it was skipped.
+func (r *reconciler) reconcileInterface(ctx context.Context, w wantInterface) (int, bool, error) {
+	log := r.log.With("interface", w.Name, "interface_id", w.ID)
+	have, err := r.b.Device(w.Name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		have = nil
+	case err != nil:
+		return 0, false, fmt.Errorf("reading device: %w", err)
+	}
+	id, ours := r.owned[w.Name]
+	if !ours && have != nil {
+		log.Error("an interface with this name exists and was not created by drago; leaving it alone")
+		return 0, true, nil
+	}
+	if !ours || id != w.ID {
+		// Record ownership before creating, so a crash in between
+		// cannot leave an interface drago would never clean up.
+		r.owned[w.Name] = w.ID
+		if err := r.dir.saveOwned(r.owned); err != nil {
+			return 0, false, err
+		}
+	}
+
+	key, created, err := r.keys.getOrCreate(w.ID)
+	if err != nil {
+		return 0, false, err
+	}
+	if created {
+		log.Info("generated WireGuard key", "public_key", key.PublicKey().String())
+	}
+	r.resolveEndpoints(ctx, log, &w, have)
+
+	p := diff(w, key, have)
+	if p.empty() {
+		return 0, false, nil
+	}
+	n, err := r.apply(w.Name, p)
+	if err != nil {
+		return n, false, err
+	}
+	log.Info("configured interface", describePlan(p)...)
+	return n, false, nil
+}
+
+// resolveEndpoints fills in the address of peers whose endpoint is a host
+// name. A name that does not resolve leaves the peer's endpoint unchanged.
+func (r *reconciler) resolveEndpoints(ctx context.Context, log *slog.Logger, w *wantInterface, have *platform.Device) {
+	for i := range w.Peers {
+		wp := &w.Peers[i]
+		if wp.Endpoint == "" || wp.Addr.IsValid() {
+			continue
+		}
+		host, port, _ := net.SplitHostPort(wp.Endpoint)
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, err := r.lookup(lctx, host)
+		cancel()
+		if err != nil || len(addrs) == 0 {
+			log.Warn("cannot resolve peer endpoint; keeping the current one",
+				"peer", wp.PublicKey.String(), "endpoint", wp.Endpoint, "err", err)
+			continue
+		}
+		// Keep the current address when the name still resolves to it.
+		pick := addrs[0]
+		if have != nil {
+			for _, hp := range have.WireGuard.Peers {
+				if hp.PublicKey == wp.PublicKey && hp.Endpoint != nil {
+					cur := udpAddrPort(hp.Endpoint).Addr()
+					for _, a := range addrs {
+						if a.Unmap() == cur {
+							pick = a
+						}
+					}
+				}
+			}
+		}
+		p, _ := strconv.Atoi(port) // checked by parsePeer
+		wp.Addr = netip.AddrPortFrom(pick.Unmap(), uint16(p))
+	}
+}
+
+// apply runs a plan's calls in order and stops at the first failure; the
+// next reconcile starts from what was done. It returns the calls made.
+func (r *reconciler) apply(name string, p plan) (int, error) {
+	type op struct {
+		what string
+		do   func() error
+	}
+	var ops []op
+	if p.Create {
+		ops = append(ops, op{"creating device", func() error { return r.b.CreateDevice(name) }})
+	}
+	if p.WireGuard != nil {
+		cfg := *p.WireGuard
+		ops = append(ops, op{"configuring WireGuard", func() error { return r.b.ConfigureWireGuard(name, cfg) }})
+	}
+	if p.MTU != 0 {
+		ops = append(ops, op{"setting MTU", func() error { return r.b.SetMTU(name, p.MTU) }})
+	}
+	for _, a := range p.DelAddrs {
+		ops = append(ops, op{"deleting address " + a.String(), func() error { return r.b.DeleteAddress(name, a) }})
+	}
+	for _, a := range p.AddAddrs {
+		ops = append(ops, op{"adding address " + a.String(), func() error { return r.b.AddAddress(name, a) }})
+	}
+	if p.Up {
+		ops = append(ops, op{"bringing link up", func() error { return r.b.SetUp(name) }})
+	}
+	for _, rt := range p.DelRoutes {
+		ops = append(ops, op{"deleting route " + rt.String(), func() error { return r.b.DeleteRoute(name, rt) }})
+	}
+	for _, rt := range p.AddRoutes {
+		ops = append(ops, op{"adding route " + rt.String(), func() error { return r.b.AddRoute(name, rt) }})
+	}
+	for i, o := range ops {
+		if err := o.do(); err != nil {
+			return i + 1, fmt.Errorf("%s: %w", o.what, err)
+		}
+	}
+	return len(ops), nil
+}
+
+// removeUnwanted deletes the interfaces drago created that are no longer
+// desired: not named by a valid desired interface and not belonging to one
+// skipped as malformed. Interfaces drago did not create are never touched.
+func (r *reconciler) removeUnwanted(names, skipped map[string]bool) (int, error) {
+	var errs []error
+	n := 0
+	for _, name := range r.owned.names() {
+		id := r.owned[name]
+		if names[name] || skipped[id] {
+			continue
+		}
+		n++
+		if err := r.b.DeleteDevice(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("deleting interface %s: %w", name, err))
+			continue
+		}
+		r.log.Info("removed interface", "interface", name, "interface_id", id)
+		delete(r.owned, name)
+		if err := r.dir.saveOwned(r.owned); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// removeStaleKeys deletes the keys of interfaces no longer in ds once no
+// owned device uses them.
+func (r *reconciler) removeStaleKeys(ds *api.DesiredState) error {
+	keep := map[string]bool{}
+	for _, d := range ds.Interfaces {
+		keep[d.ID] = true
+	}
+	for _, id := range r.owned {
+		keep[id] = true
+	}
+	ids, err := r.keys.list()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		if !keep[id] {
+			errs = append(errs, r.keys.remove(id))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// describePlan turns a plan into log attributes; it holds no secrets.
+func describePlan(p plan) []any {
+	var attrs []any
+	if p.Create {
+		attrs = append(attrs, "created", true)
+	}
+	if c := p.WireGuard; c != nil {
+		if c.PrivateKey != nil {
+			attrs = append(attrs, "key_set", true)
+		}
+		if c.ListenPort != nil {
+			attrs = append(attrs, "listen_port", *c.ListenPort)
+		}
+		var add, upd, del int
+		for _, pc := range c.Peers {
+			switch {
+			case pc.Remove:
+				del++
+			case pc.UpdateOnly:
+				upd++
+			default:
+				add++
+			}
+		}
+		attrs = append(attrs, "peers_added", add, "peers_updated", upd, "peers_removed", del)
+	}
+	if p.MTU != 0 {
+		attrs = append(attrs, "mtu", p.MTU)
+	}
+	if len(p.AddAddrs)+len(p.DelAddrs) > 0 {
+		attrs = append(attrs, "addresses_added", len(p.AddAddrs), "addresses_deleted", len(p.DelAddrs))
+	}
+	if len(p.AddRoutes)+len(p.DelRoutes) > 0 {
+		attrs = append(attrs, "routes_added", len(p.AddRoutes), "routes_deleted", len(p.DelRoutes))
+	}
+	if p.Up {
+		attrs = append(attrs, "up", true)
+	}
+	return attrs
+}

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/drago-wg/drago/server/api"
+)
+
+// statusReport describes the host as it is now: the interfaces of the last
+// desired state with their public keys and the peers' counters. It carries
+// no secret.
+func (a *agent) statusReport() *api.StatusReport {
+	r := &api.StatusReport{
+		Backend:          a.b.Name(),
+		AdvertiseAddress: a.cfg.AdvertiseAddress,
+		AgentVersion:     api.Version,
+		OS:               runtime.GOOS,
+		Arch:             runtime.GOARCH,
+		AppliedIndex:     a.applied,
+		Interfaces:       []api.InterfaceStatus{},
+	}
+	if a.state != nil {
+		r.Interfaces = a.rec.status(a.state)
+	}
+	return r
+}
+
+// status reports each desired interface that has a key: its public key and,
+// when drago's device exists, the observed listen port and peers.
+func (r *reconciler) status(ds *api.DesiredState) []api.InterfaceStatus {
+	out := []api.InterfaceStatus{}
+	for _, w := range parseState(ds).Interfaces {
+		key, err := r.keys.get(w.ID)
+		if err != nil {
+			continue // not created yet
+		}
+		st := api.InterfaceStatus{ID: w.ID, PublicKey: key.PublicKey().String(), ListenPort: w.ListenPort}
+		if r.owned[w.Name] == w.ID {
+			if dev, err := r.b.Device(w.Name); err == nil {
+				st.ListenPort = dev.WireGuard.ListenPort
+				for _, p := range dev.WireGuard.Peers {
+					ps := api.PeerStatus{
+						PublicKey: p.PublicKey.String(),
+						RxBytes:   p.ReceiveBytes,
+						TxBytes:   p.TransmitBytes,
+					}
+					if p.Endpoint != nil {
+						ps.Endpoint = p.Endpoint.String()
+					}
+					if !p.LastHandshakeTime.IsZero() {
+						t := p.LastHandshakeTime.UTC()
+						ps.LastHandshake = &t
+					}
+					st.Peers = append(st.Peers, ps)
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// mailbox holds the newest status report not yet sent; a newer report
+// replaces an unsent older one.
+type mailbox struct {
+	mu    sync.Mutex
+	r     *api.StatusReport
+	ready chan struct{} // capacity 1: a report is waiting
+}
+
+func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
+
+// put stores r, replacing any unsent report.
+func (m *mailbox) put(r *api.StatusReport) {
+	m.mu.Lock()
+	m.r = r
+	m.mu.Unlock()
+	m.signal()
+}
+
+// putBack stores r again after a failed send unless a newer one arrived.
+func (m *mailbox) putBack(r *api.StatusReport) {
+	m.mu.Lock()
+	if m.r == nil {
+		m.r = r
+	}
+	m.mu.Unlock()
+	m.signal()
+}
+
+// take removes and returns the waiting report, or nil.
+func (m *mailbox) take() *api.StatusReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.r
+	m.r = nil
+	return r
+}
+
+func (m *mailbox) signal() {
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}

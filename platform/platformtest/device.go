@@ -1,0 +1,236 @@
+package platformtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/drago-wg/drago/platform"
+)
+
+// defaultMTU is the MTU of a new interface on the real backends.
+const defaultMTU = 1420
+
+// Errors worded as the real backends word them.
+var (
+	errNoDevice     error = &kindError{"no such interface", os.ErrNotExist}
+	errDeviceExists error = &kindError{"interface exists", os.ErrExist}
+	errClosed             = errors.New("backend closed")
+)
+
+// kindError is an error with its own text that matches a standard sentinel.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+// device is one in-memory interface. Peers keep their insertion order.
+// AllowedIPs slices are never modified in place once handed out by snapshot.
+type device struct {
+	wg     wgtypes.Device
+	index  map[wgtypes.Key]int          // peer public key -> position in wg.Peers
+	owners map[netip.Prefix]wgtypes.Key // allowed IP -> peer
+	mtu    int
+	up     bool
+	addrs  []netip.Prefix // sorted
+	routes []netip.Prefix // sorted
+}
+
+// snapshot returns the device as a platform.Device.
+func (d *device) snapshot() *platform.Device {
+	wg := d.wg
+	wg.Peers = slices.Clone(d.wg.Peers)
+	for i := range wg.Peers {
+		ips := wg.Peers[i].AllowedIPs
+		wg.Peers[i].AllowedIPs = ips[:len(ips):len(ips)]
+	}
+	return &platform.Device{
+		WireGuard: wg,
+		MTU:       d.mtu,
+		Up:        d.up,
+		Addresses: slices.Clone(d.addrs),
+		Routes:    slices.Clone(d.routes),
+	}
+}
+
+// configure applies cfg as WireGuard does. It validates first, so a failed
+// call changes nothing.
+func (d *device) configure(cfg wgtypes.Config) error {
+	if p := cfg.ListenPort; p != nil && (*p < 0 || *p > 65535) {
+		return fmt.Errorf("listen port %d out of range", *p)
+	}
+	for _, pc := range cfg.Peers {
+		for _, n := range pc.AllowedIPs {
+			if _, ok := toPrefix(n); !ok {
+				return fmt.Errorf("peer %s: invalid allowed ip %s", pc.PublicKey, n.String())
+			}
+		}
+	}
+	if cfg.PrivateKey != nil {
+		d.wg.PrivateKey, d.wg.PublicKey = *cfg.PrivateKey, wgtypes.Key{}
+		if *cfg.PrivateKey != (wgtypes.Key{}) {
+			d.wg.PublicKey = cfg.PrivateKey.PublicKey()
+		}
+	}
+	if cfg.ListenPort != nil {
+		d.wg.ListenPort = *cfg.ListenPort
+	}
+	if cfg.FirewallMark != nil {
+		d.wg.FirewallMark = *cfg.FirewallMark
+	}
+	if cfg.ReplacePeers || d.index == nil {
+		d.wg.Peers = nil
+		d.index = make(map[wgtypes.Key]int)
+		d.owners = make(map[netip.Prefix]wgtypes.Key)
+	}
+	for _, pc := range cfg.Peers {
+		d.configurePeer(pc)
+	}
+	return nil
+}
+
+func (d *device) configurePeer(pc wgtypes.PeerConfig) {
+	i, ok := d.index[pc.PublicKey]
+	if pc.Remove {
+		if ok {
+			d.removePeer(i)
+		}
+		return
+	}
+	if !ok {
+		if pc.UpdateOnly {
+			return
+		}
+		i = len(d.wg.Peers)
+		d.wg.Peers = append(d.wg.Peers, wgtypes.Peer{PublicKey: pc.PublicKey, ProtocolVersion: 1})
+		d.index[pc.PublicKey] = i
+	}
+	p := &d.wg.Peers[i]
+	if pc.PresharedKey != nil {
+		p.PresharedKey = *pc.PresharedKey
+	}
+	if pc.Endpoint != nil {
+		e := *pc.Endpoint
+		e.IP = slices.Clone(e.IP)
+		if ip4 := e.IP.To4(); ip4 != nil {
+			e.IP = ip4
+		}
+		p.Endpoint = &e
+	}
+	if pc.PersistentKeepaliveInterval != nil {
+		p.PersistentKeepaliveInterval = *pc.PersistentKeepaliveInterval
+	}
+	if pc.ReplaceAllowedIPs {
+		for _, n := range p.AllowedIPs {
+			pfx, _ := toPrefix(n)
+			delete(d.owners, pfx)
+		}
+		p.AllowedIPs = nil
+	}
+	for _, n := range pc.AllowedIPs {
+		pfx, _ := toPrefix(n)
+		owner, owned := d.owners[pfx]
+		if owned && owner == pc.PublicKey {
+			continue
+		}
+		if owned {
+			d.dropAllowedIP(owner, pfx)
+		}
+		d.owners[pfx] = pc.PublicKey
+		p.AllowedIPs = append(p.AllowedIPs, ipNet(pfx))
+	}
+}
+
+// removePeer removes the peer at i and its allowed IPs.
+func (d *device) removePeer(i int) {
+	for _, n := range d.wg.Peers[i].AllowedIPs {
+		pfx, _ := toPrefix(n)
+		delete(d.owners, pfx)
+	}
+	delete(d.index, d.wg.Peers[i].PublicKey)
+	d.wg.Peers = slices.Delete(d.wg.Peers, i, i+1)
+	for j := i; j < len(d.wg.Peers); j++ {
+		d.index[d.wg.Peers[j].PublicKey] = j
+	}
+}
+
+// dropAllowedIP removes pfx from the allowed IPs of the peer owning it,
+// copying the slice since snapshots may share it.
+func (d *device) dropAllowedIP(owner wgtypes.Key, pfx netip.Prefix) {
+	p := &d.wg.Peers[d.index[owner]]
+	p.AllowedIPs = slices.DeleteFunc(slices.Clone(p.AllowedIPs), func(n net.IPNet) bool {
+		q, _ := toPrefix(n)
+		return q == pfx
+	})
+	delete(d.owners, pfx)
+}
+
+// toPrefix converts n to a masked netip.Prefix, IPv4 unmapped.
+func toPrefix(n net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	ones, bits := n.Mask.Size()
+	if !ok || bits == 0 {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	if bits == 128 && a.Is4() {
+		ones -= 96
+	}
+	p := netip.PrefixFrom(a, ones)
+	return p.Masked(), p.IsValid()
+}
+
+func ipNet(p netip.Prefix) net.IPNet {
+	return net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+func insertSorted(s []netip.Prefix, p netip.Prefix) []netip.Prefix {
+	i, found := slices.BinarySearchFunc(s, p, comparePrefixes)
+	if found {
+		return s
+	}
+	return slices.Insert(s, i, p)
+}
+
+func deleteSorted(s []netip.Prefix, p netip.Prefix) []netip.Prefix {
+	if i, found := slices.BinarySearchFunc(s, p, comparePrefixes); found {
+		return slices.Delete(s, i, i+1)
+	}
+	return s
+}
+
+// checkRoutePrefix rejects what the real backends reject.
+func checkRoutePrefix(p netip.Prefix) error {
+	if !p.IsValid() {
+		return errors.New("invalid prefix")
+	}
+	if p != p.Masked() {
+		return fmt.Errorf("prefix has host bits set (want %s)", p.Masked())
+	}
+	return nil
+}
+
+// checkName rejects what Linux rejects as an interface name.
+func checkName(name string) error {
+	if name == "" || len(name) > 15 || name == "." || name == ".." ||
+		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r <= ' ' || r > '~' }) {
+		return fmt.Errorf("invalid interface name %q", name)
+	}
+	return nil
+}

@@ -1,0 +1,585 @@
+// A network's page: its topology picture (live), interfaces and connections.
+
+import { useContext, useEffect, useMemo, useState } from 'preact/hooks';
+import { ApiError } from '../api/client';
+import type { Connection, Interface, Network } from '../api/types';
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  ConfirmDialog,
+  DefList,
+  Empty,
+  ErrorState,
+  Field,
+  FormErrors,
+  Link,
+  Loading,
+  Mono,
+  Modal,
+  PageHeader,
+  TopologyBadge,
+} from '../components/ui';
+import { IconDevice, IconEdit, IconHost, IconLink, IconNetwork, IconPlus, IconTrash } from '../components/icons';
+import { Pager } from '../components/pager';
+import { TopologyView } from '../components/topology';
+import { AppContext } from '../lib/context';
+import { ago, shortKey, splitList } from '../lib/format';
+import { useAsync, useLive, useNow } from '../lib/hooks';
+import { navigate } from '../lib/router';
+import { NetworkForm } from './networkform';
+
+const LIMIT = 100;
+const TOPOLOGY_REFRESH_MS = 15000;
+
+export function NetworkPage({ name }: { name: string }) {
+  const { api, toast } = useContext(AppContext);
+  const tick = useLive(['network', 'interface', 'connection', 'host']);
+  const now = useNow(5000);
+  const [poll, setPoll] = useState(0);
+  const net = useAsync((s) => api.getNetwork(name, s), [name, tick]);
+  const n = net.data;
+  // Handshakes change without a change event: refresh the picture periodically too.
+  useEffect(() => {
+    const t = setInterval(() => setPoll((p) => p + 1), TOPOLOGY_REFRESH_MS);
+    return () => clearInterval(t);
+  }, []);
+  const topo = useAsync((s) => api.topology(name, s), [name, tick, poll]);
+  const [ifOffset, setIfOffset] = useState(0);
+  const [cnOffset, setCnOffset] = useState(0);
+  const ifaces = useAsync((s) => (n ? api.listInterfaces({ network: n.id, limit: LIMIT, offset: ifOffset }, s) : Promise.resolve(undefined)), [n?.id, ifOffset, tick]);
+  const conns = useAsync((s) => (n ? api.listConnections({ network: n.id, limit: LIMIT, offset: cnOffset }, s) : Promise.resolve(undefined)), [n?.id, cnOffset, tick]);
+
+  const [editing, setEditing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  const [ifForm, setIfForm] = useState<{ iface?: Interface } | null>(null);
+  const [ifDelete, setIfDelete] = useState<Interface | null>(null);
+  const [cnForm, setCnForm] = useState<{ conn?: Connection } | null>(null);
+  const [cnDelete, setCnDelete] = useState<Connection | null>(null);
+
+  // Interface id -> display name (host or device name), from the topology.
+  const names = useMemo(() => {
+    const m: Record<string, string> = {};
+    for (const node of topo.data?.nodes ?? []) m[node.interface_id] = node.name;
+    return m;
+  }, [topo.data]);
+
+  if (net.error != null && !n) {
+    return (
+      <div class="page">
+        <PageHeader title={name} crumbs={[{ to: '/networks', label: 'Networks' }]} />
+        <ErrorState error={net.error} onRetry={net.reload} />
+      </div>
+    );
+  }
+  if (!n) {
+    return (
+      <div class="page">
+        <PageHeader title={name} crumbs={[{ to: '/networks', label: 'Networks' }]} />
+        <Loading rows={6} />
+      </div>
+    );
+  }
+  const ifName = (id: string) => names[id] ?? ifaces.data?.items.find((i) => i.id === id)?.name ?? id.slice(0, 8);
+  const hubName = n.hub_interface_id ? ifName(n.hub_interface_id) : undefined;
+
+  return (
+    <div class="page">
+      <PageHeader
+        crumbs={[{ to: '/networks', label: 'Networks' }]}
+        title={
+          <span class="title-with-badge">
+            {n.name} <TopologyBadge topology={n.topology} />
+          </span>
+        }
+        subtitle={
+          <span class="mono-list">
+            {[n.ipv4_range, n.ipv6_range].filter(Boolean).join(' · ')}
+          </span>
+        }
+        actions={
+          <>
+            <Button icon={<IconEdit />} onClick={() => setEditing(true)}>
+              Edit
+            </Button>
+            <Button variant="danger" icon={<IconTrash />} onClick={() => setDeleting(true)}>
+              Delete
+            </Button>
+          </>
+        }
+      />
+
+      <div class="grid-topology">
+        <Card
+          title="Topology"
+          subtitle={topo.data ? `${topo.data.nodes.length} interfaces · ${topo.data.edges.length} connections` : undefined}
+          testid="topology"
+        >
+          {topo.error != null && !topo.data ? (
+            <ErrorState error={topo.error} onRetry={topo.reload} />
+          ) : !topo.data ? (
+            <Loading rows={5} />
+          ) : topo.data.nodes.length === 0 ? (
+            <Empty icon={<IconNetwork />} title="No interfaces in this network yet">
+              Add an interface on a host, or a device, and it appears here with its connections.
+            </Empty>
+          ) : (
+            <TopologyView nodes={topo.data.nodes} edges={topo.data.edges} hubId={n.hub_interface_id} now={now} />
+          )}
+        </Card>
+        <Card title="Settings">
+          <DefList
+            items={[
+              ['Topology', n.topology === 'hub' ? `hub (${hubName ?? 'no hub chosen'})` : n.topology],
+              ['Listen port', n.listen_port || 'default'],
+              ['MTU', n.mtu || 'default'],
+              ['Keepalive', n.persistent_keepalive ? `${n.persistent_keepalive}s` : 'off'],
+              ['DNS', n.dns?.length ? <Mono>{n.dns.join(', ')}</Mono> : '—'],
+              ['ID', <Mono>{n.id}</Mono>],
+              ['Created', ago(n.created_at, now)],
+            ]}
+          />
+        </Card>
+      </div>
+
+      <Card
+        title="Interfaces"
+        subtitle="Hosts and devices in this network."
+        flush
+        testid="interfaces"
+        actions={
+          <Button size="sm" icon={<IconPlus size={15} />} onClick={() => setIfForm({})}>
+            Add interface
+          </Button>
+        }
+      >
+        {ifaces.error != null && !ifaces.data ? (
+          <ErrorState error={ifaces.error} onRetry={ifaces.reload} />
+        ) : !ifaces.data ? (
+          <Loading />
+        ) : ifaces.data.items.length === 0 ? (
+          <Empty icon={<IconHost />} title="No interfaces">
+            Join tokens with this network put registering hosts here; or add one by hand.
+          </Empty>
+        ) : (
+          <>
+            <table class="table">
+              <thead>
+                <tr>
+                  <th>Member</th>
+                  <th>Interface</th>
+                  <th>Addresses</th>
+                  <th>Port</th>
+                  <th>Public key</th>
+                  <th>Key age</th>
+                  <th class="actions-col" />
+                </tr>
+              </thead>
+              <tbody>
+                {ifaces.data.items.map((i) => (
+                  <tr key={i.id}>
+                    <td>
+                      {i.device_name ? (
+                        <span class="with-icon">
+                          <IconDevice size={15} /> {i.device_name} <Badge tone="violet">device</Badge>
+                        </span>
+                      ) : (
+                        <Link to={`/hosts/${encodeURIComponent(i.host_id)}`} class="strong">
+                          {names[i.id] ?? i.host_id.slice(0, 8)}
+                        </Link>
+                      )}
+                    </td>
+                    <td>
+                      <Mono>{i.name}</Mono>
+                    </td>
+                    <td>
+                      <Mono>{i.addresses.join(', ') || '—'}</Mono>
+                    </td>
+                    <td class="num">{i.listen_port || '—'}</td>
+                    <td>
+                      <Mono title={i.public_key}>{shortKey(i.public_key)}</Mono>
+                    </td>
+                    <td class="muted">{i.key_rotated_at ? ago(i.key_rotated_at, now).replace(' ago', '') : '—'}</td>
+                    <td class="actions-col">
+                      {!i.device_name && (
+                        <button type="button" class="icon-btn" title="Edit interface" aria-label={`Edit ${i.name}`} onClick={() => setIfForm({ iface: i })}>
+                          <IconEdit size={16} />
+                        </button>
+                      )}
+                      <button type="button" class="icon-btn danger" title="Delete interface" aria-label={`Delete ${i.name}`} onClick={() => setIfDelete(i)}>
+                        <IconTrash size={16} />
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <Pager offset={ifaces.data.offset} limit={LIMIT} total={ifaces.data.total} onOffset={setIfOffset} noun="interface" />
+          </>
+        )}
+      </Card>
+
+      <Card
+        title="Connections"
+        subtitle={n.topology === 'none' ? 'Peerings you added.' : `Peerings from the ${n.topology} topology and any you added.`}
+        flush
+        testid="connections"
+        actions={
+          <Button size="sm" icon={<IconPlus size={15} />} onClick={() => setCnForm({})} disabled={(ifaces.data?.total ?? 0) < 2}>
+            Add connection
+          </Button>
+        }
+      >
+        {conns.error != null && !conns.data ? (
+          <ErrorState error={conns.error} onRetry={conns.reload} />
+        ) : !conns.data ? (
+          <Loading />
+        ) : conns.data.items.length === 0 ? (
+          <Empty icon={<IconLink />} title="No connections">
+            {n.topology === 'none' ? 'With topology “none”, interfaces peer only through connections you add.' : 'Connections appear once the network has two interfaces.'}
+          </Empty>
+        ) : (
+          <>
+            <table class="table">
+              <thead>
+                <tr>
+                  <th>Between</th>
+                  <th>Allowed IPs (A ← B / B ← A)</th>
+                  <th>Endpoints</th>
+                  <th>Keepalive</th>
+                  <th class="actions-col" />
+                </tr>
+              </thead>
+              <tbody>
+                {conns.data.items.map((c) => (
+                  <tr key={c.id || `${c.a.interface_id}-${c.b.interface_id}`}>
+                    <td>
+                      <span class="strong">{ifName(c.a.interface_id)}</span>
+                      <span class="link-arrow">↔</span>
+                      <span class="strong">{ifName(c.b.interface_id)}</span>
+                      {c.implicit && (
+                        <Badge tone="blue" title="Derived from the network's topology">
+                          {n.topology}
+                        </Badge>
+                      )}
+                    </td>
+                    <td>
+                      <Mono>{c.a.allowed_ips?.join(', ') || 'auto'}</Mono>
+                      <span class="muted"> / </span>
+                      <Mono>{c.b.allowed_ips?.join(', ') || 'auto'}</Mono>
+                    </td>
+                    <td>
+                      <Mono>{c.a.endpoint || 'auto'}</Mono>
+                      <span class="muted"> / </span>
+                      <Mono>{c.b.endpoint || 'auto'}</Mono>
+                    </td>
+                    <td class="muted">{c.persistent_keepalive != null ? `${c.persistent_keepalive}s` : 'network default'}</td>
+                    <td class="actions-col">
+                      {!c.implicit && (
+                        <>
+                          <button type="button" class="icon-btn" title="Edit connection" aria-label="Edit connection" onClick={() => setCnForm({ conn: c })}>
+                            <IconEdit size={16} />
+                          </button>
+                          <button type="button" class="icon-btn danger" title="Delete connection" aria-label="Delete connection" onClick={() => setCnDelete(c)}>
+                            <IconTrash size={16} />
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <Pager offset={conns.data.offset} limit={LIMIT} total={conns.data.total} onOffset={setCnOffset} noun="connection" />
+          </>
+        )}
+      </Card>
+
+      {editing && (
+        <NetworkForm
+          network={n}
+          interfaces={ifaces.data?.items}
+          names={names}
+          onClose={() => setEditing(false)}
+          onSaved={(saved: Network) => {
+            setEditing(false);
+            toast(`Network ${saved.name} saved`);
+            if (saved.name !== name) navigate(`/networks/${encodeURIComponent(saved.name)}`, { replace: true });
+            else net.setData(saved);
+          }}
+        />
+      )}
+      {deleting && (
+        <ConfirmDialog
+          title={`Delete network ${n.name}?`}
+          confirmLabel="Delete network"
+          onClose={() => setDeleting(false)}
+          onConfirm={async () => {
+            await api.deleteNetwork(n.id);
+            toast(`Network ${n.name} deleted`);
+            navigate('/networks');
+          }}
+        >
+          Its interfaces and connections are removed, and every agent tears the tunnels down. This cannot be undone.
+        </ConfirmDialog>
+      )}
+      {ifForm && (
+        <InterfaceForm
+          network={n}
+          iface={ifForm.iface}
+          onClose={() => setIfForm(null)}
+          onSaved={() => {
+            setIfForm(null);
+            toast(ifForm.iface ? 'Interface saved' : 'Interface added');
+            ifaces.reload();
+            topo.reload();
+          }}
+        />
+      )}
+      {ifDelete && (
+        <ConfirmDialog
+          title={`Delete interface ${ifDelete.name}?`}
+          onClose={() => setIfDelete(null)}
+          onConfirm={async () => {
+            await (ifDelete.device_name ? api.deleteDevice(ifDelete.id) : api.deleteInterface(ifDelete.id));
+            toast('Interface deleted');
+            ifaces.reload();
+            topo.reload();
+          }}
+        >
+          {ifName(ifDelete.id)} leaves {n.name}; its peers drop it at their next sync.
+        </ConfirmDialog>
+      )}
+      {cnForm && (
+        <ConnectionForm
+          network={n}
+          conn={cnForm.conn}
+          interfaces={ifaces.data?.items ?? []}
+          ifName={ifName}
+          onClose={() => setCnForm(null)}
+          onSaved={() => {
+            setCnForm(null);
+            toast(cnForm.conn ? 'Connection saved' : 'Connection added');
+            conns.reload();
+            topo.reload();
+          }}
+        />
+      )}
+      {cnDelete && (
+        <ConfirmDialog
+          title="Delete this connection?"
+          onClose={() => setCnDelete(null)}
+          onConfirm={async () => {
+            await api.deleteConnection(cnDelete.id);
+            toast('Connection deleted');
+            conns.reload();
+            topo.reload();
+          }}
+        >
+          {ifName(cnDelete.a.interface_id)} and {ifName(cnDelete.b.interface_id)} stop peering.
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}
+
+const IF_FIELDS = ['host_id', 'host', 'name', 'addresses', 'listen_port', 'mtu', 'routed_subnets', 'network_id'];
+
+function InterfaceForm(props: { network: Network; iface?: Interface; onClose: () => void; onSaved: () => void }) {
+  const { api } = useContext(AppContext);
+  const i = props.iface;
+  const [v, setV] = useState({
+    host: '',
+    name: i?.name ?? '',
+    addresses: (i?.addresses ?? []).join(', '),
+    listen_port: i?.listen_port ? String(i.listen_port) : '',
+    mtu: i?.mtu ? String(i.mtu) : '',
+    routed_subnets: (i?.routed_subnets ?? []).join(', '),
+  });
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState(new FormErrors(null));
+  const hosts = useAsync((s) => (i ? Promise.resolve(undefined) : api.listHosts({ q: v.host.trim(), limit: 8 }, s)), [v.host]);
+  const set = (k: keyof typeof v) => (e: { currentTarget: { value: string } }) => setV({ ...v, [k]: e.currentTarget.value });
+  const num = (s: string) => (s.trim() ? Number(s.trim()) : undefined);
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(new FormErrors(null));
+    const body: Partial<Interface> = {
+      name: v.name.trim() || undefined,
+      addresses: v.addresses.trim() ? splitList(v.addresses) : undefined,
+      listen_port: num(v.listen_port),
+      mtu: num(v.mtu),
+      routed_subnets: v.routed_subnets.trim() ? splitList(v.routed_subnets) : undefined,
+    };
+    try {
+      if (i) {
+        await api.updateInterface(i.id, { ...body, addresses: body.addresses ?? [], routed_subnets: body.routed_subnets ?? [] });
+      } else {
+        const hostName = v.host.trim();
+        if (!hostName) throw new ApiError(400, 'Choose the host this interface belongs to.', 'host_id');
+        let hostId: string;
+        try {
+          hostId = (await api.getHost(hostName)).id;
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 404) throw new ApiError(404, `No host named “${hostName}”.`, 'host_id');
+          throw err;
+        }
+        await api.createInterface({ ...body, host_id: hostId, network_id: props.network.id });
+      }
+      props.onSaved();
+    } catch (err) {
+      setErrors(new FormErrors(err));
+      setBusy(false);
+    }
+  }
+  const general = errors.general(IF_FIELDS);
+  return (
+    <Modal
+      title={i ? `Edit interface ${i.name}` : `Add an interface to ${props.network.name}`}
+      onClose={props.onClose}
+      testid="interface-form"
+      footer={
+        <>
+          <Button onClick={props.onClose}>Cancel</Button>
+          <Button variant="primary" type="submit" form="interface-form" busy={busy}>
+            {i ? 'Save changes' : 'Add interface'}
+          </Button>
+        </>
+      }
+    >
+      <form id="interface-form" class="form" onSubmit={submit} noValidate>
+        {general && <Alert tone="error">{general}</Alert>}
+        {!i && (
+          <Field label="Host" name="host_id" error={errors.field('host_id') ?? errors.field('host')} hint="Start typing a host name.">
+            <input name="host" list="host-suggestions" value={v.host} onInput={set('host')} placeholder="web-1" autocomplete="off" />
+            <datalist id="host-suggestions">
+              {(hosts.data?.items ?? []).map((h) => (
+                <option value={h.name}>{`${h.status} · ${h.os ?? ''}/${h.arch ?? ''}`}</option>
+              ))}
+            </datalist>
+          </Field>
+        )}
+        <div class="form-row">
+          <Field label="Interface name" name="name" error={errors.field('name')} hint="The OS interface; empty for the default.">
+            <input name="name" value={v.name} onInput={set('name')} placeholder={`wg-${props.network.name}`.slice(0, 15)} class="mono-input" />
+          </Field>
+          <Field label="Listen port" name="listen_port" error={errors.field('listen_port')}>
+            <input name="listen_port" inputMode="numeric" value={v.listen_port} onInput={set('listen_port')} placeholder={String(props.network.listen_port || 51820)} />
+          </Field>
+        </div>
+        <Field label="Addresses" name="addresses" error={errors.field('addresses')} hint={`Empty: assigned from ${props.network.ipv4_range}${props.network.ipv6_range ? ` and ${props.network.ipv6_range}` : ''}.`}>
+          <input name="addresses" value={v.addresses} onInput={set('addresses')} placeholder="10.10.0.5/24" class="mono-input" />
+        </Field>
+        <div class="form-row">
+          <Field label="Routed subnets" name="routed_subnets" error={errors.field('routed_subnets')} hint="LANs reachable through this host.">
+            <input name="routed_subnets" value={v.routed_subnets} onInput={set('routed_subnets')} placeholder="192.168.1.0/24" class="mono-input" />
+          </Field>
+          <Field label="MTU" name="mtu" error={errors.field('mtu')}>
+            <input name="mtu" inputMode="numeric" value={v.mtu} onInput={set('mtu')} placeholder={String(props.network.mtu || 1420)} />
+          </Field>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
+const CN_FIELDS = ['a', 'b', 'a.interface_id', 'b.interface_id', 'a.allowed_ips', 'b.allowed_ips', 'a.endpoint', 'b.endpoint', 'persistent_keepalive', 'network_id'];
+
+function ConnectionForm(props: {
+  network: Network;
+  conn?: Connection;
+  interfaces: Interface[];
+  ifName: (id: string) => string;
+  onClose: () => void;
+  onSaved: () => void;
+}) {
+  const { api } = useContext(AppContext);
+  const c = props.conn;
+  const [v, setV] = useState({
+    a: c?.a.interface_id ?? '',
+    b: c?.b.interface_id ?? '',
+    a_allowed: (c?.a.allowed_ips ?? []).join(', '),
+    b_allowed: (c?.b.allowed_ips ?? []).join(', '),
+    a_endpoint: c?.a.endpoint ?? '',
+    b_endpoint: c?.b.endpoint ?? '',
+    keepalive: c?.persistent_keepalive != null ? String(c.persistent_keepalive) : '',
+  });
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState(new FormErrors(null));
+  const set = (k: keyof typeof v) => (e: { currentTarget: { value: string } }) => setV({ ...v, [k]: e.currentTarget.value });
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(new FormErrors(null));
+    const body: Partial<Connection> = {
+      a: { interface_id: v.a, allowed_ips: splitList(v.a_allowed), endpoint: v.a_endpoint.trim() || undefined },
+      b: { interface_id: v.b, allowed_ips: splitList(v.b_allowed), endpoint: v.b_endpoint.trim() || undefined },
+      persistent_keepalive: v.keepalive.trim() === '' ? null : Number(v.keepalive),
+    };
+    try {
+      if (c) await api.updateConnection(c.id, body);
+      else await api.createConnection({ ...body, network_id: props.network.id });
+      props.onSaved();
+    } catch (err) {
+      setErrors(new FormErrors(err));
+      setBusy(false);
+    }
+  }
+  const side = (s: 'a' | 'b') => (
+    <fieldset class="side">
+      <legend>Side {s.toUpperCase()}</legend>
+      <Field label="Interface" name={`${s}.interface_id`} error={errors.field(`${s}.interface_id`)}>
+        {c ? (
+          <input value={props.ifName(c[s].interface_id)} disabled />
+        ) : (
+          <select name={`${s}.interface_id`} value={v[s]} onChange={set(s)}>
+            <option value="">Choose…</option>
+            {props.interfaces.map((i) => (
+              <option value={i.id}>
+                {props.ifName(i.id)} ({i.addresses.join(', ')})
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="Allowed IPs from the peer" name={`${s}.allowed_ips`} error={errors.field(`${s}.allowed_ips`)} hint="Empty: the peer's addresses and routed subnets.">
+        <input name={`${s}.allowed_ips`} value={v[`${s}_allowed`]} onInput={set(`${s}_allowed`)} placeholder="auto" class="mono-input" />
+      </Field>
+      <Field label="Endpoint of the peer" name={`${s}.endpoint`} error={errors.field(`${s}.endpoint`)} hint="Empty: the peer host's address.">
+        <input name={`${s}.endpoint`} value={v[`${s}_endpoint`]} onInput={set(`${s}_endpoint`)} placeholder="auto" class="mono-input" />
+      </Field>
+    </fieldset>
+  );
+  const general = errors.general(CN_FIELDS);
+  return (
+    <Modal
+      wide
+      title={c ? 'Edit connection' : `Add a connection in ${props.network.name}`}
+      onClose={props.onClose}
+      testid="connection-form"
+      footer={
+        <>
+          <Button onClick={props.onClose}>Cancel</Button>
+          <Button variant="primary" type="submit" form="connection-form" busy={busy}>
+            {c ? 'Save changes' : 'Add connection'}
+          </Button>
+        </>
+      }
+    >
+      <form id="connection-form" class="form" onSubmit={submit} noValidate>
+        {general && <Alert tone="error">{general}</Alert>}
+        <div class="form-row">
+          {side('a')}
+          {side('b')}
+        </div>
+        <Field label="Persistent keepalive (s)" name="persistent_keepalive" error={errors.field('persistent_keepalive')} hint="Empty: the network's default.">
+          <input name="persistent_keepalive" inputMode="numeric" value={v.keepalive} onInput={set('keepalive')} placeholder={String(props.network.persistent_keepalive || 'off')} />
+        </Field>
+      </form>
+    </Modal>
+  );
+}
