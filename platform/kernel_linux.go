@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/wgctrl"
@@ -21,6 +22,9 @@ type kernelBackend struct {
 	links
 	log *slog.Logger
 	wg  *wgctrl.Client
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ Backend = (*kernelBackend)(nil)
@@ -107,7 +111,10 @@ func (b *kernelBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) erro
 }
 
 // Close implements Backend. The interfaces stay.
-func (b *kernelBackend) Close() error { return b.wg.Close() }
+func (b *kernelBackend) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.wg.Close() })
+	return b.closeErr
+}
 
 // wireguardLink returns the link named name if it is a WireGuard link.
 func (b *kernelBackend) wireguardLink(name string) (netlink.Link, error) {

@@ -289,9 +289,12 @@ export function Field(props: {
   hint?: ComponentChildren;
   children: ComponentChildren;
   class?: string;
+  /** group: the control is a set of buttons or checkboxes, so no <label> wraps it. */
+  group?: boolean;
 }) {
+  const Tag = props.group ? 'div' : 'label';
   return (
-    <label class={`field ${props.error ? 'invalid' : ''} ${props.class ?? ''}`} data-field={props.name}>
+    <Tag class={`field ${props.error ? 'invalid' : ''} ${props.class ?? ''}`} data-field={props.name} role={props.group ? 'group' : undefined}>
       <span class="field-label">{props.label}</span>
       {props.children}
       {props.error ? (
@@ -301,7 +304,7 @@ export function Field(props: {
       ) : (
         props.hint && <span class="field-hint">{props.hint}</span>
       )}
-    </label>
+    </Tag>
   );
 }
 

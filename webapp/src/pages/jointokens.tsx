@@ -232,7 +232,7 @@ function JoinTokenForm(props: { networks: Network[]; onClose: () => void; onCrea
             <input name="max_uses" inputMode="numeric" value={v.max_uses} onInput={set('max_uses')} placeholder="unlimited" />
           </Field>
         </div>
-        <Field label="Networks to join" name="networks" error={errors.field('networks')} hint="Registering hosts get an interface in each.">
+        <Field label="Networks to join" name="networks" error={errors.field('networks')} hint="Registering hosts get an interface in each." group>
           {props.networks.length === 0 ? (
             <span class="muted small">No networks yet: hosts register without joining one.</span>
           ) : (

@@ -106,7 +106,7 @@ export function NetworkForm(props: {
             <input name="ipv6_range" value={v.ipv6_range} onInput={set('ipv6_range')} placeholder="fd10::/64" class="mono-input" />
           </Field>
         </div>
-        <Field label="Topology" name="topology" error={errors.field('topology')}>
+        <Field label="Topology" name="topology" error={errors.field('topology')} group>
           <div class="segmented" role="radiogroup">
             {topologies.map((t) => (
               <button
