@@ -156,7 +156,8 @@ type host struct {
 	out  *syncBuffer
 	done chan struct{} // closed when the process has exited
 
-	mu sync.Mutex
+	mu       sync.Mutex
+	stopOnce sync.Once
 }
 
 var _ platform.Backend = (*host)(nil)
@@ -188,7 +189,8 @@ func startHost(t *testing.T, ns, kind string) *host {
 		out:  new(syncBuffer),
 		done: make(chan struct{}),
 	}
-	h.cmd.Env = append(os.Environ(), hostEnv+"="+kind)
+	// Under -race, skip the race runtime's one-second sleep at exit.
+	h.cmd.Env = append(os.Environ(), hostEnv+"="+kind, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	h.cmd.ExtraFiles = []*os.File{reqR, respW}
 	h.cmd.Stdout, h.cmd.Stderr = h.out, h.out
 	if err := h.cmd.Start(); err != nil {
@@ -211,7 +213,9 @@ func startHost(t *testing.T, ns, kind string) *host {
 }
 
 // stop ends the helper: EOF makes it close its backend and exit.
-func (h *host) stop() {
+func (h *host) stop() { h.stopOnce.Do(h.stopNow) }
+
+func (h *host) stopNow() {
 	h.reqs.Close()
 	select {
 	case <-h.done:

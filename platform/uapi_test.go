@@ -141,17 +141,18 @@ func TestUAPIRoundTrip(t *testing.T) {
 
 func TestPrefix(t *testing.T) {
 	for _, tt := range []struct {
+		name   string
 		in     net.IPNet
 		want   string
 		wantOK bool
 	}{
-		{net.IPNet{IP: net.IPv4(10, 1, 2, 3), Mask: net.CIDRMask(24, 32)}, "10.1.2.3/24", true},
-		{net.IPNet{IP: net.IPv4(10, 1, 2, 3), Mask: net.CIDRMask(120, 128)}, "10.1.2.3/24", true},
-		{net.IPNet{IP: net.ParseIP("fd00::1"), Mask: net.CIDRMask(64, 128)}, "fd00::1/64", true},
-		{net.IPNet{IP: net.ParseIP("fd00::1"), Mask: net.IPMask{255, 0, 255, 0}}, "invalid Prefix", false},
-		{net.IPNet{}, "invalid Prefix", false},
+		{"IPv4", net.IPNet{IP: net.IPv4(10, 1, 2, 3), Mask: net.CIDRMask(24, 32)}, "10.1.2.3/24", true},
+		{"IPv4With16ByteMask", net.IPNet{IP: net.IPv4(10, 1, 2, 3), Mask: net.CIDRMask(120, 128)}, "10.1.2.3/24", true},
+		{"IPv6", net.IPNet{IP: net.ParseIP("fd00::1"), Mask: net.CIDRMask(64, 128)}, "fd00::1/64", true},
+		{"NonCanonicalMask", net.IPNet{IP: net.ParseIP("fd00::1"), Mask: net.IPMask{255, 0, 255, 0}}, "invalid Prefix", false},
+		{"Zero", net.IPNet{}, "invalid Prefix", false},
 	} {
-		t.Run(tt.in.String(), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			got, ok := prefix(tt.in)
 			if got.String() != tt.want || ok != tt.wantOK {
 				t.Errorf("prefix(%v) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)

@@ -30,6 +30,9 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// HeartbeatGrace is how long after its last report a host counts as down.
 	HeartbeatGrace time.Duration
+	// KeyRotationInterval is the agents' key rotation period, for flagging
+	// stale keys; 0 flags nothing.
+	KeyRotationInterval time.Duration
 	// UI serves the dashboard under /ui/; nil leaves it out.
 	UI http.Handler
 	// Store replaces the bbolt store under DataDir (tests).
@@ -81,7 +84,7 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: st}
 	var err error
-	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace})
+	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval})
 	if err != nil {
 		st.Close()
 		return nil, "", err

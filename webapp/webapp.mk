@@ -1,3 +1,37 @@
-.PHONY: webapp-test
-webapp-test:
-	@true
+# Dashboard build and tests, included by the root Makefile. Paths are relative
+# to the repository root (make is not assumed to run with -C webapp).
+#
+#   make webapp        npm ci (when package-lock.json changed) + type check + vite build
+#                      into webapp/ui/dist, which embed.go embeds on the next go build
+#   make webapp-unit   Vitest unit and component tests (mocked fetch, happy-dom)
+#   make webapp-e2e    browser tests: Debian chromium via playwright-core against a
+#                      real `drago server -dev` built with the dashboard embedded
+#   make webapp-test   all of the above
+#   make webapp-clean  remove node_modules and the build output
+
+WEBAPP_DIR   := webapp
+WEBAPP_STAMP := $(WEBAPP_DIR)/node_modules/.drago-npm-ci
+WEBAPP_SRC   := $(shell find $(WEBAPP_DIR)/src $(WEBAPP_DIR)/public -type f 2>/dev/null) \
+                $(WEBAPP_DIR)/index.html $(WEBAPP_DIR)/vite.config.ts $(WEBAPP_DIR)/tsconfig.json
+
+.PHONY: webapp webapp-unit webapp-e2e webapp-test webapp-clean
+
+$(WEBAPP_STAMP): $(WEBAPP_DIR)/package.json $(WEBAPP_DIR)/package-lock.json
+	cd $(WEBAPP_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEBAPP_DIR)/ui/dist/index.html: $(WEBAPP_STAMP) $(WEBAPP_SRC)
+	cd $(WEBAPP_DIR) && npm run --silent build
+
+webapp: $(WEBAPP_DIR)/ui/dist/index.html
+
+webapp-unit: $(WEBAPP_STAMP)
+	cd $(WEBAPP_DIR) && npx vitest run
+
+webapp-e2e: webapp
+	cd $(WEBAPP_DIR) && node --test --test-concurrency=1 e2e/dashboard.test.mjs
+
+webapp-test: webapp webapp-unit webapp-e2e
+
+webapp-clean:
+	rm -rf $(WEBAPP_DIR)/node_modules $(WEBAPP_DIR)/ui/dist

@@ -29,17 +29,24 @@ type DesiredState struct {
 
 // DesiredInterface is one WireGuard interface on the host.
 type DesiredInterface struct {
-	ID         string        `json:"id"`
-	Name       string        `json:"name"`
-	NetworkID  string        `json:"network_id"`
-	Addresses  []string      `json:"addresses"`
-	ListenPort int           `json:"listen_port"`
-	MTU        int           `json:"mtu"`
-	PublicKey  string        `json:"public_key,omitempty"` // what the server knows
-	Peers      []DesiredPeer `json:"peers"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	NetworkID  string   `json:"network_id"`
+	Addresses  []string `json:"addresses"`
+	ListenPort int      `json:"listen_port"`
+	MTU        int      `json:"mtu"`
+	PublicKey  string   `json:"public_key,omitempty"` // what the server knows
+	// NextPublicKey echoes the rotation key the agent published; SwitchKey
+	// says every peer knows it, so the agent may switch to it now.
+	NextPublicKey string        `json:"next_public_key,omitempty"`
+	SwitchKey     bool          `json:"switch_key,omitempty"`
+	Peers         []DesiredPeer `json:"peers"`
 }
 
-// DesiredPeer is one peer of an interface.
+// DesiredPeer is one peer of an interface. During a peer's key rotation its
+// interface appears twice: under the current key with its allowed IPs, and
+// under the next key with none, so the handshake with the next key succeeds
+// the moment the peer switches.
 type DesiredPeer struct {
 	InterfaceID         string   `json:"interface_id"`
 	PublicKey           string   `json:"public_key"`
@@ -61,10 +68,11 @@ type StatusReport struct {
 
 // InterfaceStatus is the observed state of one interface.
 type InterfaceStatus struct {
-	ID         string       `json:"id"`
-	PublicKey  string       `json:"public_key"`
-	ListenPort int          `json:"listen_port"`
-	Peers      []PeerStatus `json:"peers,omitempty"`
+	ID            string       `json:"id"`
+	PublicKey     string       `json:"public_key"`
+	NextPublicKey string       `json:"next_public_key,omitempty"` // a rotation in progress
+	ListenPort    int          `json:"listen_port"`
+	Peers         []PeerStatus `json:"peers,omitempty"`
 }
 
 // PeerStatus is the observed state of one peer.

@@ -55,21 +55,30 @@ type Host struct {
 	Status           string            `json:"status"`
 	LastSeen         *time.Time        `json:"last_seen,omitempty"`
 	RotateKeys       bool              `json:"rotate_keys,omitempty"` // a rotation was requested
+	KeyStale         bool              `json:"key_stale,omitempty"`   // an interface key is overdue for rotation (derived)
 }
 
 // Interface is a host's membership in a network.
 type Interface struct {
 	Meta
-	HostID         string     `json:"host_id"`
-	NetworkID      string     `json:"network_id"`
-	Name           string     `json:"name"`      // OS interface name
-	Addresses      []string   `json:"addresses"` // CIDR, e.g. 10.0.0.2/24
-	ListenPort     int        `json:"listen_port"`
-	MTU            int        `json:"mtu"`
-	RoutedSubnets  []string   `json:"routed_subnets,omitempty"`
-	PublicKey      string     `json:"public_key,omitempty"` // set only by the host's agent
-	KeyRotatedAt   *time.Time `json:"key_rotated_at,omitempty"`
-	DeviceName     string     `json:"device_name,omitempty"` // plain WireGuard device (no agent) when set
+	HostID        string     `json:"host_id"`
+	NetworkID     string     `json:"network_id"`
+	Name          string     `json:"name"`      // OS interface name
+	Addresses     []string   `json:"addresses"` // CIDR, e.g. 10.0.0.2/24
+	ListenPort    int        `json:"listen_port"`
+	MTU           int        `json:"mtu"`
+	RoutedSubnets []string   `json:"routed_subnets,omitempty"`
+	PublicKey     string     `json:"public_key,omitempty"` // set only by the host's agent
+	KeyRotatedAt  *time.Time `json:"key_rotated_at,omitempty"`
+	DeviceName    string     `json:"device_name,omitempty"` // plain WireGuard device (no agent) when set
+	// NextPublicKey is the key a rotation switches to; peers know it before
+	// the host switches. NextKeyIndex is the write that published it, and
+	// NextKeyReady says every peer has applied it.
+	NextPublicKey string `json:"next_public_key,omitempty"`
+	NextKeyIndex  uint64 `json:"next_key_index,omitempty"`
+	NextKeyReady  bool   `json:"next_key_ready,omitempty"`
+	// KeyStale flags a key older than twice the rotation interval (derived).
+	KeyStale bool `json:"key_stale,omitempty"`
 }
 
 // ConnectionSide is one end of a connection.

@@ -105,15 +105,21 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 				return err
 			}
 		}
-		if is.PublicKey != "" && is.PublicKey != i.PublicKey {
-			i2 := clone(i)
-			i2.PublicKey = is.PublicKey
-			now := w.now
-			i2.KeyRotatedAt = &now
+		if is.NextPublicKey != "" {
+			if _, err := checkKey(field+".next_public_key", is.NextPublicKey); err != nil {
+				return err
+			}
+		}
+		if i2 := rotate(i, is, w); i2 != nil {
 			keyed = append(keyed, i2)
 		}
 	}
 	h := clone(old)
+	for _, i := range keyed {
+		if i.NextPublicKey != "" {
+			h.RotateKeys = false // the agent has started the asked rotation
+		}
+	}
 	h.OS, h.Arch, h.AgentVersion, h.Backend = r.OS, r.Arch, r.AgentVersion, r.Backend
 	if r.AdvertiseAddress != "" {
 		h.AdvertiseAddress = r.AdvertiseAddress
@@ -123,15 +129,21 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 	}
 	now := w.now
 	h.LastSeen = &now
-	if !hostFactsEqual(h, old) {
+	if !hostFactsEqual(h, old) || h.RotateKeys != old.RotateKeys {
 		w.meta(&h.Meta)
 		w.put(store.KindHosts, h.ID, h, "updated", h.Name)
 		w.hosts.add(h.ID)
 	}
 	for _, i := range keyed {
 		w.meta(&i.Meta)
+		if i.NextPublicKey != "" && i.NextKeyIndex == 0 {
+			i.NextKeyIndex = w.index
+		}
 		w.put(store.KindInterfaces, i.ID, i, "updated", i.Name)
 		w.ifaces.add(i.ID)
+	}
+	if r.AppliedIndex > s.appliedIndex(hostID) {
+		s.markKeysReady(w, hostID, r.AppliedIndex)
 	}
 	if err := w.commit(); err != nil {
 		return err
@@ -247,4 +259,63 @@ func compareIndex(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// rotate returns the interface changed by the keys in a status report, or
+// nil: a first key is taken as is; a next key starts a rotation; reporting
+// the next key as current ends it.
+func rotate(i *api.Interface, is api.InterfaceStatus, w *write) *api.Interface {
+	out := clone(i)
+	now := w.now
+	switch {
+	case is.PublicKey == "":
+		return nil
+	case i.PublicKey == "" || (is.PublicKey != i.PublicKey && is.PublicKey != i.NextPublicKey):
+		// First key, or a key the server never saw announced (e.g. the agent
+		// lost its data dir): take it, and drop any half-done rotation.
+		out.PublicKey, out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = is.PublicKey, "", 0, false
+		out.KeyRotatedAt = &now
+	case is.PublicKey == i.NextPublicKey:
+		out.PublicKey, out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = is.PublicKey, "", 0, false
+		out.KeyRotatedAt = &now
+	case is.NextPublicKey != "" && is.NextPublicKey != i.NextPublicKey && is.NextPublicKey != i.PublicKey:
+		out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = is.NextPublicKey, 0, false
+	default:
+		return nil
+	}
+	return out
+}
+
+// appliedIndex reports the desired-state index the host last said it applied.
+func (s *State) appliedIndex(hostID string) uint64 {
+	if r, ok := s.reports[hostID]; ok {
+		return r.AppliedIndex
+	}
+	return 0
+}
+
+// markKeysReady adds to w the rotations among the host's peers that became
+// ready now that the host applied index: every agent peer of the rotating
+// interface has applied the state that announced its next key.
+func (s *State) markKeysReady(w *write, hostID string, applied uint64) {
+	for id := range s.hostIfaces[hostID] {
+		s.eachPeer(s.ifaces[id], func(p *api.Interface, _ *api.Connection) {
+			if p.NextPublicKey == "" || p.NextKeyReady || p.NextKeyIndex > applied {
+				return
+			}
+			ready := true
+			s.eachPeer(p, func(q *api.Interface, _ *api.Connection) {
+				if q.HostID != "" && q.HostID != hostID && q.PublicKey != "" && s.appliedIndex(q.HostID) < p.NextKeyIndex {
+					ready = false
+				}
+			})
+			if ready {
+				p2 := clone(p)
+				p2.NextKeyReady = true
+				w.meta(&p2.Meta)
+				w.put(store.KindInterfaces, p2.ID, p2, "updated", p2.Name)
+				w.wake.add(p2.HostID)
+			}
+		})
+	}
 }

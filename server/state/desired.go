@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -121,13 +122,24 @@ func (s *State) desired(h *api.Host) *api.DesiredState {
 		di := api.DesiredInterface{
 			ID: i.ID, Name: i.Name, NetworkID: i.NetworkID, Addresses: slices.Clone(i.Addresses),
 			ListenPort: i.ListenPort, MTU: i.MTU, PublicKey: i.PublicKey, Peers: []api.DesiredPeer{},
+			NextPublicKey: i.NextPublicKey, SwitchKey: i.NextKeyReady,
 		}
 		s.eachPeer(i, func(p *api.Interface, c *api.Connection) {
-			if p.PublicKey != "" {
-				di.Peers = append(di.Peers, s.peerOf(i, p, c))
+			if p.PublicKey == "" {
+				return
+			}
+			peer := s.peerOf(i, p, c)
+			di.Peers = append(di.Peers, peer)
+			if p.NextPublicKey != "" {
+				// The next key, without allowed IPs, until the peer switches.
+				next := peer
+				next.PublicKey, next.AllowedIPs = p.NextPublicKey, []string{}
+				di.Peers = append(di.Peers, next)
 			}
 		})
-		slices.SortFunc(di.Peers, func(a, b api.DesiredPeer) int { return strings.Compare(a.InterfaceID, b.InterfaceID) })
+		slices.SortFunc(di.Peers, func(a, b api.DesiredPeer) int {
+			return cmp.Or(strings.Compare(a.InterfaceID, b.InterfaceID), strings.Compare(a.PublicKey, b.PublicKey))
+		})
 		ds.Interfaces = append(ds.Interfaces, di)
 	}
 	return ds

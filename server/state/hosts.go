@@ -66,6 +66,9 @@ func (s *State) hostView(h *api.Host) api.Host {
 	default:
 		v.Status = api.HostReady
 	}
+	for id := range s.hostIfaces[h.ID] {
+		v.KeyStale = v.KeyStale || s.keyStale(s.ifaces[id])
+	}
 	return v
 }
 
@@ -100,6 +103,7 @@ func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, e
 	case h.RotateKeys != old.RotateKeys:
 		return nil, invalid("rotate_keys", "use POST /hosts/{host}/rotate-keys")
 	}
+	h.KeyStale = false
 	h.Meta, h.LastSeen, h.Status = old.Meta, old.LastSeen, old.Status
 	if err := s.checkHost(h, old); err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func (s *State) Interfaces(f Filter, devices bool) (api.List[api.Interface], err
 		if f.Query != "" && !strings.HasPrefix(i.Name, f.Query) && !strings.HasPrefix(i.DeviceName, f.Query) {
 			continue
 		}
-		out = append(out, *i)
+		out = append(out, s.ifaceView(i))
 	}
 	slices.SortFunc(out, func(a, b api.Interface) int { return cmp.Compare(a.ID, b.ID) })
 	return page(out, f), nil
@@ -80,7 +80,24 @@ func (s *State) Interface(id string) (*api.Interface, error) {
 	if !ok {
 		return nil, notFound("interface", id)
 	}
-	return clone(i), nil
+	v := s.ifaceView(i)
+	return &v, nil
+}
+
+// ifaceView copies i with KeyStale derived from its last rotation.
+func (s *State) ifaceView(i *api.Interface) api.Interface {
+	v := *clone(i)
+	v.KeyStale = s.keyStale(i)
+	return v
+}
+
+// keyStale reports whether an agent interface's key is older than twice the
+// rotation interval.
+func (s *State) keyStale(i *api.Interface) bool {
+	if s.opts.KeyRotationInterval <= 0 || i.DeviceName != "" || i.KeyRotatedAt == nil {
+		return false
+	}
+	return s.opts.Now().Sub(*i.KeyRotatedAt) > 2*s.opts.KeyRotationInterval
 }
 
 // CreateInterface adds a host to a network. HostID and NetworkID may be
@@ -362,7 +379,10 @@ func (s *State) UpdateInterface(id string, edit func(*api.Interface) error) (*ap
 		return nil, invalid("device_name", "cannot turn an agent interface into a device or back")
 	case !timeEqual(i.KeyRotatedAt, old.KeyRotatedAt):
 		return nil, invalid("key_rotated_at", "is set by the server")
+	case i.NextPublicKey != old.NextPublicKey || i.NextKeyIndex != old.NextKeyIndex || i.NextKeyReady != old.NextKeyReady:
+		return nil, invalid("next_public_key", "is set by the host's agent during a key rotation")
 	}
+	i.KeyStale = false
 	if i.DeviceName != "" {
 		if err := checkName("device_name", i.DeviceName, hostName, "a device name"); err != nil {
 			return nil, err

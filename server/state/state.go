@@ -24,6 +24,9 @@ import (
 type Options struct {
 	// HeartbeatGrace is how long after its last report a host counts as down.
 	HeartbeatGrace time.Duration
+	// KeyRotationInterval is the agents' rotation period; a key older than
+	// twice this is flagged stale. 0 flags nothing.
+	KeyRotationInterval time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
@@ -34,26 +37,26 @@ type State struct {
 	store store.Store
 	opts  Options
 
-	mu          sync.RWMutex
-	index       uint64
-	networks    map[string]*api.Network
-	netByName   map[string]string
-	hosts       map[string]*api.Host
-	hostByName  map[string]string
-	ifaces      map[string]*api.Interface
-	netIfaces   map[string]set // network id -> interface ids
-	hostIfaces  map[string]set // host id -> interface ids
-	conns       map[string]*api.Connection
-	ifaceConns  map[string]set // interface id -> connection ids
-	tokens      map[string]*tokenRecord
-	joins       map[string]*joinRecord
-	creds       map[string]*credRecord // host id -> credential
-	pools       map[string]*netPools   // network id -> address pools
-	hostIndex   map[string]uint64      // host id -> index of its last desired-state change
-	hostWake    map[string]chan struct{}
-	reports     map[string]*api.StatusReport
-	events      []api.Event // ring of recent changes, oldest first
-	eventWake   chan struct{}
+	mu         sync.RWMutex
+	index      uint64
+	networks   map[string]*api.Network
+	netByName  map[string]string
+	hosts      map[string]*api.Host
+	hostByName map[string]string
+	ifaces     map[string]*api.Interface
+	netIfaces  map[string]set // network id -> interface ids
+	hostIfaces map[string]set // host id -> interface ids
+	conns      map[string]*api.Connection
+	ifaceConns map[string]set // interface id -> connection ids
+	tokens     map[string]*tokenRecord
+	joins      map[string]*joinRecord
+	creds      map[string]*credRecord // host id -> credential
+	pools      map[string]*netPools   // network id -> address pools
+	hostIndex  map[string]uint64      // host id -> index of its last desired-state change
+	hostWake   map[string]chan struct{}
+	reports    map[string]*api.StatusReport
+	events     []api.Event // ring of recent changes, oldest first
+	eventWake  chan struct{}
 }
 
 type set map[string]struct{}
@@ -161,11 +164,12 @@ type write struct {
 	ifaces  set // interfaces whose peers may change
 	nets    set // networks whose every host may change
 	hosts   set // hosts whose own state changed
+	wake    set // hosts to wake, without their peers
 }
 
 // begin starts a write; the caller holds s.mu for writing.
 func (s *State) begin() *write {
-	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}}
+	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}}
 }
 
 func (w *write) put(kind, id string, v any, action, name string) {
@@ -266,6 +270,9 @@ func (w *write) commit() error {
 // affectedHosts lists the hosts whose desired state depends on what w touched.
 func (s *State) affectedHosts(w *write) set {
 	out := set{}
+	for h := range w.wake {
+		out.add(h)
+	}
 	for h := range w.hosts {
 		out.add(h)
 		for i := range s.hostIfaces[h] {

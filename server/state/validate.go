@@ -133,4 +133,3 @@ func checkKey(field, s string) (wgtypes.Key, error) {
 	}
 	return k, nil
 }
-

@@ -35,8 +35,10 @@ interface PeerNames {
 
 export function HostPage({ name }: { name: string }) {
   const { api, toast } = useContext(AppContext);
-  const tick = useLive(['host', 'interface', 'connection']);
+  const live = useLive(['host', 'interface', 'connection']);
   const now = useNow(5000);
+  // Heartbeats and handshakes change without change events: poll too.
+  const tick = live + Math.floor(now / 15000);
   const host = useAsync((s) => api.getHost(name, s), [name, tick]);
   const h = host.data;
   const report = useAsync<StatusReport | null>(

@@ -15,6 +15,7 @@ import { pagesFor, visibleRange } from '../lib/virtual';
 export const ROW_HEIGHT = 48;
 export const PAGE_SIZE = 100;
 const KEY_AGE_BATCH = 40;
+const STATUS_REFRESH_MS = 30000;
 
 type Pages = Map<number, Host[]>;
 
@@ -34,7 +35,14 @@ export function HostsPage() {
   const [q, setQ] = useState('');
   const [status, setStatus] = useState('');
   const dq = useDebounced(q.trim());
-  const tick = useLive(['host', 'interface']);
+  const live = useLive(['host', 'interface']);
+  // Ready and down follow heartbeats, which send no change event: poll too.
+  const [poll, setPoll] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setPoll((p) => p + 1), STATUS_REFRESH_MS);
+    return () => clearInterval(t);
+  }, []);
+  const tick = live + poll;
 
   const [total, setTotal] = useState<number>();
   const [error, setError] = useState<unknown>();

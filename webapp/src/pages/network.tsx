@@ -49,6 +49,7 @@ export function NetworkPage({ name }: { name: string }) {
   const [ifOffset, setIfOffset] = useState(0);
   const [cnOffset, setCnOffset] = useState(0);
   const ifaces = useAsync((s) => (n ? api.listInterfaces({ network: n.id, limit: LIMIT, offset: ifOffset }, s) : Promise.resolve(undefined)), [n?.id, ifOffset, tick]);
+  const devices = useAsync((s) => (n ? api.listDevices({ network: n.id, limit: LIMIT }, s) : Promise.resolve(undefined)), [n?.id, tick]);
   const conns = useAsync((s) => (n ? api.listConnections({ network: n.id, limit: LIMIT, offset: cnOffset }, s) : Promise.resolve(undefined)), [n?.id, cnOffset, tick]);
 
   const [editing, setEditing] = useState(false);
@@ -158,7 +159,7 @@ export function NetworkPage({ name }: { name: string }) {
           <ErrorState error={ifaces.error} onRetry={ifaces.reload} />
         ) : !ifaces.data ? (
           <Loading />
-        ) : ifaces.data.items.length === 0 ? (
+        ) : ifaces.data.items.length + (devices.data?.items.length ?? 0) === 0 ? (
           <Empty icon={<IconHost />} title="No interfaces">
             Join tokens with this network put registering hosts here; or add one by hand.
           </Empty>
@@ -177,7 +178,7 @@ export function NetworkPage({ name }: { name: string }) {
                 </tr>
               </thead>
               <tbody>
-                {ifaces.data.items.map((i) => (
+                {[...ifaces.data.items, ...(devices.data?.items ?? [])].map((i) => (
                   <tr key={i.id}>
                     <td>
                       {i.device_name ? (
@@ -215,7 +216,7 @@ export function NetworkPage({ name }: { name: string }) {
                 ))}
               </tbody>
             </table>
-            <Pager offset={ifaces.data.offset} limit={LIMIT} total={ifaces.data.total} onOffset={setIfOffset} noun="interface" />
+            <Pager offset={ifaces.data.offset} limit={LIMIT} total={ifaces.data.total} onOffset={setIfOffset} noun="host interface" />
           </>
         )}
       </Card>
@@ -345,6 +346,7 @@ export function NetworkPage({ name }: { name: string }) {
             await (ifDelete.device_name ? api.deleteDevice(ifDelete.id) : api.deleteInterface(ifDelete.id));
             toast('Interface deleted');
             ifaces.reload();
+            devices.reload();
             topo.reload();
           }}
         >

@@ -21,10 +21,14 @@ export function OverviewPage() {
 
   useEffect(() => {
     const ctrl = new AbortController();
-    api.events(undefined, undefined, ctrl.signal).then(
-      (r) => setEvents((r.events ?? []).slice(-RECENT).reverse()),
-      (e) => !ctrl.signal.aborted && setEventsError(e),
-    );
+    // Ask only for the changes of the last few indexes, not the whole log.
+    api
+      .status(ctrl.signal)
+      .then((st) => api.events(Math.max(0, st.index - 2 * RECENT), undefined, ctrl.signal))
+      .then(
+        (r) => setEvents((r.events ?? []).slice(-RECENT).reverse()),
+        (e) => !ctrl.signal.aborted && setEventsError(e),
+      );
     const off = live?.subscribe((evs) =>
       setEvents((cur) => [...evs.slice().reverse(), ...(cur ?? [])].slice(0, RECENT)),
     );

@@ -1,0 +1,424 @@
+// Browser tests of the dashboard: Debian's chromium, driven by playwright-core,
+// against a real `drago server -dev` built from this repository with the
+// dashboard embedded. Agents are simulated through the agent API.
+//
+// Run with `make webapp-e2e` (it builds the dashboard first). DRAGO_BIN=path
+// uses an already built drago binary instead of building one.
+// Screenshots go to test-output/screenshots/ at the repository root.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { generateKeyPairSync, createPrivateKey, createPublicKey } from 'node:crypto';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const shots = join(repo, 'test-output', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let tmp;
+let server;
+let serverOut = '';
+let base;
+let rootToken;
+let context;
+let page;
+const consoleErrors = [];
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}\nserver output:\n${serverOut}`);
+}
+
+/** api calls the REST API as a test client would (never through the page). */
+async function api(method, path, { token = rootToken, body } = {}) {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = text;
+  }
+  return { status: res.status, body: json, headers: res.headers };
+}
+
+function wgKeyPair() {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const b64 = (u) => Buffer.from(u, 'base64url').toString('base64');
+  return { privateKey: b64(privateKey.export({ format: 'jwk' }).d), publicKey: b64(publicKey.export({ format: 'jwk' }).x) };
+}
+
+/** publicOf derives the X25519 public key of a base64 WireGuard private key. */
+function publicOf(priv) {
+  const d = Buffer.from(priv, 'base64').toString('base64url');
+  // A JWK needs x as well; derive it through a PKCS#8 DER instead.
+  const der = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), Buffer.from(d, 'base64url')]);
+  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x, 'base64url').toString('base64');
+}
+
+/** Agent simulates a host's agent through the agent API. */
+class Agent {
+  constructor(name) {
+    this.name = name;
+    this.keys = wgKeyPair();
+  }
+  async register(joinSecret) {
+    const r = await api('POST', '/agent/register', { token: joinSecret, body: { name: this.name, os: 'linux', arch: 'amd64', agent_version: '0.9.0-e2e' } });
+    assert.equal(r.status, 201, `register ${this.name}: ${JSON.stringify(r.body)}`);
+    this.id = r.body.host_id;
+    this.credential = r.body.credential;
+    const cfg = await api('GET', '/agent/config', { token: this.credential });
+    assert.equal(cfg.status, 200, JSON.stringify(cfg.body));
+    this.desired = cfg.body;
+    return this;
+  }
+  async report(peers = []) {
+    const body = {
+      backend: 'userspace',
+      os: 'linux',
+      arch: 'amd64',
+      agent_version: '0.9.0-e2e',
+      advertise_address: `192.0.2.${10 + Number(this.name.replace(/\D/g, '') || 0)}`,
+      applied_index: this.desired.index,
+      interfaces: this.desired.interfaces.map((i) => ({ id: i.id, public_key: this.keys.publicKey, listen_port: i.listen_port || 51820, peers })),
+    };
+    const r = await api('PUT', '/agent/status', { token: this.credential, body });
+    assert.equal(r.status, 204, `status of ${this.name}: ${JSON.stringify(r.body)}`);
+  }
+}
+
+async function shot(name) {
+  await page.waitForTimeout(150); // let transitions settle
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+}
+
+async function go(path) {
+  await page.getByRole('link', { name: path, exact: true }).first().click();
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  tmp = mkdtempSync(join(tmpdir(), 'drago-webapp-e2e-'));
+  let bin = process.env.DRAGO_BIN;
+  if (!bin) {
+    bin = join(tmp, 'drago');
+    execFileSync('go', ['build', '-o', bin, './cmd/drago'], { cwd: repo, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '0' } });
+  }
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const dataDir = join(tmp, 'data');
+  server = spawn(bin, ['server', '-dev', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-heartbeat-grace', '10m'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.on('data', (d) => (serverOut += d));
+  server.stderr.on('data', (d) => (serverOut += d));
+  server.on('exit', (code) => (serverOut += `\n[drago exited with ${code}]`));
+  await until('the server to answer /api/v1/health', async () => (await fetch(`${base}/api/v1/health`)).ok);
+  // -dev prints the root token; it is also in <data-dir>/root-token.
+  rootToken = await until('the root token', () => {
+    const m = /Root token: (\S+)/.exec(serverOut);
+    if (m) return m[1];
+    const f = join(dataDir, 'root-token');
+    return existsSync(f) && readFileSync(f, 'utf8').trim();
+  });
+  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1440, height: 900 },
+    deviceScaleFactor: 1,
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15000);
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5000)]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('dashboard against a real drago server', () => {
+  let joinSecret;
+  const agents = [new Agent('h1'), new Agent('h2'), new Agent('h3')];
+
+  test('serves the app with strict security headers and SPA fallback', async () => {
+    const res = await fetch(`${base}/ui/`);
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    assert.match(html, /<div id="app">/, 'the built dashboard is embedded (run make webapp before building drago)');
+    assert.doesNotMatch(html, /<script>/);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('cache-control'), 'no-cache');
+    const asset = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(html)[1];
+    const a = await fetch(base + asset);
+    assert.equal(a.status, 200);
+    assert.equal(a.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    const deep = await fetch(`${base}/ui/networks/office`);
+    assert.equal(deep.status, 200);
+    assert.match(await deep.text(), /<div id="app">/);
+    assert.equal((await fetch(`${base}/ui/assets/missing-000.js`)).status, 404);
+  });
+
+  test('signs in with the root token, refusing a wrong one next to the field', async () => {
+    await page.goto(`${base}/ui/`);
+    await page.getByLabel('Management token').fill('drago_not-a-real-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const err = page.locator('[data-error-for="token"]');
+    await err.waitFor();
+    assert.match(await err.textContent(), /not accepted/);
+    await shot('01-signin-error');
+    await page.getByLabel('Management token').fill(rootToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.locator('[data-testid="live"].live-live').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('drago.token')), rootToken);
+    assert.ok(!page.url().includes(rootToken), 'the token never goes in a URL');
+    await shot('02-overview-empty');
+  });
+
+  test('creates a network', async () => {
+    await go('Networks');
+    await page.getByText('No networks yet').waitFor();
+    await page.getByRole('button', { name: 'New network' }).click();
+    const form = page.getByTestId('network-form');
+    await form.locator('input[name=name]').fill('office');
+    await form.locator('input[name=ipv4_range]').fill('10.10.0.0/24');
+    await form.locator('input[name=ipv6_range]').fill('fd10:10::/64');
+    await form.getByRole('radio', { name: /Mesh/ }).click();
+    await shot('03-network-form');
+    await form.getByRole('button', { name: 'Create network' }).click();
+    await page.getByRole('heading', { name: /office/ }).waitFor();
+    assert.match(page.url(), /\/ui\/networks\/office$/);
+    const n = await api('GET', '/networks/office');
+    assert.equal(n.status, 200);
+    assert.equal(n.body.topology, 'mesh');
+    assert.equal(n.body.ipv4_range, '10.10.0.0/24');
+  });
+
+  test("shows the API's message next to the field it names", async () => {
+    await go('Networks');
+    await page.getByTestId('networks-table').waitFor();
+    await page.getByRole('button', { name: 'New network' }).click();
+    const form = page.getByTestId('network-form');
+    await form.locator('input[name=name]').fill('lab');
+    await form.locator('input[name=ipv4_range]').fill('10.20.0.0/33');
+    await form.getByRole('button', { name: 'Create network' }).click();
+    // What the server itself answers for this body:
+    const direct = await api('POST', '/networks', { body: { name: 'lab', ipv4_range: '10.20.0.0/33', topology: 'mesh' } });
+    assert.equal(direct.status, 400);
+    const field = direct.body.error.field;
+    assert.ok(field, `the API names the field: ${JSON.stringify(direct.body)}`);
+    const shown = form.locator(`[data-error-for="${field}"]`);
+    await shown.waitFor();
+    assert.equal((await shown.textContent()).trim(), direct.body.error.message);
+    // The message sits inside that field's block, under its input.
+    assert.equal(await form.locator(`[data-field="${field}"] [data-error-for="${field}"]`).count(), 1);
+    await shot('04-network-form-error');
+    await form.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  test('creates a join token and shows its secret once, with the agent command', async () => {
+    await go('Join tokens');
+    await page.getByText('No join tokens').waitFor();
+    await page.getByRole('button', { name: 'New join token' }).click();
+    const form = page.getByTestId('join-token-form');
+    await form.locator('input[name=name]').fill('edge servers');
+    await form.locator('input[name=max_uses]').fill('5');
+    await form.getByText('office').click();
+    await form.getByRole('button', { name: 'Create token' }).click();
+    const cmd = page.getByTestId('join-command');
+    await cmd.waitFor();
+    const text = (await cmd.textContent()).trim();
+    const m = new RegExp(`^drago agent -server ${base.replace(/[.]/g, '\\.')} -join (\\S+)$`).exec(text);
+    assert.ok(m, `command: ${text}`);
+    joinSecret = m[1];
+    await shot('05-join-token-secret');
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByTestId('join-tokens-table').waitFor();
+    assert.ok(!(await page.content()).includes(joinSecret), 'the secret is shown only once');
+    const list = await api('GET', '/join-tokens');
+    assert.equal(list.body.items.length, 1);
+    assert.equal(list.body.items[0].secret ?? '', '');
+    assert.equal(list.body.items[0].max_uses, 5);
+    await shot('06-join-tokens');
+  });
+
+  test('shows a host appear live when an agent registers and reports', async () => {
+    await go('Hosts');
+    await page.getByText('No hosts yet').waitFor();
+    const [h1, h2, h3] = agents;
+    await h1.register(joinSecret);
+    // No reload: the long-poll on /events brings it in.
+    const row = page.locator('.vspacer .vrow', { hasText: 'h1' });
+    await row.waitFor();
+    await h1.report();
+    await row.locator('.badge', { hasText: 'ready' }).waitFor();
+    await h2.register(joinSecret);
+    await h3.register(joinSecret);
+    await h2.report();
+    await h3.report();
+    const now = Date.now();
+    const hs = (ago) => new Date(now - ago * 1000).toISOString();
+    await h1.report([
+      { public_key: h2.keys.publicKey, endpoint: '192.0.2.12:51820', last_handshake: hs(20), rx_bytes: 1843200, tx_bytes: 912345 },
+      { public_key: h3.keys.publicKey, endpoint: '192.0.2.13:51820', last_handshake: hs(900), rx_bytes: 20480, tx_bytes: 4096 },
+    ]);
+    await h2.report([{ public_key: h1.keys.publicKey, endpoint: '192.0.2.11:51820', last_handshake: hs(20), rx_bytes: 912345, tx_bytes: 1843200 }]);
+    await page.locator('.vspacer .vrow', { hasText: 'h3' }).locator('.badge', { hasText: 'ready' }).waitFor();
+    assert.equal((await page.getByTestId('hosts-total').textContent()).trim(), '3 hosts');
+    await until('key ages', async () => (await page.locator('[data-keyage]').allTextContents()).every((t) => t.trim() && t.trim() !== '—'));
+    const rowText = await row.textContent();
+    assert.match(rowText, /linux\/amd64/);
+    assert.match(rowText, /0\.9\.0-e2e/);
+    assert.match(rowText, /userspace/);
+    await shot('07-hosts');
+  });
+
+  test("shows a host's interfaces and peers with handshake and transfer", async () => {
+    await page.locator('.vspacer .vrow', { hasText: 'h1' }).getByRole('link', { name: 'h1' }).click();
+    await page.getByRole('heading', { name: /h1/ }).waitFor();
+    const peers = page.getByTestId('peers');
+    await peers.waitFor();
+    const h2row = peers.locator('tr', { hasText: 'h2' });
+    await h2row.waitFor();
+    assert.match(await h2row.textContent(), /1\.8 MiB/);
+    assert.equal(await h2row.locator('.hs-fresh').count(), 1);
+    assert.equal(await peers.locator('tr', { hasText: 'h3' }).locator('.hs-stale').count(), 1);
+    await shot('08-host');
+  });
+
+  test('draws the topology with edges coloured by handshake freshness', async () => {
+    await go('Networks');
+    await page.getByTestId('networks-table').getByRole('link', { name: 'office' }).click();
+    const svg = page.getByTestId('topology-svg');
+    await svg.waitFor();
+    await until('three nodes', async () => (await svg.locator('.node').count()) === 3);
+    await until('a fresh and a stale edge', async () =>
+      (await svg.locator('line[data-freshness="fresh"]').count()) >= 1 && (await svg.locator('line[data-freshness="stale"]').count()) >= 1,
+    );
+    assert.equal(await svg.locator('line').count(), 3, 'mesh of three: three edges');
+    assert.equal(await svg.locator('line[data-freshness="never"]').count(), 1, 'h2-h3 never shook hands');
+    await shot('09-network-topology');
+  });
+
+  test('adds a device: keys made in the browser, config and QR code shown', async () => {
+    await go('Devices');
+    await page.getByText('No devices').waitFor();
+    await page.getByRole('button', { name: 'Add device' }).click();
+    const form = page.getByTestId('device-form');
+    await form.locator('input[name=name]').fill('alice-phone');
+    const posted = [];
+    page.on('request', (r) => r.method() !== 'GET' && posted.push(r.postData() ?? ''));
+    await form.getByRole('button', { name: 'Generate keys and add' }).click();
+    const cfg = page.getByTestId('device-config-text');
+    await cfg.waitFor();
+    const text = await cfg.textContent();
+    const priv = /^PrivateKey = (\S+)$/m.exec(text)?.[1];
+    assert.ok(priv, text);
+    const devs = await api('GET', '/devices?network=office');
+    assert.equal(devs.body.items.length, 1);
+    assert.equal(devs.body.items[0].public_key, publicOf(priv), 'the server holds the public key of the shown private key');
+    assert.ok(posted.every((b) => !b.includes(priv)), 'the private key never left the browser');
+    assert.ok(posted.some((b) => b.includes(devs.body.items[0].public_key)));
+    assert.equal((text.match(/^\[Peer\]$/gm) ?? []).length, 3, 'one peer per host with a key');
+    assert.match(text, new RegExp(`PublicKey = ${agents[0].keys.publicKey.replace(/[+/]/g, '\\$&')}`));
+    const qr = page.getByTestId('qr');
+    await qr.waitFor();
+    assert.match((await qr.locator('path').getAttribute('d')) ?? '', /^M\d/);
+    await shot('10-device-config');
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByTestId('devices-table').getByText('alice-phone').waitFor();
+    await shot('11-devices');
+  });
+
+  test('the overview counts everything and lists recent changes', async () => {
+    await go('Overview');
+    await until('counts', async () => (await page.getByTestId('stat-ready').textContent()).includes('3'));
+    assert.match(await page.getByTestId('stat-networks').textContent(), /1/);
+    assert.match(await page.getByTestId('stat-devices').textContent(), /1/);
+    const recent = page.getByTestId('recent-changes');
+    await recent.getByText('alice-phone').first().waitFor();
+    await shot('12-overview');
+  });
+
+  test('the network page shows the device in the topology', async () => {
+    await page.goto(`${base}/ui/networks/office`);
+    const svg = page.getByTestId('topology-svg');
+    await svg.waitFor();
+    await until('four nodes', async () => (await svg.locator('.node').count()) === 4);
+    assert.equal(await svg.locator('.node-device').count(), 1);
+    await page.getByTestId('interfaces').getByText('alice-phone').waitFor();
+    await shot('13-network-with-device');
+  });
+
+  test('signs out', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByTestId('signin').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('drago.token')), null);
+  });
+
+  test('raised no console errors (CSP violations included)', () => {
+    // The browser logs each failed request; the 401 and 400 above are expected.
+    const real = consoleErrors.filter((e) => !/Failed to load resource: the server responded with a status of (400|401)/.test(e));
+    assert.deepEqual(real, []);
+  });
+});
