@@ -278,7 +278,7 @@ func checkRoutePrefix(p netip.Prefix) error {
 // checkName rejects names Linux would refuse as interface names.
 func checkName(name string) error {
 	if name == "" || len(name) >= unix.IFNAMSIZ || name == "." || name == ".." ||
-		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r <= ' ' || r > '~' }) {
+		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r == '%' || r <= ' ' || r > '~' }) {
 		return fmt.Errorf("invalid interface name %q", name)
 	}
 	return nil

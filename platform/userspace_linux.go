@@ -176,15 +176,6 @@ func (b *userspaceBackend) DeleteDevice(name string) error {
 func (b *userspaceBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
 	d, err := b.device(name)
 	if err == nil {
-		if !cfg.ReplacePeers && len(cfg.Peers) > 0 {
-			cur, _ := b.Device(name)
-			for _, p := range cur.WireGuard.Peers {
-				if p.PublicKey != cfg.Peers[0].PublicKey {
-					cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Endpoint: p.Endpoint, AllowedIPs: p.AllowedIPs})
-				}
-			}
-			cfg.ReplacePeers = true
-		}
 		err = d.dev.IpcSet(uapiConfig(cfg))
 	}
 	if err != nil {

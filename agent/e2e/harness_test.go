@@ -302,7 +302,7 @@ type peerDump struct {
 }
 
 // wgDump reads the interface with wireguard-tools, an independent reader.
-func (l *lab) wgDump(h *host, iface string) (privPub string, port string, peers map[string]peerDump, err error) {
+func (l *lab) wgDump(h *host, iface string) (pub string, port string, peers map[string]peerDump, err error) {
 	out, err := l.exec(h, "wg", "show", iface, "dump")
 	if err != nil {
 		return "", "", nil, fmt.Errorf("wg show %s dump: %v: %s", iface, err, out)
@@ -314,7 +314,7 @@ func (l *lab) wgDump(h *host, iface string) (privPub string, port string, peers 
 			if len(f) < 3 {
 				return "", "", nil, fmt.Errorf("dump header %q", line)
 			}
-			privPub, port = f[1], f[2]
+			pub, port = f[1], f[2]
 			continue
 		}
 		if len(f) < 8 {
@@ -324,5 +324,5 @@ func (l *lab) wgDump(h *host, iface string) (privPub string, port string, peers 
 		fmt.Sscan(f[4], &hs)
 		peers[f[0]] = peerDump{PublicKey: f[0], Endpoint: f[2], AllowedIPs: f[3], LatestHandshake: hs}
 	}
-	return privPub, port, peers, nil
+	return pub, port, peers, nil
 }

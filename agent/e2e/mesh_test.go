@@ -108,7 +108,7 @@ func TestMeshPingsAndMatchesDesiredState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = pub
+		t.Logf("%s: wg show %s: %d peers, pub %s", h.name, mine.Name, len(peers), pub)
 		if port != fmt.Sprint(mine.ListenPort) {
 			t.Errorf("%s: listen port %s, want %d", h.name, port, mine.ListenPort)
 		}

@@ -81,7 +81,7 @@ func (c *conformance) absent(t *testing.T) {
 }
 
 func (c *conformance) create(t *testing.T) {
-	for _, bad := range []string{"", "bad/name", "a-name-too-long-for-linux"} {
+	for _, bad := range []string{"", "bad/name", "wg%d", "a-name-too-long-for-linux"} {
 		if err := c.b.CreateDevice(bad); err == nil {
 			c.b.DeleteDevice(bad)
 			t.Errorf("CreateDevice(%q) succeeded, want an error", bad)

@@ -229,7 +229,7 @@ func checkRoutePrefix(p netip.Prefix) error {
 // checkName rejects what Linux rejects as an interface name.
 func checkName(name string) error {
 	if name == "" || len(name) > 15 || name == "." || name == ".." ||
-		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r <= ' ' || r > '~' }) {
+		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r == '%' || r <= ' ' || r > '~' }) {
 		return fmt.Errorf("invalid interface name %q", name)
 	}
 	return nil

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/drago-wg/drago/server/api"
+)
+
+// serverStatus is the -json answer of drago status.
+type serverStatus struct {
+	Address  string       `json:"address"`
+	Health   api.Health   `json:"health"`
+	Overview api.Overview `json:"overview"`
+}
+
+func statusCommand(e *env) *ffcli.Command {
+	s, fs := newSession("drago status", e)
+	return &ffcli.Command{
+		Name:       "status",
+		ShortUsage: "drago status [-json]",
+		ShortHelp:  "Show the server's health and counts of networks, hosts up and down, devices",
+		LongHelp: `Show whether the server answers, its version, and how many networks,
+interfaces and devices it holds and how many hosts are up (ready), down or
+pending. Exit code 1 when the server does not answer or refuses the token.
+
+Example:
+  drago status
+  drago status -json | jq .overview.hosts_down
+` + connectionHelp,
+		FlagSet: fs,
+		Exec: s.exec(func(ctx context.Context, c *api.Client, args []string) error {
+			if err := noArgs(args); err != nil {
+				return err
+			}
+			h, err := c.Health(ctx)
+			if err != nil {
+				return fmt.Errorf("server %s does not answer: %w", c.Address(), err)
+			}
+			o, err := c.Overview(ctx)
+			if err != nil {
+				return err
+			}
+			st := serverStatus{Address: c.Address(), Health: *h, Overview: *o}
+			return s.print(st, func(w io.Writer) {
+				fields(w, []field{
+					{"Server", fmt.Sprintf("%s (%s, version %s)", st.Address, h.Status, h.Version)},
+					{"Networks", itoa(o.Networks)},
+					{"Hosts", fmt.Sprintf("%d (%d up, %d down, %d pending)", o.Hosts, o.HostsReady, o.HostsDown, o.Pending)},
+					{"Interfaces", itoa(o.Interfaces)},
+					{"Devices", itoa(o.Devices)},
+					{"Index", fmt.Sprint(o.Index)},
+				})
+			})
+		}),
+	}
+}
