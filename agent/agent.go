@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ type agent struct {
 	log    *slog.Logger
 	dir    *dataDir
 	rec    *reconciler
+	http   *http.Client                      // under every API client
 	jitter func(time.Duration) time.Duration // fullJitter; tests replace it
 
 	ident   *identity         // nil until registered
@@ -88,7 +90,12 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 	if ident == nil && cfg.JoinToken == "" {
 		return nil, fmt.Errorf("agent config: JoinToken: required to register (no identity in %s)", dir.path)
 	}
+	hc, err := newHTTPClient(cfg.CACert)
+	if err != nil {
+		return nil, err
+	}
 	return &agent{
+		http:    hc,
 		cfg:     cfg,
 		b:       b,
 		log:     log,
@@ -102,6 +109,7 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 
 func (a *agent) run(ctx context.Context) error {
 	a.log.Info("agent starting", "version", api.Version, "backend", a.b.Name(), "server", a.cfg.Server, "data_dir", a.dir.path)
+	defer a.http.CloseIdleConnections()
 	if a.ident != nil {
 		a.restore(ctx)
 	} else {
@@ -115,9 +123,9 @@ func (a *agent) run(ctx context.Context) error {
 		}
 		a.ident = id
 	}
-	client, err := api.NewClient(api.ClientConfig{Address: a.cfg.Server, Token: a.ident.Credential, CACert: a.cfg.CACert})
+	client, err := a.client(a.ident.Credential)
 	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -6,9 +6,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drago-wg/drago/platform"
 )
 
 // Defaults applied by Run to zero Config fields.
@@ -43,9 +46,10 @@ type Config struct {
 	// AdvertiseAddress is the host or host:port that peers dial to reach
 	// this host; empty lets the server use the address it sees.
 	AdvertiseAddress string
-	// Backend is the platform backend kind asked for: auto, kernel or
-	// userspace (empty means auto). Run uses the Backend it is given; this
-	// field is validated here so the CLI rejects a typo before it starts.
+	// Backend is the platform backend kind asked for, one of
+	// platform.Kinds() (on Linux: auto, kernel, userspace); empty means
+	// auto. Run uses the Backend it is given: this field is checked here so
+	// that a typo is rejected before anything starts.
 	Backend string
 	// DriftInterval is how often the agent reconciles the host against the
 	// last desired state even when nothing changed on the server, repairing
@@ -124,10 +128,8 @@ func (cfg Config) Validate() error {
 			return bad("AdvertiseAddress", "%v", err)
 		}
 	}
-	switch cfg.Backend {
-	case "", "auto", "kernel", "userspace":
-	default:
-		return bad("Backend", "%q: want auto, kernel or userspace", cfg.Backend)
+	if cfg.Backend != "" && cfg.Backend != "auto" && !slices.Contains(platform.Kinds(), cfg.Backend) {
+		return bad("Backend", "%q: want one of %s", cfg.Backend, strings.Join(append([]string{"auto"}, platform.Kinds()...), ", "))
 	}
 	for _, d := range []struct {
 		field string

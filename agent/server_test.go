@@ -29,8 +29,9 @@ type fakeServer struct {
 	registers   []api.RegisterRequest
 	reports     []api.StatusReport
 	configCalls []configCall
-	failConfig  int // answer the next N config calls with 500
-	cancelled   int // config calls whose client went away
+	failConfig  int  // answer the next N config calls with 500
+	broken      bool // answer every config call with 500, woken ones too
+	cancelled   int  // config calls whose client went away
 }
 
 type recorded struct {
@@ -138,8 +139,16 @@ func (s *fakeServer) config(w http.ResponseWriter, r *http.Request) {
 	defer timeout.Stop()
 	for {
 		s.mu.Lock()
-		st, ch := s.state, s.changed
+		st, ch, broken := s.state, s.changed, s.broken
 		s.mu.Unlock()
+		switch {
+		case broken:
+			writeError(w, http.StatusInternalServerError, "internal error")
+			return
+		case s.host(r) == "":
+			writeError(w, http.StatusUnauthorized, "invalid credential")
+			return
+		}
 		if st.Index > index {
 			writeJSON(w, st)
 			return
@@ -182,15 +191,30 @@ func (s *fakeServer) setState(ds *api.DesiredState) {
 	host := s.state.HostID
 	s.state = *ds
 	s.state.HostID = host
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.wake()
 }
 
-// forgetHosts revokes every host credential, as deleting the host does.
+// forgetHosts revokes every host credential, as deleting the host does,
+// and wakes the blocking queries.
 func (s *fakeServer) forgetHosts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hosts = map[string]string{}
+	s.wake()
+}
+
+// breakConfig makes every config call fail with 500 from now on.
+func (s *fakeServer) breakConfig() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broken = true
+	s.wake()
+}
+
+// wake releases the blocking queries; s.mu is held.
+func (s *fakeServer) wake() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 func (s *fakeServer) snapshot() (registers []api.RegisterRequest, reports []api.StatusReport, calls []configCall, reqs []recorded) {

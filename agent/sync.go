@@ -2,14 +2,46 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/drago-wg/drago/server/api"
 )
+
+// newHTTPClient returns the HTTP client under the agent's API clients,
+// trusting the PEM certificates in caFile when set. The agent owns it so
+// that it can close its idle connections when it stops.
+func newHTTPClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent config: CACert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("agent config: CACert: no PEM certificate in %s", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+// client returns an API client that authenticates with token.
+func (a *agent) client(token string) (*api.Client, error) {
+	c, err := api.NewClient(api.ClientConfig{Address: a.cfg.Server, Token: token, HTTPClient: a.http})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return c, nil
+}
 
 func (a *agent) newBackoff() *backoff {
 	return &backoff{base: a.cfg.BackoffBase, max: a.cfg.BackoffMax, jitter: a.jitter}
@@ -18,9 +50,9 @@ func (a *agent) newBackoff() *backoff {
 // register joins the host with the join token, retrying with backoff until
 // the server accepts it, and saves the identity before returning it.
 func (a *agent) register(ctx context.Context) (*identity, error) {
-	c, err := api.NewClient(api.ClientConfig{Address: a.cfg.Server, Token: a.cfg.JoinToken, CACert: a.cfg.CACert})
+	c, err := a.client(a.cfg.JoinToken)
 	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, err
 	}
 	req := &api.RegisterRequest{
 		Name:             a.cfg.Name,
@@ -31,6 +63,7 @@ func (a *agent) register(ctx context.Context) (*identity, error) {
 		AgentVersion:     api.Version,
 	}
 	bo := a.newBackoff()
+	fails := &failures{call: "register"}
 	for {
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		resp, err := c.Register(rctx, req)
@@ -51,11 +84,11 @@ func (a *agent) register(ctx context.Context) (*identity, error) {
 		}
 		switch s := api.StatusOf(err); {
 		case s == http.StatusUnauthorized || s == http.StatusForbidden:
-			a.log.Error("the server rejected the join token (expired, used up or revoked?); retrying", "status", s, "err", err)
+			a.logFailure(fails, s, slog.LevelError, "the server rejected the join token (expired, used up or revoked?); retrying", "err", err)
 		case s >= 400 && s < 500:
-			a.log.Error("the server refused the registration; retrying", "status", s, "err", err)
+			a.logFailure(fails, s, slog.LevelError, "the server refused the registration; retrying", "err", err)
 		default:
-			a.log.Warn("cannot register with the server; retrying", "err", err)
+			a.logFailure(fails, s, slog.LevelWarn, "cannot register with the server; retrying", "err", err)
 		}
 		if !sleep(ctx, bo.next()) {
 			return nil, ctx.Err()
@@ -68,6 +101,7 @@ func (a *agent) register(ctx context.Context) (*identity, error) {
 // server answers at once, so a fresh start always gets the server's view.
 func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.DesiredState) {
 	bo := a.newBackoff()
+	fails := &failures{call: "fetch desired state"}
 	var index uint64
 	first := true
 	for ctx.Err() == nil {
@@ -79,11 +113,12 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 			if ctx.Err() != nil {
 				return
 			}
-			a.logServerError("cannot fetch the desired state; keeping the current tunnels", err)
+			a.failed(fails, err)
 			sleep(ctx, bo.next())
 			continue
 		}
 		bo.reset()
+		a.succeeded(fails)
 		// A new index, or a lower one after the server's state was reset,
 		// is a new version.
 		if first || ds.Index != index {
@@ -108,6 +143,7 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 // with backoff until a newer report replaces it.
 func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 	bo := a.newBackoff()
+	fails := &failures{call: "send status"}
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,30 +159,74 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		cancel()
 		if err == nil {
 			bo.reset()
+			a.succeeded(fails)
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		a.logServerError("cannot send the status report", err)
+		a.failed(fails, err)
 		a.reports.putBack(r)
 		sleep(ctx, bo.next())
 	}
 }
 
-// logServerError logs a failed call to the server. A rejected host
-// credential needs the operator: the agent does not register again on its
-// own, which would create a second host with new keys.
-func (a *agent) logServerError(msg string, err error) {
-	switch s := api.StatusOf(err); {
-	case s == http.StatusUnauthorized:
-		a.log.Error("the server rejected this host's credential: the host was probably deleted on the server. "+
-			"Tunnels stay as they are and the agent keeps retrying. To join again, stop the agent, remove "+
-			a.dir.file(identityFile)+" and start it with a join token",
-			"during", msg, "host_id", a.ident.HostID, "status", s)
-	case s >= 400:
-		a.log.Error(msg, "status", s, "err", err)
-	default:
-		a.log.Warn(msg, "err", err)
+// failureLogEvery is how often a call that keeps failing the same way is
+// logged again above debug level.
+const failureLogEvery = 5 * time.Minute
+
+// failures tracks a run of failed calls of one kind, so that an outage is
+// logged when it starts or changes, every failureLogEvery, and when it
+// ends, rather than at every retry.
+type failures struct {
+	call   string // what fails, e.g. "fetch desired state"
+	n      int
+	status int // HTTP status of the last failure, 0 without an answer
+	since  time.Time
+	logged time.Time
+}
+
+// failed logs a failed call to the server. A rejected host credential needs
+// the operator: the agent does not register again on its own, which would
+// create a second host with new keys.
+func (a *agent) failed(f *failures, err error) {
+	status := api.StatusOf(err)
+	msg, level := "call to the server failed; keeping the tunnels and retrying", slog.LevelWarn
+	attrs := []any{"err", err}
+	switch {
+	case status == http.StatusUnauthorized:
+		msg, level = "the server rejected this host's credential; keeping the tunnels and retrying", slog.LevelError
+		attrs = append(attrs, "host_id", a.ident.HostID,
+			"fix", "if the host was deleted on the server, stop the agent, remove "+a.dir.file(identityFile)+" and start it with a join token")
+	case status >= 400:
+		msg, level = "the server refused a call; keeping the tunnels and retrying", slog.LevelError
 	}
+	a.logFailure(f, status, level, msg, attrs...)
+}
+
+// logFailure counts a failure in f and logs it at level when it starts or
+// changes a run of failures or failureLogEvery passed, else at debug.
+func (a *agent) logFailure(f *failures, status int, level slog.Level, msg string, attrs ...any) {
+	now := time.Now()
+	if f.n == 0 {
+		f.since = now
+	}
+	f.n++
+	if f.n == 1 || status != f.status || now.Sub(f.logged) >= failureLogEvery {
+		f.logged = now
+	} else {
+		level = slog.LevelDebug
+	}
+	f.status = status
+	attrs = append(attrs, "call", f.call, "status", status, "failures", f.n, "since", f.since.Format(time.RFC3339))
+	a.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// succeeded ends a run of failures, logging the recovery.
+func (a *agent) succeeded(f *failures) {
+	if f.n > 0 {
+		a.log.Info("the server answers again", "call", f.call, "failures", f.n,
+			"after", time.Since(f.since).Round(time.Millisecond))
+	}
+	f.n, f.status = 0, 0
 }

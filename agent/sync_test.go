@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,8 @@ func (s *syncBuffer) String() string {
 // running is an agent started by startAgent.
 type running struct {
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run returned
+	err    error         // Run's result, once done is closed
 	logs   *syncBuffer
 }
 
@@ -53,8 +55,8 @@ func (r *running) stop(t *testing.T) error {
 	t.Helper()
 	r.cancel()
 	select {
-	case err := <-r.done:
-		return err
+	case <-r.done:
+		return r.err
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return within 5s of cancel")
 		return nil
@@ -91,12 +93,15 @@ func startAgent(t *testing.T, cfg Config, b *platformtest.Recorder, tune func(*a
 		tune(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() { r.done <- a.run(ctx) }()
+	r := &running{cancel: cancel, done: make(chan struct{}), logs: logs}
+	go func() {
+		r.err = a.run(ctx)
+		close(r.done)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-r.done
-		if t.Failed() {
+		if t.Failed() || testing.Verbose() {
 			t.Logf("agent logs:\n%s", logs)
 		}
 	})
@@ -276,7 +281,7 @@ func TestAgentAppliesSavedStateWhenServerIsDown(t *testing.T) {
 			t.Errorf("interface deleted while the server is down: %+v", op)
 		}
 	}
-	if !strings.Contains(a.logs.String(), "cannot fetch the desired state") {
+	if !strings.Contains(a.logs.String(), "call=\"fetch desired state\"") {
 		t.Error("no log of the failed fetch")
 	}
 }
@@ -287,15 +292,11 @@ func TestAgentKeepsTunnelsWhenServerErrors(t *testing.T) {
 	fake := platformtest.NewRecorder()
 	a := startAgent(t, testConfig(t, s, t.TempDir()), fake, func(a *agent) { a.cfg.DriftInterval = 20 * time.Millisecond })
 	waitFor(t, "the interface", func() bool { return hasDevice(fake, "drago-a", 3) })
-	s.mu.Lock()
-	s.failConfig = 1 << 30
-	s.mu.Unlock()
-	s.setState(&api.DesiredState{Index: 50}) // wakes the poll, which now fails
-	time.Sleep(200 * time.Millisecond)
+	s.breakConfig()
+	waitFor(t, "failures logged", func() bool { return strings.Count(a.logs.String(), "status=500") >= 3 })
 	if !hasDevice(fake, "drago-a", 3) {
 		t.Error("interface lost while the server answers 500")
 	}
-	_ = a
 }
 
 func TestAgentBacksOffOnErrors(t *testing.T) {
@@ -418,7 +419,6 @@ func TestAgentCredentialRejected(t *testing.T) {
 	waitFor(t, "the interface", func() bool { return hasDevice(fake, "drago-a", 2) })
 
 	s.forgetHosts() // the host was deleted on the server
-	s.setState(&api.DesiredState{Index: 99})
 	waitFor(t, "the rejection logged", func() bool {
 		return strings.Contains(a.logs.String(), "rejected this host's credential")
 	})
@@ -475,6 +475,32 @@ func TestAgentStopsLongPollOnCancel(t *testing.T) {
 	if _, err := fake.Device("drago-a"); err != nil {
 		t.Errorf("interface removed on stop: %v", err)
 	}
+	// No goroutine of the agent, nor an idle HTTP connection, outlives Run.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		leaked := leakedGoroutines()
+		if leaked == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines left after Run returned:\n%s", leaked)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// leakedGoroutines returns the stacks of goroutines of the agent or of
+// client-side HTTP connections.
+func leakedGoroutines() string {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 2)
+	var leaked string
+	for _, g := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(g, "drago/agent.(*agent)") || strings.Contains(g, "net/http.(*persistConn)") {
+			leaked += g + "\n\n"
+		}
+	}
+	return leaked
 }
 
 func TestRunErrors(t *testing.T) {
@@ -515,4 +541,53 @@ func TestRunErrors(t *testing.T) {
 	})
 }
 
-var _ = errors.New
+func TestFailureLogsAreThrottled(t *testing.T) {
+	logs := &syncBuffer{}
+	dir, err := openDataDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{
+		log:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})),
+		dir:   dir,
+		ident: &identity{HostID: "h1", Credential: "secret"},
+	}
+	f := &failures{call: "fetch desired state"}
+	down := errors.New("connection refused")
+	for range 3 {
+		a.failed(f, down)
+	}
+	a.failed(f, &api.ResponseError{Status: 401, Message: "invalid credential"})
+	a.failed(f, &api.ResponseError{Status: 401, Message: "invalid credential"})
+	a.succeeded(f)
+	a.succeeded(f) // no second recovery line
+
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		level, rest, _ := strings.Cut(line, " ")
+		msg, _, _ := strings.Cut(strings.TrimPrefix(rest, "msg="), " call=")
+		msg, _, _ = strings.Cut(msg, " err=")
+		got = append(got, level+" "+msg)
+	}
+	want := []string{
+		`level=WARN "call to the server failed; keeping the tunnels and retrying"`,
+		`level=DEBUG "call to the server failed; keeping the tunnels and retrying"`,
+		`level=DEBUG "call to the server failed; keeping the tunnels and retrying"`,
+		`level=ERROR "the server rejected this host's credential; keeping the tunnels and retrying"`,
+		`level=DEBUG "the server rejected this host's credential; keeping the tunnels and retrying"`,
+		`level=INFO "the server answers again"`,
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("log lines (-want +got):\n%s", d)
+	}
+	if strings.Contains(logs.String(), "secret") {
+		t.Error("the credential reached the logs")
+	}
+}
+
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 {
+		return slog.Attr{}
+	}
+	return a
+}

@@ -36,6 +36,7 @@ type userspaceDevice struct {
 	dev    *device.Device
 	uapi   net.Listener  // nil when the socket could not be opened
 	served chan struct{} // closed when the UAPI accept loop returns
+	up     bool          // SetUp ran: configured peers get a handshake at once
 }
 
 func newUserspace(log *slog.Logger) *userspaceBackend {
@@ -181,7 +182,27 @@ func (b *userspaceBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) e
 	if err != nil {
 		return fmt.Errorf("configuring %s: %w", name, err)
 	}
+	if d.up {
+		var keys []wgtypes.Key
+		for _, p := range cfg.Peers {
+			if !p.Remove && p.Endpoint != nil {
+				keys = append(keys, p.PublicKey)
+			}
+		}
+		d.handshake(keys)
+	}
 	return nil
+}
+
+// handshake starts a handshake with each peer that has no session yet, so a
+// new peer, or a device recreated after a restart, connects at once instead
+// of when the other side next rekeys (up to 15 s later).
+func (d *userspaceDevice) handshake(keys []wgtypes.Key) {
+	for _, k := range keys {
+		if p := d.dev.LookupPeer(device.NoisePublicKey(k)); p != nil {
+			p.SendKeepalive()
+		}
+	}
 }
 
 // SetUp implements Backend. wireguard-go follows the link state on its own;
@@ -196,6 +217,18 @@ func (b *userspaceBackend) SetUp(name string) error {
 	}
 	if err := d.dev.Up(); err != nil {
 		return fmt.Errorf("bringing %s up: %w", name, err)
+	}
+	if !d.up {
+		d.up = true
+		if dev, err := b.Device(name); err == nil {
+			var keys []wgtypes.Key
+			for _, p := range dev.WireGuard.Peers {
+				if p.Endpoint != nil {
+					keys = append(keys, p.PublicKey)
+				}
+			}
+			d.handshake(keys)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -356,4 +357,41 @@ func TestJoinTokens(t *testing.T) {
 	if list.Total != 1 {
 		t.Fatalf("hosts after refusals: %+v", list.Items)
 	}
+}
+
+func TestMergeEdits(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "n", IPv4Range: "10.1.0.0/24", Topology: "hub"}))
+	_, hid := ts.agentHost("h", "n")
+	t.Run("null label removes it", func(t *testing.T) {
+		must[*api.Host](t)(c.UpdateHost(ctx, hid, map[string]any{"labels": map[string]any{"a": "1", "b": "2"}}))
+		h := must[*api.Host](t)(c.UpdateHost(ctx, hid, map[string]any{"labels": map[string]any{"a": nil}}))
+		if diff := cmp.Diff(map[string]string{"b": "2"}, h.Labels); diff != "" {
+			t.Fatalf("labels (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("leaving hub mode drops the hub", func(t *testing.T) {
+		hub := ifaceOf(t, c, hid)
+		must[*api.Network](t)(c.UpdateNetwork(ctx, "n", map[string]any{"hub_interface_id": hub.ID}))
+		n := must[*api.Network](t)(c.UpdateNetwork(ctx, "n", map[string]any{"topology": "mesh"}))
+		if n.HubInterfaceID != "" {
+			t.Fatalf("hub kept: %+v", n)
+		}
+	})
+	t.Run("devices do not peer with each other", func(t *testing.T) {
+		d1 := must[*api.Interface](t)(c.CreateDevice(ctx, &api.DeviceRequest{Network: "n", Name: "phone", PublicKey: testKey("d1")}))
+		must[*api.Interface](t)(c.CreateDevice(ctx, &api.DeviceRequest{Network: "n", Name: "laptop", PublicKey: testKey("d2")}))
+		cfg := must[string](t)(c.InterfaceConfig(ctx, d1.ID))
+		if strings.Count(cfg, "[Peer]") != 1 || strings.Contains(cfg, testKey("d2")) {
+			t.Fatalf("device config:\n%s", cfg)
+		}
+	})
+	t.Run("device address error names its field", func(t *testing.T) {
+		_, err := c.CreateDevice(ctx, &api.DeviceRequest{Network: "n", Name: "tv", PublicKey: testKey("d3"), Address: "10.9.9.9"})
+		var re *api.ResponseError
+		if !errors.As(err, &re) || re.Field != "address" || !strings.HasPrefix(re.Message, "address:") {
+			t.Fatalf("got %v", err)
+		}
+	})
 }

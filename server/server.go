@@ -168,18 +168,18 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	scheme := "http" // decided before serving, which sets up TLSConfig for HTTP/2
+	if s.http.TLSConfig != nil {
+		scheme = "https"
+	}
 	errc := make(chan error, 1)
 	go func() {
-		if s.http.TLSConfig != nil {
+		if scheme == "https" {
 			errc <- s.http.ServeTLS(s.ln, "", "")
 		} else {
 			errc <- s.http.Serve(s.ln)
 		}
 	}()
-	scheme := "http"
-	if s.http.TLSConfig != nil {
-		scheme = "https"
-	}
 	s.log.Info("serving", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir)
 	var err error
 	select {

@@ -88,6 +88,9 @@ func (p *proc) Write(b []byte) (int, error) {
 }
 
 func (p *proc) output() string {
+	if p == nil {
+		return ""
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
@@ -118,6 +121,7 @@ func run(t *testing.T, name string, args ...string) string {
 // newLab creates the switch and server namespaces and starts the server.
 func newLab(t *testing.T, prefix string) *lab {
 	l := &lab{t: t, prefix: prefix, dir: t.TempDir(), hosts: map[string]*host{}, nextIP: 10}
+	l.cleanup() // what a killed earlier run left behind
 	t.Cleanup(l.cleanup)
 	sw := prefix + "-sw"
 	run(t, "ip", "netns", "add", sw)
@@ -131,7 +135,6 @@ func newLab(t *testing.T, prefix string) *lab {
 	run(t, "ip", "-n", sw, "link", "set", "up0", "master", "br0", "up")
 	run(t, "ip", "addr", "add", "172.31.77.1/24", "dev", rootVeth)
 	run(t, "ip", "link", "set", rootVeth, "up")
-	l.url = "http://172.31.77.1:8080"
 	l.startServer()
 	b, err := os.ReadFile(filepath.Join(l.dir, "server", "root-token"))
 	if err != nil {
@@ -172,6 +175,7 @@ func (l *lab) start(ns, wgDir string, args ...string) *proc {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", wgDir, dragoBin}, args...)...)
 	}
 	cmd.Stdout, cmd.Stderr = p, p
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no strays if the test dies
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
 	}
@@ -181,17 +185,28 @@ func (l *lab) start(ns, wgDir string, args ...string) *proc {
 }
 
 // startServer starts (or restarts) the server on its data dir and waits
-// until it answers.
+// until it answers. The first start picks a free port, which restarts keep.
 func (l *lab) startServer() {
-	l.server = l.start("", "", "server", "-addr", "172.31.77.1:8080", "-data-dir", filepath.Join(l.dir, "server"))
-	c, _ := api.NewClient(api.ClientConfig{Address: l.url})
+	addr := "172.31.77.1:0"
+	if l.url != "" {
+		addr = strings.TrimPrefix(l.url, "http://")
+	}
+	l.server = l.start("", "", "server", "-addr", addr, "-data-dir", filepath.Join(l.dir, "server"))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Health(ctx)
-		cancel()
-		if err == nil {
-			return
+		if l.url == "" {
+			if _, rest, ok := strings.Cut(l.server.output(), "url="); ok {
+				l.url = strings.Fields(rest)[0]
+			}
+		}
+		if l.url != "" {
+			c, _ := api.NewClient(api.ClientConfig{Address: l.url})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := c.Health(ctx)
+			cancel()
+			if err == nil {
+				return
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

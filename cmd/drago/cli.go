@@ -8,11 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,9 +33,10 @@ var defaultTokenFile = filepath.Join(server.DefaultDataDir, server.RootTokenFile
 // connectionHelp is appended to the long help of every management command.
 const connectionHelp = `
 Connection: -address or DRAGO_ADDR (default ` + defaultAddress + `); the token comes
-from -token, -token-file, DRAGO_TOKEN or DRAGO_TOKEN_FILE, in that order, else
-from /var/lib/drago/root-token when this user can read it (the server's root
-token, on the server's machine); -ca-cert or DRAGO_CACERT for https.`
+from -token, -token-file, DRAGO_TOKEN or DRAGO_TOKEN_FILE, in that order, else,
+for a loopback address, from /var/lib/drago/root-token when this user can read
+it (the server's root token, on the server's machine); -ca-cert or DRAGO_CACERT
+for https.`
 
 // session holds the connection and output flags of one management command.
 type session struct {
@@ -50,7 +52,7 @@ func newSession(name string, e *env) (*session, *flag.FlagSet) {
 	fs := newFlagSet(name, e)
 	fs.StringVar(&s.address, "address", "", "server address `URL` (env DRAGO_ADDR; default "+defaultAddress+")")
 	fs.StringVar(&s.token, "token", "", "management token `secret` (env DRAGO_TOKEN)")
-	fs.StringVar(&s.tokenFile, "token-file", "", "`file` holding the token (env DRAGO_TOKEN_FILE; default "+defaultTokenFile+" when readable)")
+	fs.StringVar(&s.tokenFile, "token-file", "", "`file` holding the token (env DRAGO_TOKEN_FILE; default "+defaultTokenFile+" when readable, for a loopback address)")
 	fs.StringVar(&s.caCert, "ca-cert", "", "PEM CA certificate `file` for https (env DRAGO_CACERT)")
 	fs.BoolVar(&s.json, "json", false, "print JSON for scripts instead of tables")
 	return s, fs
@@ -59,15 +61,17 @@ func newSession(name string, e *env) (*session, *flag.FlagSet) {
 // client returns an API client configured from the flags, then the
 // environment, then the defaults.
 func (s *session) client() (*api.Client, error) {
-	token, err := s.resolveToken()
+	addr := cmp.Or(s.address, s.e.getenv("DRAGO_ADDR"), defaultAddress)
+	token, err := s.resolveToken(isLoopback(addr))
 	if err != nil {
 		return nil, err
 	}
-	addr := cmp.Or(s.address, s.e.getenv("DRAGO_ADDR"), defaultAddress)
 	return api.NewClient(api.ClientConfig{Address: addr, Token: token, CACert: cmp.Or(s.caCert, s.e.getenv("DRAGO_CACERT"))})
 }
 
-func (s *session) resolveToken() (string, error) {
+// resolveToken returns the token from the flags, the environment or, when
+// local, the root token file; the root token is never sent to another machine.
+func (s *session) resolveToken(local bool) (string, error) {
 	switch {
 	case s.token != "" && s.tokenFile != "":
 		return "", usagef("-token and -token-file go alone, not together")
@@ -84,9 +88,12 @@ func (s *session) resolveToken() (string, error) {
 		s.tokenSource = "DRAGO_TOKEN_FILE"
 		return readToken(s.e.getenv("DRAGO_TOKEN_FILE"))
 	}
+	if !local {
+		return "", nil // no token: public endpoints still work
+	}
 	b, err := os.ReadFile(defaultTokenFile)
 	if err != nil {
-		return "", nil // no token: public endpoints still work
+		return "", nil
 	}
 	s.tokenSource = defaultTokenFile
 	return strings.TrimSpace(string(b)), nil
@@ -149,6 +156,19 @@ func (s *session) print(v any, human func(w io.Writer)) error {
 	}
 	human(s.e.stdout)
 	return nil
+}
+
+// isLoopback reports whether the server address names this machine.
+func isLoopback(addr string) bool {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -289,7 +309,7 @@ func patch(fs *flag.FlagSet, names map[string]string) (map[string]any, error) {
 		for n := range names {
 			flags = append(flags, "-"+n)
 		}
-		sort.Strings(flags)
+		slices.Sort(flags)
 		return nil, usagef("nothing to change: give at least one of %s", strings.Join(flags, ", "))
 	}
 	return out, nil

@@ -85,7 +85,7 @@ func oneLine(s string) string {
 	return s
 }
 
-func names(items []compItem) string {
+func itemNames(items []compItem) string {
 	out := make([]string, len(items))
 	for i, it := range items {
 		out[i] = it.name
@@ -106,7 +106,7 @@ _drago_words() {
     case "$1" in
 `)
 	for _, n := range tree {
-		fmt.Fprintf(w, "    %s) words=%s flags=%s ;;\n", sq(n.path), sq(names(n.subs)), sq(names(n.flags)))
+		fmt.Fprintf(w, "    %s) words=%s flags=%s ;;\n", sq(n.path), sq(itemNames(n.subs)), sq(itemNames(n.flags)))
 	}
 	fmt.Fprint(w, `    esac
 }
@@ -219,7 +219,7 @@ end
 
 `)
 	for _, n := range tree {
-		cond := sq("test (__drago_path) = " + sq(n.path))
+		cond := sq(`test (__drago_path) = "` + n.path + `"`)
 		for _, it := range n.subs {
 			fmt.Fprintf(w, "complete -c drago -f -n %s -a %s -d %s\n", cond, sq(it.name), sq(it.help))
 		}

@@ -89,21 +89,21 @@ func (s *session) showConnection(c *api.Connection) error {
 	return s.print(c, func(w io.Writer) {
 		fields(w, []field{
 			{"ID", c.ID}, {"Network", c.NetworkID},
-			{"A interface", c.A.InterfaceID}, {"A allowed IPs", cmpOrDefault(c.A.AllowedIPs)}, {"A endpoint", orDefault(c.A.Endpoint)},
-			{"B interface", c.B.InterfaceID}, {"B allowed IPs", cmpOrDefault(c.B.AllowedIPs)}, {"B endpoint", orDefault(c.B.Endpoint)},
+			{"A interface", c.A.InterfaceID}, {"A allowed IPs", allowedIPsOrDefault(c.A.AllowedIPs)}, {"A endpoint", endpointOrDefault(c.A.Endpoint)},
+			{"B interface", c.B.InterfaceID}, {"B allowed IPs", allowedIPsOrDefault(c.B.AllowedIPs)}, {"B endpoint", endpointOrDefault(c.B.Endpoint)},
 			{"Keepalive", connKeepalive(c.PersistentKeepalive)}, {"Created", timeString(&c.CreatedAt)},
 		})
 	})
 }
 
-func cmpOrDefault(l []string) string {
+func allowedIPsOrDefault(l []string) string {
 	if len(l) == 0 {
 		return "(the peer's addresses and routed subnets)"
 	}
 	return joinOrDash(l)
 }
 
-func orDefault(s string) string {
+func endpointOrDefault(s string) string {
 	if s == "" {
 		return "(the peer's host address)"
 	}

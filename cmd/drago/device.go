@@ -45,12 +45,12 @@ func deviceAddCommand(e *env) *ffcli.Command {
 	)
 	flags.StringVar(&req.Network, "network", "", "`network` name or id (required)")
 	flags.StringVar(&req.Name, "name", "", "device name, e.g. phone (required)")
-	flags.StringVar(&req.Address, "address", "", "`IP` to assign (default: the next free one)")
+	flags.StringVar(&req.Address, "ip", "", "`IP` address to assign (default: the next free one; -address is the server's)")
 	flags.BoolVar(&qr, "qr", false, "print the config as a QR code for the WireGuard mobile apps")
 	flags.StringVar(&outPath, "out", "", "write the config to `file` (mode 0600) instead of stdout; it must not exist")
 	return &ffcli.Command{
 		Name:       "add",
-		ShortUsage: "drago device add -network N -name NAME [-address IP] [-qr] [-out FILE]",
+		ShortUsage: "drago device add -network N -name NAME [-ip IP] [-qr] [-out FILE]",
 		ShortHelp:  "Add a device and print its complete wg-quick config",
 		LongHelp: `Add a plain WireGuard device. The key pair is generated here and only the
 public key is sent to the server. The complete config (private key, address,

@@ -41,10 +41,10 @@ func lookupNames(ctx context.Context, c *api.Client) names {
 	return n
 }
 
-func (n names) network(id string) string { return cmpOrID(n.networks[id], id) }
-func (n names) host(id string) string    { return cmpOrID(n.hosts[id], id) }
+func (n names) network(id string) string { return nameOrID(n.networks[id], id) }
+func (n names) host(id string) string    { return nameOrID(n.hosts[id], id) }
 
-func cmpOrID(name, id string) string {
+func nameOrID(name, id string) string {
 	if name == "" {
 		return id
 	}
@@ -129,7 +129,7 @@ func interfaceCreateCommand(e *env) *ffcli.Command {
 	fs.StringVar(&i.NetworkID, "network", "", "`network` name or id (required)")
 	fs.StringVar(&i.HostID, "host", "", "`host` name or id (required)")
 	fs.StringVar(&i.Name, "name", "", "OS interface name (default dg-<network>)")
-	fs.Var(&addrs, "address", "`IP` to assign, one per family (default: the next free ones)")
+	fs.Var(&addrs, "ip", "`IP` address to assign, one per family (default: the next free ones)")
 	fs.IntVar(&i.ListenPort, "listen-port", 0, "UDP `port` (default: the network's, or the next free one on the host)")
 	fs.IntVar(&i.MTU, "mtu", 0, "MTU (default: the network's)")
 	fs.Var(&subnets, "routed-subnet", "`CIDR` behind this host that peers route to it (repeatable)")
@@ -137,7 +137,7 @@ func interfaceCreateCommand(e *env) *ffcli.Command {
 		Name:       "create",
 		ShortUsage: "drago interface create -network N -host H [flags]",
 		ShortHelp:  "Add a host to a network",
-		LongHelp:   "Add a host to a network; its agent creates the WireGuard interface.\n\nExample:\n  drago interface create -network prod -host web-1 -address 10.1.0.10 -routed-subnet 192.168.10.0/24\n" + connectionHelp,
+		LongHelp:   "Add a host to a network; its agent creates the WireGuard interface.\n\nExample:\n  drago interface create -network prod -host web-1 -ip 10.1.0.10 -routed-subnet 192.168.10.0/24\n" + connectionHelp,
 		FlagSet:    fs,
 		Exec: s.exec(func(ctx context.Context, c *api.Client, args []string) error {
 			if err := noArgs(args); err != nil {
@@ -157,7 +157,7 @@ func interfaceUpdateCommand(e *env) *ffcli.Command {
 	s, fs := newSession("drago interface update", e)
 	var addrs, subnets listFlag
 	fs.String("name", "", "OS interface name")
-	fs.Var(&addrs, "address", "`IP` addresses, one per family (replaces the list; a missing family is reassigned)")
+	fs.Var(&addrs, "ip", "`IP` addresses, one per family (replaces the list; a missing family is reassigned)")
 	fs.Int("listen-port", 0, "UDP `port`")
 	fs.Int("mtu", 0, "MTU")
 	fs.Var(&subnets, "routed-subnet", "`CIDR` routed to this host (replaces the list; \"\" clears it)")
@@ -172,7 +172,7 @@ func interfaceUpdateCommand(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := patch(fs, map[string]string{"name": "name", "address": "addresses", "listen-port": "listen_port", "mtu": "mtu", "routed-subnet": "routed_subnets"})
+			p, err := patch(fs, map[string]string{"name": "name", "ip": "addresses", "listen-port": "listen_port", "mtu": "mtu", "routed-subnet": "routed_subnets"})
 			if err != nil {
 				return err
 			}

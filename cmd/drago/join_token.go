@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -165,18 +163,6 @@ Example:
 			})
 		}),
 	}
-}
-
-func isLoopback(addr string) bool {
-	u, err := url.Parse(addr)
-	if err != nil {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
 }
 
 func joinTokenDeleteCommand(e *env) *ffcli.Command {

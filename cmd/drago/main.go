@@ -86,9 +86,19 @@ func rootCommand(e *env) *ffcli.Command {
 		LongHelp:   "Drago manages WireGuard networks: a control plane (server), a host agent, and this CLI.",
 		FlagSet:    fs,
 		Subcommands: []*ffcli.Command{
-			serverCommand(e),
-			agentCommand(e),
+			serviceAware(serverCommand(e), e),
+			serviceAware(agentCommand(e), e),
 			versionCommand(e),
+			statusCommand(e),
+			networkCommand(e),
+			hostCommand(e),
+			interfaceCommand(e),
+			connectionCommand(e),
+			deviceCommand(e),
+			tokenCommand(e),
+			joinTokenCommand(e),
+			serviceCommand(e),
+			completionCommand(e),
 		},
 	}
 }

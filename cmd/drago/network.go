@@ -225,7 +225,7 @@ func networkTopologyCommand(e *env) *ffcli.Command {
 					rows[i] = []string{n.InterfaceID, n.Name, n.Status, joinOrDash(n.Addresses)}
 				}
 				table(w, []string{"INTERFACE", "NAME", "STATUS", "ADDRESSES"}, rows)
-				name := func(id string) string { return cmpName(names[id], id) }
+				name := func(id string) string { return nameWithID(names[id], id) }
 				now := time.Now()
 				rows = make([][]string, len(t.Edges))
 				for i, ed := range t.Edges {
@@ -242,8 +242,8 @@ func networkTopologyCommand(e *env) *ffcli.Command {
 	}
 }
 
-// cmpName shows a name with its id, or the id alone.
-func cmpName(name, id string) string {
+// nameWithID shows a name with its id, or the id alone.
+func nameWithID(name, id string) string {
 	if name == "" {
 		return id
 	}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"slices"
+	"strings"
 	"strconv"
 	"time"
 
@@ -183,13 +184,16 @@ func (s *State) CreateDevice(d api.DeviceRequest) (*api.Interface, error) {
 		}
 	}
 	out, err := s.addInterface(w, nil, i)
+	if e, ok := err.(*Error); ok {
+		// The device request names these fields differently.
+		for from, to := range map[string]string{"network_id": "network", "addresses[0]": "address"} {
+			if e.Field == from {
+				e.Field = to
+				e.Message = strings.Replace(e.Message, from+":", to+":", 1)
+			}
+		}
+	}
 	if err != nil {
-		if e, ok := err.(*Error); ok && e.Field == "network_id" {
-			e.Field = "network"
-		}
-		if e, ok := err.(*Error); ok && e.Field == "addresses[0]" {
-			e.Field = "address"
-		}
 		return nil, err
 	}
 	if err := w.commit(); err != nil {

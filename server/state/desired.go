@@ -36,7 +36,8 @@ func (s *State) eachPeer(i *api.Interface, fn func(p *api.Interface, conn *api.C
 		if _, dup := seen[id]; dup || id == i.ID {
 			return
 		}
-		if p, ok := s.ifaces[id]; ok {
+		// Two plain devices know no endpoint of each other: no implicit link.
+		if p, ok := s.ifaces[id]; ok && (p.DeviceName == "" || i.DeviceName == "") {
 			fn(p, nil)
 		}
 	}

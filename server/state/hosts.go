@@ -105,6 +105,11 @@ func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, e
 	}
 	h.KeyStale = false
 	h.Meta, h.LastSeen, h.Status = old.Meta, old.LastSeen, old.Status
+	for k, v := range h.Labels {
+		if v == "" {
+			delete(h.Labels, k) // {"labels": {"k": null}} removes k (merge-patch style)
+		}
+	}
 	if err := s.checkHost(h, old); err != nil {
 		return nil, err
 	}

@@ -179,6 +179,9 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 		return nil, err
 	}
 	n.Meta = old.Meta
+	if n.Topology != api.TopologyHub && old.Topology == api.TopologyHub && n.HubInterfaceID == old.HubInterfaceID {
+		n.HubInterfaceID = "" // leaving hub mode drops the hub
+	}
 	if err := s.checkNetwork(n, old); err != nil {
 		return nil, err
 	}

@@ -134,7 +134,9 @@ class Agent {
 }
 
 async function shot(name) {
-  await page.waitForTimeout(150); // let transitions settle
+  // Let toasts (4 s) go and transitions settle.
+  await page.locator('.toast').first().waitFor({ state: 'detached', timeout: 6000 }).catch(() => {});
+  await page.waitForTimeout(150);
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
 }
 
@@ -167,6 +169,14 @@ before(async () => {
     const f = join(dataDir, 'root-token');
     return existsSync(f) && readFileSync(f, 'utf8').trim();
   });
+  const ui = await fetch(`${base}/ui/`);
+  const uiBody = await ui.text();
+  if (ui.status !== 200 || !uiBody.includes('<div id="app">')) {
+    throw new Error(
+      `drago does not serve the built dashboard at /ui/ (status ${ui.status}: ${uiBody.slice(0, 160)}). ` +
+        'The server must mount webapp.Handler() (cmd/drago/dashboard.go), and `make webapp` must run before go build.',
+    );
+  }
   context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -193,6 +203,7 @@ after(async () => {
 
 describe('dashboard against a real drago server', () => {
   let joinSecret;
+  let joinSecret2;
   const agents = [new Agent('h1'), new Agent('h2'), new Agent('h3')];
 
   test('serves the app with strict security headers and SPA fallback', async () => {
@@ -281,9 +292,9 @@ describe('dashboard against a real drago server', () => {
     await page.getByText('No join tokens').waitFor();
     await page.getByRole('button', { name: 'New join token' }).click();
     const form = page.getByTestId('join-token-form');
-    await form.locator('input[name=name]').fill('edge servers');
+    await form.locator('input[name=name]').fill('edge-servers');
     await form.locator('input[name=max_uses]').fill('5');
-    await form.getByText('office').click();
+    await form.getByRole('checkbox', { name: /office/ }).check();
     await form.getByRole('button', { name: 'Create token' }).click();
     const cmd = page.getByTestId('join-command');
     await cmd.waitFor();
@@ -299,6 +310,10 @@ describe('dashboard against a real drago server', () => {
     assert.equal(list.body.items.length, 1);
     assert.equal(list.body.items[0].secret ?? '', '');
     assert.equal(list.body.items[0].max_uses, 5);
+    const second = await api('POST', '/join-tokens', { body: { name: 'bulk' } });
+    assert.equal(second.status, 201, JSON.stringify(second.body));
+    joinSecret2 = second.body.secret;
+    await page.getByText('bulk').waitFor(); // live: created through the API, shown without reload
     await shot('06-join-tokens');
   });
 
@@ -392,7 +407,7 @@ describe('dashboard against a real drago server', () => {
 
   test('the overview counts everything and lists recent changes', async () => {
     await go('Overview');
-    await until('counts', async () => (await page.getByTestId('stat-ready').textContent()).includes('3'));
+    await until('counts', async () => /^Hosts ready3of/.test(await page.getByTestId('stat-ready').textContent()));
     assert.match(await page.getByTestId('stat-networks').textContent(), /1/);
     assert.match(await page.getByTestId('stat-devices').textContent(), /1/);
     const recent = page.getByTestId('recent-changes');
@@ -410,6 +425,119 @@ describe('dashboard against a real drago server', () => {
     await shot('13-network-with-device');
   });
 
+  test('adds interfaces and an explicit connection, edits and deletes it', async () => {
+    const made = await api('POST', '/networks', { body: { name: 'lab', ipv4_range: '10.30.0.0/24', topology: 'none' } });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    await page.goto(`${base}/ui/networks/lab`);
+    await page.getByRole('heading', { name: /lab/ }).waitFor();
+    for (const h of ['h1', 'h2']) {
+      await page.getByRole('button', { name: 'Add interface' }).click();
+      const form = page.getByTestId('interface-form');
+      await form.locator('input[name=host]').fill(h);
+      await form.locator('input[name=name]').fill('wg-lab');
+      await form.getByRole('button', { name: 'Add interface' }).click();
+      await form.waitFor({ state: 'detached' });
+    }
+    const ifaces = page.getByTestId('interfaces');
+    await ifaces.locator('tr', { hasText: 'h2' }).waitFor();
+    // A host that does not exist is refused next to the host field.
+    await page.getByRole('button', { name: 'Add interface' }).click();
+    let form = page.getByTestId('interface-form');
+    await form.locator('input[name=host]').fill('nope');
+    await form.getByRole('button', { name: 'Add interface' }).click();
+    assert.match(await form.locator('[data-error-for="host_id"]').textContent(), /No host named/);
+    await form.getByRole('button', { name: 'Cancel' }).click();
+
+    await page.getByRole('button', { name: 'Add connection' }).click();
+    form = page.getByTestId('connection-form');
+    const opts = await form.locator('select[name="a.interface_id"] option').allTextContents();
+    assert.equal(opts.length, 3, opts.join(' | '));
+    await form.locator('select[name="a.interface_id"]').selectOption({ index: 1 });
+    await form.locator('select[name="b.interface_id"]').selectOption({ index: 2 });
+    await form.locator('input[name="a.allowed_ips"]').fill('not-an-ip');
+    await form.getByRole('button', { name: 'Add connection' }).click();
+    const direct = await api('POST', '/connections', {
+      body: { network_id: made.body.id, a: { interface_id: 'x', allowed_ips: ['not-an-ip'] }, b: { interface_id: 'y' } },
+    });
+    assert.equal(direct.status >= 400, true);
+    await form.locator('.field-error, .alert-error').first().waitFor();
+    await form.locator('input[name="a.allowed_ips"]').fill('10.30.0.0/24, 192.168.50.0/24');
+    await form.locator('input[name="b.endpoint"]').fill('198.51.100.20:51820');
+    await form.locator('input[name=persistent_keepalive]').fill('25');
+    await form.getByRole('button', { name: 'Add connection' }).click();
+    await form.waitFor({ state: 'detached' });
+    const conns = page.getByTestId('connections');
+    const row = conns.locator('tbody tr').first();
+    await row.getByText('192.168.50.0/24', { exact: false }).waitFor();
+    let list = await api('GET', `/connections?network=${made.body.id}`);
+    assert.equal(list.body.items.length, 1);
+    assert.deepEqual(list.body.items[0].a.allowed_ips, ['10.30.0.0/24', '192.168.50.0/24']);
+    assert.equal(list.body.items[0].b.endpoint, '198.51.100.20:51820');
+    assert.equal(list.body.items[0].persistent_keepalive, 25);
+    const svg = page.getByTestId('topology-svg');
+    await until('the connection in the picture', async () => (await svg.locator('line').count()) === 1);
+    await shot('14-network-connections');
+
+    await row.getByRole('button', { name: 'Edit connection' }).click();
+    form = page.getByTestId('connection-form');
+    await form.locator('input[name=persistent_keepalive]').fill('15');
+    await form.locator('input[name="b.endpoint"]').fill('');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await form.waitFor({ state: 'detached' });
+    await row.getByText('15s').waitFor();
+    list = await api('GET', `/connections?network=${made.body.id}`);
+    assert.equal(list.body.items[0].persistent_keepalive, 15);
+    assert.equal(list.body.items[0].b.endpoint ?? '', '');
+
+    await row.getByRole('button', { name: 'Delete connection' }).click();
+    await page.getByTestId('confirm').getByRole('button', { name: 'Delete' }).click();
+    await conns.getByText('No connections').waitFor();
+    assert.equal((await api('GET', `/connections?network=${made.body.id}`)).body.total, 0);
+
+    // Edit an interface's addresses, then delete it.
+    const h2row = ifaces.locator('tr', { hasText: 'h2' });
+    await h2row.getByRole('button', { name: /Edit/ }).click();
+    form = page.getByTestId('interface-form');
+    await form.locator('input[name=addresses]').fill('10.30.0.77/24');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await form.waitFor({ state: 'detached' });
+    await h2row.getByText('10.30.0.77/24').waitFor();
+    await h2row.getByRole('button', { name: /Delete/ }).click();
+    await page.getByTestId('confirm').getByRole('button', { name: 'Delete' }).click();
+    await ifaces.locator('tr', { hasText: 'h2' }).waitFor({ state: 'detached' });
+  });
+
+  test('pages and filters hosts on the server, rendering only visible rows', async () => {
+    const MORE = 260;
+    for (let i = 1; i <= MORE; i++) {
+      const r = await api('POST', '/agent/register', { token: joinSecret2, body: { name: `edge-${String(i).padStart(4, '0')}`, os: i % 3 ? 'linux' : 'windows', arch: i % 2 ? 'amd64' : 'arm64' } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const asked = [];
+    const onReq = (r) => r.url().includes('/api/v1/hosts?') && asked.push(new URL(r.url()).searchParams);
+    page.on('request', onReq);
+    await go('Hosts');
+    const total = page.getByTestId('hosts-total');
+    await until('the total', async () => (await total.textContent()).trim() === `${MORE + 3} hosts`);
+    const rendered = await page.locator('.vspacer .vrow').count();
+    assert.ok(rendered < 60, `rendered ${rendered} rows of ${MORE + 3}`);
+    // Scroll to the end: the last page is fetched, not the ones in between.
+    await page.locator('.vbody').evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await page.locator('.vspacer .vrow', { hasText: 'h3' }).waitFor();
+    assert.ok((await page.locator('.vspacer .vrow').count()) < 60);
+    await page.locator('.vbody').evaluate((el) => (el.scrollTop = el.scrollHeight / 2));
+    await page.locator('.vspacer .vrow', { hasText: 'edge-0130' }).waitFor();
+    await shot('15-hosts-paged');
+    await page.getByLabel('Filter hosts').fill('edge-02');
+    await until('the filtered total', async () => (await total.textContent()).trim() === '61 hosts'); // edge-0200 to edge-0260
+    await page.locator('.vspacer .vrow', { hasText: 'edge-0200' }).waitFor();
+    page.off('request', onReq);
+    assert.ok(asked.length >= 3, 'several pages were asked for');
+    assert.ok(asked.every((q) => Number(q.get('limit')) <= 100), 'never more than a page at once');
+    assert.ok(asked.some((q) => q.get('q') === 'edge-02'), 'the filter goes to the server');
+    await page.getByLabel('Filter hosts').fill('');
+  });
+
   test('signs out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByTestId('signin').waitFor();
@@ -417,8 +545,8 @@ describe('dashboard against a real drago server', () => {
   });
 
   test('raised no console errors (CSP violations included)', () => {
-    // The browser logs each failed request; the 401 and 400 above are expected.
-    const real = consoleErrors.filter((e) => !/Failed to load resource: the server responded with a status of (400|401)/.test(e));
+    // The browser logs each failed request; the 400s, 401 and 404 (host "nope") above are expected.
+    const real = consoleErrors.filter((e) => !/Failed to load resource: the server responded with a status of (400|401|404)/.test(e));
     assert.deepEqual(real, []);
   });
 });

@@ -26,8 +26,10 @@ export function layout(nodes: TopologyNode[], hubId?: string, w = WIDTH, h = HEI
   }
   const rx = w / 2 - 110;
   const ry = h / 2 - 60;
+  // Two nodes side by side read better than one above the other.
+  const start = ring.length === 2 && !hub ? Math.PI : -Math.PI / 2;
   ring.forEach((n, i) => {
-    const a = -Math.PI / 2 + (2 * Math.PI * i) / ring.length;
+    const a = start + (2 * Math.PI * i) / ring.length;
     pos.set(n.interface_id, { x: cx + rx * Math.cos(a), y: cy + ry * Math.sin(a) });
   });
   return pos;
@@ -107,6 +109,9 @@ export function TopologyView(props: { nodes: TopologyNode[]; edges: TopologyEdge
         </span>
         <span>
           <i class="swatch never" /> never
+        </span>
+        <span>
+          <i class="swatch explicit" /> added connection
         </span>
         <span class="legend-sep" />
         <span>

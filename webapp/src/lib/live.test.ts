@@ -29,7 +29,7 @@ describe('LiveFeed', () => {
     const states: string[] = [];
     feed.onState((s) => states.push(s));
     await feed.start(10);
-    expect(f.calls.map((c) => c.url.search)).toEqual(['?index=10&wait=30s', '?index=12&wait=30s', '?index=12&wait=30s']);
+    expect(f.calls.map((c) => c.url.search)).toEqual(['?index=10&wait=0s', '?index=12&wait=30s', '?index=12&wait=30s']);
     expect(seen).toEqual([[ev(11), ev(12, 'network')]]);
     expect(feed.index).toBe(12);
     expect(states).toEqual(['live']);

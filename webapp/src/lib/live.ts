@@ -74,10 +74,13 @@ export class LiveFeed {
 
   private async loop(signal: AbortSignal) {
     let backoff = 1000;
+    let first = true;
     while (!signal.aborted) {
       const started = Date.now();
       try {
-        const res = await this.api.events(this.index, this.opts.wait, signal);
+        // The first poll does not block, so the connection shows as live at once.
+        const res = await this.api.events(this.index, first ? '0s' : this.opts.wait, signal);
+        first = false;
         this.setState('live');
         backoff = 1000;
         const events = (res.events ?? []).filter((e) => e.index > this.index);

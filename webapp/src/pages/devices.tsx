@@ -266,7 +266,7 @@ function AddDevice(props: { networks: Network[]; initialNetwork: string; onClose
             ))}
           </select>
         </Field>
-        <Field label="Device name" name="name" error={errors.field('name')}>
+        <Field label="Device name" name="name" error={errors.field('name')} hint="Letters, digits, “.”, “_” and “-”.">
           <input name="name" value={v.name} onInput={set('name')} placeholder="alice-phone" autocomplete="off" />
         </Field>
         <Field label="Address" name="address" error={errors.field('address')} hint="Optional: empty to assign the next free address.">

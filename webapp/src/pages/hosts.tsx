@@ -26,7 +26,8 @@ export function keyAge(ifaces: Interface[], now = Date.now()): string {
     const t = parseTime(i.key_rotated_at);
     if (t !== undefined && (oldest === undefined || t < oldest)) oldest = t;
   }
-  return oldest === undefined ? '—' : duration(now - oldest);
+  if (oldest === undefined) return '—';
+  return now - oldest < 60000 ? '< 1 min' : duration(now - oldest);
 }
 
 export function HostsPage() {

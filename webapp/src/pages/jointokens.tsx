@@ -217,8 +217,8 @@ function JoinTokenForm(props: { networks: Network[]; onClose: () => void; onCrea
     >
       <form id="join-token-form" class="form" onSubmit={submit} noValidate>
         {general && <Alert tone="error">{general}</Alert>}
-        <Field label="Name" name="name" error={errors.field('name')} hint="What it is for, e.g. “berlin office”.">
-          <input name="name" value={v.name} onInput={set('name')} placeholder="edge servers" autocomplete="off" />
+        <Field label="Name" name="name" error={errors.field('name')} hint="What it is for: letters, digits, “.”, “_” and “-”.">
+          <input name="name" value={v.name} onInput={set('name')} placeholder="edge-servers" autocomplete="off" />
         </Field>
         <div class="form-row">
           <Field label="Expires after" name="expires_at" error={errors.field('expires_at')}>

@@ -518,8 +518,10 @@ function ConnectionForm(props: {
     setBusy(true);
     setErrors(new FormErrors(null));
     const body: Partial<Connection> = {
-      a: { interface_id: v.a, allowed_ips: splitList(v.a_allowed), endpoint: v.a_endpoint.trim() || undefined },
-      b: { interface_id: v.b, allowed_ips: splitList(v.b_allowed), endpoint: v.b_endpoint.trim() || undefined },
+      // Empty values are sent, not left out: PATCH merges, so leaving a field
+      // out would keep its old value instead of clearing it.
+      a: { interface_id: v.a, allowed_ips: splitList(v.a_allowed), endpoint: v.a_endpoint.trim() },
+      b: { interface_id: v.b, allowed_ips: splitList(v.b_allowed), endpoint: v.b_endpoint.trim() },
       persistent_keepalive: v.keepalive.trim() === '' ? null : Number(v.keepalive),
     };
     try {

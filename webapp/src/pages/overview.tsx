@@ -24,7 +24,7 @@ export function OverviewPage() {
     // Ask only for the changes of the last few indexes, not the whole log.
     api
       .status(ctrl.signal)
-      .then((st) => api.events(Math.max(0, st.index - 2 * RECENT), undefined, ctrl.signal))
+      .then((st) => api.events(Math.max(0, st.index - 2 * RECENT), '0s', ctrl.signal))
       .then(
         (r) => setEvents((r.events ?? []).slice(-RECENT).reverse()),
         (e) => !ctrl.signal.aborted && setEventsError(e),

@@ -125,7 +125,7 @@ describe('JoinTokensPage', () => {
     await screen.findByText('No join tokens');
     fireEvent.click(screen.getByText('New join token'));
     const form = await screen.findByTestId('join-token-form');
-    fireEvent.input(within(form).getByPlaceholderText('edge servers'), { target: { value: 'edge' } });
+    fireEvent.input(within(form).getByPlaceholderText('edge-servers'), { target: { value: 'edge' } });
     fireEvent.input(within(form).getByPlaceholderText('unlimited'), { target: { value: '3' } });
     await within(form).findByText('office');
     fireEvent.click(within(form).getByRole('checkbox'));
