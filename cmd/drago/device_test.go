@@ -139,7 +139,7 @@ func TestDeviceAdd(t *testing.T) {
 
 	t.Run("stdout, json and qr", func(t *testing.T) {
 		out := ts.ok(t, "device", "add", "-network", "prod", "-name", "laptop")
-		if len(iniValues(out, "[Interface]", "PrivateKey")) != 1 || len(iniValues(out, "[Peer]", "PublicKey")) != 2 { // web-1 and phone (mesh)
+		if len(iniValues(out, "[Interface]", "PrivateKey")) != 1 || len(iniValues(out, "[Peer]", "PublicKey")) != 1 { // web-1; devices do not peer with devices
 			t.Errorf("device add to stdout:\n%s", out)
 		}
 		var added addedDevice
