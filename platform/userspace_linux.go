@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -37,6 +39,8 @@ type userspaceDevice struct {
 	uapi   net.Listener  // nil when the socket could not be opened
 	served chan struct{} // closed when the UAPI accept loop returns
 	up     bool          // SetUp ran: configured peers get a handshake at once
+	// publicKey is the device's own key, which decides who leads a handshake.
+	publicKey wgtypes.Key
 }
 
 func newUserspace(log *slog.Logger) *userspaceBackend {
@@ -182,6 +186,9 @@ func (b *userspaceBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) e
 	if err != nil {
 		return fmt.Errorf("configuring %s: %w", name, err)
 	}
+	if cfg.PrivateKey != nil {
+		d.publicKey = cfg.PrivateKey.PublicKey()
+	}
 	if d.up {
 		var keys []wgtypes.Key
 		for _, p := range cfg.Peers {
@@ -196,13 +203,49 @@ func (b *userspaceBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) e
 
 // handshake starts a handshake with each peer that has no session yet, so a
 // new peer, or a device recreated after a restart, connects at once instead
-// of when the other side next rekeys (up to 15 s later).
+// of when the other side next rekeys (up to 15 s later). When both sides
+// start one at the same instant, each answers the other's initiation and
+// drops the answer to its own, and both wait 5 s to retry; so the side with
+// the lower public key leads, and the other starts one only if no handshake
+// came within handshakeGrace.
 func (d *userspaceDevice) handshake(keys []wgtypes.Key) {
 	for _, k := range keys {
-		if p := d.dev.LookupPeer(device.NoisePublicKey(k)); p != nil {
+		p := d.dev.LookupPeer(device.NoisePublicKey(k))
+		if p == nil {
+			continue
+		}
+		if bytes.Compare(d.publicKey[:], k[:]) < 0 {
 			p.SendKeepalive()
+			continue
+		}
+		time.AfterFunc(handshakeGrace, func() {
+			if !d.handshaken(k) {
+				p.SendKeepalive()
+			}
+		})
+	}
+}
+
+// handshakeGrace is how long the higher-keyed side waits for the other to
+// lead a handshake.
+const handshakeGrace = 300 * time.Millisecond
+
+// handshaken reports whether the peer has completed a handshake.
+func (d *userspaceDevice) handshaken(k wgtypes.Key) bool {
+	s, err := d.dev.IpcGet()
+	if err != nil {
+		return false
+	}
+	wd, err := parseUAPIDevice(s)
+	if err != nil {
+		return false
+	}
+	for _, p := range wd.Peers {
+		if p.PublicKey == k {
+			return !p.LastHandshakeTime.IsZero()
 		}
 	}
+	return true // gone: nothing to do
 }
 
 // SetUp implements Backend. wireguard-go follows the link state on its own;
