@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -57,10 +58,18 @@ type agent struct {
 	http   *http.Client                      // under every API client
 	jitter func(time.Duration) time.Duration // fullJitter; tests replace it
 
-	ident   *identity         // nil until registered
-	state   *api.DesiredState // last desired state, from disk or server
-	applied uint64            // index of the last state applied without error
-	reports *mailbox          // shared with the status sender
+	ident      *identity         // nil until registered
+	state      *api.DesiredState // last desired state, from disk or server
+	fromServer bool              // state came from the server in this run
+	applied    uint64            // index of the last state applied without error
+	reports    *mailbox          // shared with the status sender
+
+	// Key rotation (rotation.go).
+	echoes         map[string]echo // interface id -> first echo of its staged key
+	rotateAt       time.Time       // when rotateKeys must run again; zero: never
+	switchFallback time.Duration   // switchFallback; tests shorten it
+	crashAt        string          // TEST-ONLY crash hook step, from crashEnv
+	exit           func(code int)  // os.Exit; used by the crash hook only
 }
 
 func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) {
@@ -104,6 +113,11 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 		jitter:  fullJitter,
 		ident:   ident,
 		reports: newMailbox(),
+
+		echoes:         map[string]echo{},
+		switchFallback: switchFallback,
+		crashAt:        crashHook(),
+		exit:           os.Exit,
 	}, nil
 }
 
@@ -159,20 +173,31 @@ func (a *agent) restore(ctx context.Context) {
 	a.reconcile(ctx, "restore")
 }
 
-// loop serializes everything that touches the backend: new desired states,
-// drift repair and status snapshots.
+// loop serializes everything that touches the backend or the keys: new
+// desired states, key rotation steps, drift repair and status snapshots.
 func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	drift := time.NewTicker(a.cfg.DriftInterval)
 	defer drift.Stop()
 	heartbeat := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
+	rotate := time.NewTimer(time.Hour)
+	defer rotate.Stop()
 	a.reports.put(a.statusReport())
 	for {
+		if a.rotateAt.IsZero() {
+			rotate.Stop()
+		} else {
+			rotate.Reset(max(time.Until(a.rotateAt), 0))
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case ds := <-states:
 			a.accept(ctx, ds)
+		case <-rotate.C:
+			if a.rotateKeys(time.Now()) {
+				a.reports.put(a.statusReport())
+			}
 		case <-drift.C:
 			if a.state != nil && a.reconcile(ctx, "drift") {
 				a.reports.put(a.statusReport())
@@ -183,20 +208,19 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	}
 }
 
-// accept saves and applies a desired state from the server, then reports.
+// accept saves and applies a desired state from the server, runs the key
+// rotation steps it allows, then reports.
 func (a *agent) accept(ctx context.Context, ds *api.DesiredState) {
 	if ds.HostID != "" && ds.HostID != a.ident.HostID {
 		a.log.Error("ignoring a desired state for another host", "host_id", ds.HostID, "want_host_id", a.ident.HostID)
 		return
 	}
-	if ds.RotateKeys {
-		a.log.Warn("the server asks for key rotation, which this agent version does not do yet")
-	}
 	if err := a.dir.saveDesired(ds); err != nil {
 		a.log.Error("cannot save the desired state; applying it anyway", "err", err)
 	}
-	a.state = ds
+	a.state, a.fromServer = ds, true
 	a.reconcile(ctx, "update")
+	a.rotateKeys(time.Now())
 	a.reports.put(a.statusReport())
 }
 

@@ -22,7 +22,13 @@ const (
 	DefaultWait              = 60 * time.Second
 	DefaultBackoffBase       = time.Second
 	DefaultBackoffMax        = 30 * time.Second
+	// DefaultKeyRotationInterval is how long an interface keeps a key pair.
+	DefaultKeyRotationInterval = 24 * time.Hour
 )
+
+// KeyRotationDisabled as Config.KeyRotationInterval turns scheduled key
+// rotation off; rotations the server asks for still happen.
+const KeyRotationDisabled time.Duration = -1
 
 // Config configures the agent. Zero fields take the defaults documented on
 // each field; Run fills them in before it calls Validate.
@@ -64,6 +70,13 @@ type Config struct {
 	// jitter, between failed calls to the server. Defaults 1s and 30s.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// KeyRotationInterval is how long each interface keeps its WireGuard
+	// key pair before the agent rotates it. Each key's rotation falls at a
+	// random point in the last tenth of the interval (fixed per key), so a
+	// fleet started together does not rotate at once. Zero means the
+	// default, 24h; any negative value (KeyRotationDisabled) disables the
+	// schedule. The drago agent command maps its flag's 0 to disabled.
+	KeyRotationInterval time.Duration
 }
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -93,6 +106,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.KeyRotationInterval == 0 {
+		cfg.KeyRotationInterval = DefaultKeyRotationInterval
 	}
 	return cfg
 }

@@ -69,12 +69,20 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Server: "http://x:1", DataDir: "/var/lib/drago", Name: host, Backend: "auto",
 		DriftInterval: 30 * time.Second, HeartbeatInterval: 15 * time.Second, Wait: 60 * time.Second,
-		BackoffBase: time.Second, BackoffMax: 30 * time.Second,
+		BackoffBase: time.Second, BackoffMax: 30 * time.Second, KeyRotationInterval: 24 * time.Hour,
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("withDefaults (-want +got):\n%s", d)
 	}
 	if err := got.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
+	}
+	// Key rotation: zero is the default, a negative value disables it.
+	off := Config{Server: "http://x:1", KeyRotationInterval: KeyRotationDisabled}.withDefaults()
+	if off.KeyRotationInterval != KeyRotationDisabled {
+		t.Errorf("KeyRotationDisabled became %v", off.KeyRotationInterval)
+	}
+	if err := off.Validate(); err != nil {
+		t.Errorf("disabled key rotation does not validate: %v", err)
 	}
 }

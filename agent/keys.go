@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -18,7 +19,8 @@ import (
 //
 // A file holds the key in use and room for the next one, so that key
 // rotation can stage a new key, publish its public half, and promote it with
-// one atomic file replacement.
+// one atomic file replacement (see rotation.go). Every write is synced
+// before it returns.
 type keyStore struct {
 	dir string
 }
@@ -26,9 +28,28 @@ type keyStore struct {
 // keyFile is the content of keys/<id>.json. Keys are base64, as wg(8) prints.
 type keyFile struct {
 	PrivateKey string `json:"private_key"`
+	// ActivatedAt is when PrivateKey was generated, or became the key in
+	// use by a rotation; the rotation schedule counts from it. Files written
+	// before rotation existed lack it: the file's modification time, which
+	// only the key's creation set, stands in.
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	// NextPrivateKey is a staged key for rotation; empty when none.
 	NextPrivateKey string `json:"next_private_key,omitempty"`
+	// NextCreatedAt is when NextPrivateKey was generated.
+	NextCreatedAt time.Time `json:"next_created_at,omitzero"`
 }
+
+// keyPair is an interface's keys as stored. It holds private keys: it stays
+// in memory and is never logged.
+type keyPair struct {
+	Current     wgtypes.Key
+	ActivatedAt time.Time
+	Next        wgtypes.Key // the staged key; zero when none
+	NextCreated time.Time
+}
+
+// staged reports whether a next key waits to be switched to.
+func (k keyPair) staged() bool { return k.Next != wgtypes.Key{} }
 
 // validID matches interface ids that are safe as file names.
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -40,27 +61,64 @@ func (s *keyStore) path(id string) (string, error) {
 	return filepath.Join(s.dir, id+".json"), nil
 }
 
-// get returns the interface's private key; errors.Is(err, fs.ErrNotExist)
-// when none is stored.
+// get returns the private key in use; errors.Is(err, fs.ErrNotExist) when
+// none is stored.
 func (s *keyStore) get(id string) (wgtypes.Key, error) {
+	k, err := s.load(id)
+	return k.Current, err
+}
+
+// load returns the interface's keys; errors.Is(err, fs.ErrNotExist) when
+// none is stored.
+func (s *keyStore) load(id string) (keyPair, error) {
 	p, err := s.path(id)
 	if err != nil {
-		return wgtypes.Key{}, err
+		return keyPair{}, err
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return wgtypes.Key{}, fmt.Errorf("reading key of interface %s: %w", id, err)
+		return keyPair{}, fmt.Errorf("reading key of interface %s: %w", id, err)
 	}
 	var kf keyFile
 	if err := json.Unmarshal(b, &kf); err != nil {
-		return wgtypes.Key{}, fmt.Errorf("key file of interface %s is corrupt: %w", id, err)
+		return keyPair{}, fmt.Errorf("key file of interface %s is corrupt: %w", id, err)
 	}
-	k, err := wgtypes.ParseKey(kf.PrivateKey)
-	if err != nil {
-		// The parse error does not echo the key.
-		return wgtypes.Key{}, fmt.Errorf("key file of interface %s holds no valid key", id)
+	// The parse errors below do not echo the key.
+	k := keyPair{ActivatedAt: kf.ActivatedAt, NextCreated: kf.NextCreatedAt}
+	if k.Current, err = wgtypes.ParseKey(kf.PrivateKey); err != nil {
+		return keyPair{}, fmt.Errorf("key file of interface %s holds no valid key", id)
+	}
+	if kf.NextPrivateKey != "" {
+		if k.Next, err = wgtypes.ParseKey(kf.NextPrivateKey); err != nil {
+			return keyPair{}, fmt.Errorf("key file of interface %s holds an invalid next key", id)
+		}
+	}
+	if k.ActivatedAt.IsZero() {
+		if fi, err := os.Stat(p); err == nil {
+			k.ActivatedAt = fi.ModTime()
+		}
 	}
 	return k, nil
+}
+
+// save replaces the interface's key file with k.
+func (s *keyStore) save(id string, k keyPair) error {
+	p, err := s.path(id)
+	if err != nil {
+		return err
+	}
+	kf := keyFile{PrivateKey: k.Current.String(), ActivatedAt: k.ActivatedAt.UTC()}
+	if k.staged() {
+		kf.NextPrivateKey, kf.NextCreatedAt = k.Next.String(), k.NextCreated.UTC()
+	}
+	b, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(p, append(b, '\n'), secretFileMode); err != nil {
+		return fmt.Errorf("storing key of interface %s: %w", id, err)
+	}
+	return nil
 }
 
 // getOrCreate returns the interface's private key, generating and storing a
@@ -70,22 +128,50 @@ func (s *keyStore) getOrCreate(id string) (k wgtypes.Key, created bool, err erro
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return k, false, err
 	}
-	p, err := s.path(id)
-	if err != nil {
-		return wgtypes.Key{}, false, err
-	}
 	k, err = wgtypes.GeneratePrivateKey()
 	if err != nil {
 		return wgtypes.Key{}, false, fmt.Errorf("generating key: %w", err)
 	}
-	b, err := json.Marshal(keyFile{PrivateKey: k.String()})
-	if err != nil {
+	if err := s.save(id, keyPair{Current: k, ActivatedAt: time.Now()}); err != nil {
 		return wgtypes.Key{}, false, err
 	}
-	if err := writeFileAtomic(p, append(b, '\n'), secretFileMode); err != nil {
-		return wgtypes.Key{}, false, fmt.Errorf("storing key of interface %s: %w", id, err)
-	}
 	return k, true, nil
+}
+
+// stage generates the interface's next key and stores it beside the current
+// one, synced, so that it survives a crash before it is announced. It
+// returns the keys as stored; a key already staged is kept.
+func (s *keyStore) stage(id string, now time.Time) (keyPair, error) {
+	k, err := s.load(id)
+	if err != nil || k.staged() {
+		return k, err
+	}
+	if k.Next, err = wgtypes.GeneratePrivateKey(); err != nil {
+		return keyPair{}, fmt.Errorf("generating key: %w", err)
+	}
+	k.NextCreated = now
+	if err := s.save(id, k); err != nil {
+		return keyPair{}, err
+	}
+	return k, nil
+}
+
+// promote makes the staged key the one in use, activated at now, and drops
+// the old one, in one synced replacement of the file. It returns the keys
+// as stored.
+func (s *keyStore) promote(id string, now time.Time) (keyPair, error) {
+	k, err := s.load(id)
+	if err != nil {
+		return keyPair{}, err
+	}
+	if !k.staged() {
+		return keyPair{}, fmt.Errorf("interface %s has no staged key to switch to", id)
+	}
+	k = keyPair{Current: k.Next, ActivatedAt: now}
+	if err := s.save(id, k); err != nil {
+		return keyPair{}, err
+	}
+	return k, nil
 }
 
 // remove deletes the interface's keys; a missing file is not an error.

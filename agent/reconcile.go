@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/drago-wg/drago/platform"
 	"github.com/drago-wg/drago/server/api"
 )
@@ -212,6 +214,37 @@ func (r *reconciler) apply(name string, p plan) (int, error) {
 		}
 	}
 	return len(ops), nil
+}
+
+// applyKey gives the device name the private key key and changes nothing
+// else. The key change ends every session; to bring the new ones up at
+// once rather than at the next packet, the same call restates the current
+// endpoint of each peer that carries traffic (UpdateOnly, no other field):
+// the userspace backend starts a handshake with every peer a configuration
+// names. Entries without allowed IPs, the next keys of peers that are
+// rotating themselves, are left out: their handshake cannot succeed before
+// those peers switch. A device that does not exist yet gets the key when
+// the next reconcile creates it.
+func (r *reconciler) applyKey(name string, key wgtypes.Key) error {
+	have, err := r.b.Device(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading device: %w", err)
+	case have.WireGuard.PrivateKey == key:
+		return nil
+	}
+	cfg := wgtypes.Config{PrivateKey: &key}
+	for _, p := range have.WireGuard.Peers {
+		if p.Endpoint != nil && len(p.AllowedIPs) > 0 {
+			cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, Endpoint: p.Endpoint})
+		}
+	}
+	if err := r.b.ConfigureWireGuard(name, cfg); err != nil {
+		return fmt.Errorf("configuring WireGuard: %w", err)
+	}
+	return nil
 }
 
 // removeUnwanted deletes the interfaces drago created that are no longer

@@ -31,11 +31,14 @@ func (a *agent) statusReport() *api.StatusReport {
 func (r *reconciler) status(ds *api.DesiredState) []api.InterfaceStatus {
 	out := []api.InterfaceStatus{}
 	for _, w := range parseState(ds).Interfaces {
-		key, err := r.keys.get(w.ID)
+		k, err := r.keys.load(w.ID)
 		if err != nil {
 			continue // not created yet
 		}
-		st := api.InterfaceStatus{ID: w.ID, PublicKey: key.PublicKey().String(), ListenPort: w.ListenPort}
+		st := api.InterfaceStatus{ID: w.ID, PublicKey: k.Current.PublicKey().String(), ListenPort: w.ListenPort}
+		if k.staged() {
+			st.NextPublicKey = k.Next.PublicKey().String()
+		}
 		if r.owned[w.Name] == w.ID {
 			if dev, err := r.b.Device(w.Name); err == nil {
 				st.ListenPort = dev.WireGuard.ListenPort

@@ -160,6 +160,9 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		if err == nil {
 			bo.reset()
 			a.succeeded(fails)
+			if announces(r) {
+				a.crashPoint(stepAnnounced)
+			}
 			continue
 		}
 		if ctx.Err() != nil {

@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 // lab is one test's network: a switch namespace with a bridge, the server's
 // namespace and one namespace per host, all on the underlay 172.31.77.0/24.
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string // namespace name prefix, unique per test
 	dir    string
 	server *proc
@@ -109,7 +109,7 @@ func (p *proc) kill(sig syscall.Signal) {
 	}
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -119,7 +119,7 @@ func run(t *testing.T, name string, args ...string) string {
 }
 
 // newLab creates the switch and server namespaces and starts the server.
-func newLab(t *testing.T, prefix string) *lab {
+func newLab(t testing.TB, prefix string) *lab {
 	l := &lab{t: t, prefix: prefix, dir: t.TempDir(), hosts: map[string]*host{}, nextIP: 10}
 	l.cleanup() // what a killed earlier run left behind
 	t.Cleanup(l.cleanup)
@@ -254,7 +254,6 @@ func tail(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-
 // addHost creates a host namespace and starts its agent with the join token.
 func (l *lab) addHost(name, join string, extra ...string) *host {
 	l.nextIP++
@@ -297,7 +296,7 @@ func (l *lab) ping(h *host, addr string) bool {
 }
 
 // eventually retries cond every 50ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {

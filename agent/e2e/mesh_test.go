@@ -18,7 +18,7 @@ import (
 var ctx = context.Background()
 
 // meshLab starts a server and n hosts joined to one dual-stack mesh network.
-func meshLab(t *testing.T, prefix string, n int, topology string) (*lab, *api.Network, []*host) {
+func meshLab(t testing.TB, prefix string, n int, topology string) (*lab, *api.Network, []*host) {
 	l := newLab(t, prefix)
 	c := l.client()
 	nw, err := c.CreateNetwork(ctx, &api.Network{Name: "lab", IPv4Range: "10.42.0.0/24", IPv6Range: "fd42::/64", Topology: topology})

@@ -54,6 +54,8 @@ func agentCommand(e *env) *ffcli.Command {
 	fs.StringVar(&cfg.Backend, "backend", "auto", "WireGuard backend: "+strings.Join(platform.Kinds(), ", "))
 	fs.DurationVar(&cfg.DriftInterval, "drift-interval", 30*time.Second, "full reconcile period that repairs hand-made changes")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 15*time.Second, "status report period")
+	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", agent.DefaultKeyRotationInterval,
+		"how long each interface keeps its WireGuard key pair before the agent rotates it (jittered over the last tenth); 0 disables scheduled rotation")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return &ffcli.Command{
 		Name:       "agent",
@@ -93,6 +95,12 @@ Example:
 			}
 			if len(labels) > 0 {
 				cfg.Labels = labels
+			}
+			switch {
+			case cfg.KeyRotationInterval < 0:
+				return usagef("-key-rotation-interval %v: want a positive duration, or 0 to disable", cfg.KeyRotationInterval)
+			case cfg.KeyRotationInterval == 0:
+				cfg.KeyRotationInterval = agent.KeyRotationDisabled
 			}
 			if err := cfg.Validate(); err != nil {
 				return usagef("%v", err)

@@ -133,6 +133,17 @@ class Agent {
   }
 }
 
+/** closed waits for a dialog to close; if it stays, the error it shows is the failure. */
+async function closed(dialog) {
+  try {
+    await dialog.waitFor({ state: 'detached' });
+  } catch (e) {
+    const text = await dialog.textContent().catch(() => '');
+    await page.screenshot({ path: join(shots, 'failure.png') }).catch(() => {});
+    throw new Error(`the dialog stayed open: ${text}`);
+  }
+}
+
 async function shot(name) {
   // Let toasts (4 s) go and transitions settle.
   await page.locator('.toast').first().waitFor({ state: 'detached', timeout: 6000 }).catch(() => {});
@@ -436,7 +447,7 @@ describe('dashboard against a real drago server', () => {
       await form.locator('input[name=host]').fill(h);
       await form.locator('input[name=name]').fill('wg-lab');
       await form.getByRole('button', { name: 'Add interface' }).click();
-      await form.waitFor({ state: 'detached' });
+      await closed(form);
     }
     const ifaces = page.getByTestId('interfaces');
     await ifaces.locator('tr', { hasText: 'h2' }).waitFor();
@@ -465,7 +476,7 @@ describe('dashboard against a real drago server', () => {
     await form.locator('input[name="b.endpoint"]').fill('198.51.100.20:51820');
     await form.locator('input[name=persistent_keepalive]').fill('25');
     await form.getByRole('button', { name: 'Add connection' }).click();
-    await form.waitFor({ state: 'detached' });
+    await closed(form);
     const conns = page.getByTestId('connections');
     const row = conns.locator('tbody tr').first();
     await row.getByText('192.168.50.0/24', { exact: false }).waitFor();
@@ -483,7 +494,7 @@ describe('dashboard against a real drago server', () => {
     await form.locator('input[name=persistent_keepalive]').fill('15');
     await form.locator('input[name="b.endpoint"]').fill('');
     await form.getByRole('button', { name: 'Save changes' }).click();
-    await form.waitFor({ state: 'detached' });
+    await closed(form);
     await row.getByText('15s').waitFor();
     list = await api('GET', `/connections?network=${made.body.id}`);
     assert.equal(list.body.items[0].persistent_keepalive, 15);
@@ -500,7 +511,7 @@ describe('dashboard against a real drago server', () => {
     form = page.getByTestId('interface-form');
     await form.locator('input[name=addresses]').fill('10.30.0.77/24');
     await form.getByRole('button', { name: 'Save changes' }).click();
-    await form.waitFor({ state: 'detached' });
+    await closed(form);
     await h2row.getByText('10.30.0.77/24').waitFor();
     await h2row.getByRole('button', { name: /Delete/ }).click();
     await page.getByTestId('confirm').getByRole('button', { name: 'Delete' }).click();

@@ -1,0 +1,28 @@
+# Drago control plane, read by drago-server.service as
+#   drago server -config /etc/drago/server.hcl
+# The service runs as the system user drago, so this file is root:drago 0640.
+# Flags and DRAGO_SERVER_* environment variables override these keys; every key
+# is a flag of `drago server -help` with '_' for '-' (README "Configuration").
+#
+# Package upgrades never overwrite this file once you have edited it.
+# Start the server with:  systemctl enable --now drago-server
+
+# The server's own folder: state database and root token (0700, user drago).
+# It is /var/lib/drago/server, not /var/lib/drago, so that the agent (root,
+# /var/lib/drago/agent) and the server can run on one machine.
+data_dir  = "/var/lib/drago/server"
+log_level = "info"
+
+server {
+  # Loopback until you choose to expose the server; then also enable TLS.
+  addr                  = "127.0.0.1:8080"
+  # A host without a status report for this long is "down".
+  heartbeat_grace       = "45s"
+  # The agents' key rotation period (0: never); older keys are flagged.
+  key_rotation_interval = "24h"
+
+  # tls {
+  #   cert_file = "/etc/drago/tls/server.crt"
+  #   key_file  = "/etc/drago/tls/server.key"  # root:drago 0640
+  # }
+}
