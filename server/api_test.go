@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -394,4 +398,35 @@ func TestMergeEdits(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+func TestLargeAnswersAreCompressed(t *testing.T) {
+	ts := startServer(t, "")
+	for _, tc := range []struct {
+		accept, want string
+	}{{"gzip", "gzip"}, {"", ""}} {
+		req, _ := http.NewRequest("GET", ts.url+"/api/v1/openapi.json", nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept-Encoding", tc.accept)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Encoding"); got != tc.want {
+			t.Fatalf("Accept-Encoding %q: Content-Encoding %q, want %q", tc.accept, got, tc.want)
+		}
+		if tc.want == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(zr)
+		}
+		if !json.Valid(body) || len(body) < gzipMin {
+			t.Fatalf("body of %d bytes is not the JSON document", len(body))
+		}
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,9 +96,9 @@ func (s *Server) handler(rt route) http.Handler {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			io.WriteString(w, string(a))
 		case created:
-			writeJSON(w, http.StatusCreated, a.v)
+			writeJSON(w, r, http.StatusCreated, a.v)
 		default:
-			writeJSON(w, http.StatusOK, v)
+			writeJSON(w, r, http.StatusOK, v)
 		}
 	})
 }
@@ -314,11 +315,28 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// gzipMin is the smallest answer worth compressing.
+const gzipMin = 4 << 10
+
+// writeJSON writes v as JSON, gzip-compressed when it is large and the
+// client accepts it (Go's HTTP client does, transparently).
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"internal error"}}`)
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Add("Vary", "Accept-Encoding")
+	if len(b) < gzipMin || !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.WriteHeader(status)
+		w.Write(b)
+		return
+	}
+	w.Header().Set("Content-Encoding", "gzip")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	_ = enc.Encode(v)
+	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	zw.Write(b)
+	zw.Close()
 }
 
 // writeError maps err to a status and a JSON body; internal errors are
@@ -347,7 +365,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, api.Error{Err: body})
+	writeJSON(w, r, status, api.Error{Err: body})
 }
 
 // logRequests logs each request at debug level.

@@ -3,8 +3,8 @@ package state
 import (
 	"context"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/drago-wg/drago/server/api"

@@ -153,23 +153,21 @@ func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, w
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		s.mu.Lock()
+		s.mu.RLock()
 		h, ok := s.hosts[hostID]
 		if !ok {
-			s.mu.Unlock()
+			s.mu.RUnlock()
 			return nil, notFound("host", hostID)
 		}
 		if s.hostIndex[hostID] > index || wait <= 0 {
 			ds := s.desired(h)
-			s.mu.Unlock()
+			s.mu.RUnlock()
 			return ds, nil
 		}
-		ch, ok := s.hostWake[hostID]
-		if !ok {
-			ch = make(chan struct{})
-			s.hostWake[hostID] = ch
-		}
-		s.mu.Unlock()
+		// Taken under the read lock: a commit, which holds the write lock,
+		// cannot slip between this check and the wait.
+		ch := s.wakeChan(hostID)
+		s.mu.RUnlock()
 		select {
 		case <-ch:
 		case <-timer.C:
@@ -178,6 +176,18 @@ func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, w
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// wakeChan returns the channel that the next change to the host closes.
+func (s *State) wakeChan(hostID string) chan struct{} {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	ch, ok := s.hostWake[hostID]
+	if !ok {
+		ch = make(chan struct{})
+		s.hostWake[hostID] = ch
+	}
+	return ch
 }
 
 // InterfaceConfig renders the wg-quick view of an interface; the private key

@@ -154,10 +154,12 @@ func (s *State) DeleteHost(ref string) error {
 	if err := w.commit(); err != nil {
 		return err
 	}
+	s.wakeMu.Lock()
 	if ch, ok := s.hostWake[h.ID]; ok { // end the deleted host's blocking query
 		close(ch)
 		delete(s.hostWake, h.ID)
 	}
+	s.wakeMu.Unlock()
 	return nil
 }
 

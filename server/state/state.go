@@ -53,6 +53,7 @@ type State struct {
 	creds      map[string]*credRecord // host id -> credential
 	pools      map[string]*netPools   // network id -> address pools
 	hostIndex  map[string]uint64      // host id -> index of its last desired-state change
+	wakeMu     sync.Mutex             // guards hostWake, so waiters need only s.mu.RLock
 	hostWake   map[string]chan struct{}
 	reports    map[string]*api.StatusReport
 	events     []api.Event // ring of recent changes, oldest first
@@ -246,6 +247,7 @@ func (w *write) commit() error {
 		affected.add(h)
 	}
 	s.index = w.index
+	s.wakeMu.Lock()
 	for h := range affected {
 		if _, ok := s.hosts[h]; !ok {
 			continue
@@ -256,6 +258,7 @@ func (w *write) commit() error {
 			delete(s.hostWake, h)
 		}
 	}
+	s.wakeMu.Unlock()
 	if len(w.events) > 0 {
 		s.events = append(s.events, w.events...)
 		if n := len(s.events) - maxEvents; n > 0 {
