@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -182,6 +184,9 @@ func TestDataSurvivesRestart(t *testing.T) {
 	_, hid := ts.agentHost("h", "keep")
 	iface := ifaceOf(t, c, hid)
 	root := ts.root
+	if fi, err := os.Stat(filepath.Join(dir, RootTokenFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("root token file: %v %v", fi, err)
+	}
 	ts.stop()
 
 	ts2 := startServer(t, dir)

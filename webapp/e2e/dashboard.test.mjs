@@ -197,7 +197,7 @@ before(async () => {
   });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(30000); // CI machines are small and may be busy
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
 });
@@ -516,6 +516,22 @@ describe('dashboard against a real drago server', () => {
     await h2row.getByRole('button', { name: /Delete/ }).click();
     await page.getByTestId('confirm').getByRole('button', { name: 'Delete' }).click();
     await ifaces.locator('tr', { hasText: 'h2' }).waitFor({ state: 'detached' });
+
+    // Edit the network, then delete it after confirming.
+    await page.getByRole('button', { name: 'Edit', exact: true }).click();
+    form = page.getByTestId('network-form');
+    await form.getByText('Advanced defaults').click();
+    await form.locator('input[name=persistent_keepalive]').fill('30');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await closed(form);
+    assert.equal((await api('GET', '/networks/lab')).body.persistent_keepalive, 30);
+    await page.getByText('30s').first().waitFor();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    const confirm = page.getByTestId('confirm');
+    await confirm.getByText(/cannot be undone/).waitFor();
+    await confirm.getByRole('button', { name: 'Delete network' }).click();
+    await page.getByRole('heading', { name: 'Networks', exact: true }).waitFor();
+    assert.equal((await api('GET', '/networks/lab')).status, 404);
   });
 
   test('pages and filters hosts on the server, rendering only visible rows', async () => {
