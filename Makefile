@@ -14,7 +14,9 @@ export CGO_ENABLED ?= 0
 .PHONY: all build run deps test unit e2e vet clean
 all: build
 
-build:
+# build embeds the dashboard (make webapp: npm ci + vite build); a plain
+# `go build ./cmd/drago` works without Node and serves a placeholder page.
+build: webapp
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/drago ./cmd/drago
 
 # Start the control plane on a temporary data dir; prints a root token.

@@ -249,8 +249,8 @@ func TestReconcilePeerWithNextKey(t *testing.T) {
 	peers := map[wgtypes.Key][]netip.Prefix{}
 	for _, p := range dev.WireGuard.Peers {
 		peers[p.PublicKey] = peerPrefixes(p.AllowedIPs)
-		if p.PublicKey == peerKey(21) && (p.Endpoint == nil || p.Endpoint.String() != "192.0.2.11:51820") {
-			t.Errorf("next-key peer endpoint %v, want the peer's", p.Endpoint)
+		if p.PublicKey == peerKey(21) && p.Endpoint != nil {
+			t.Errorf("next-key peer endpoint %v, want none until it gets allowed IPs", p.Endpoint)
 		}
 	}
 	wantPeers := map[wgtypes.Key][]netip.Prefix{
@@ -268,6 +268,9 @@ func TestReconcilePeerWithNextKey(t *testing.T) {
 		t.Errorf("overlap state applied twice: %v", ops)
 	}
 
+	// The peer's first handshake under its new key sets the endpoint.
+	must(t, f.fake.ConfigureWireGuard("drago-a", wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: peerKey(21), UpdateOnly: true, Endpoint: udp("192.0.2.11:51820")}}}))
+	f.fake.Reset()
 	got = f.apply(rotatingPeerState(peerAfter))
 	want = []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, RemovedPeers: 1}}
 	if d := cmp.Diff(want, got, cmpNetip); d != "" {
@@ -282,6 +285,21 @@ func TestReconcilePeerWithNextKey(t *testing.T) {
 	wantPeers[peerKey(21)] = mustPrefixes(t, "10.0.0.3/32", "192.168.11.0/24")
 	if d := cmp.Diff(wantPeers, peers, cmpNetip); d != "" {
 		t.Errorf("peers after the switch (-want +got):\n%s", d)
+	}
+}
+
+// TestReconcileNextKeyGetsEndpointWithAllowedIPs: a next-key entry that
+// no handshake reached gets its endpoint from the server's state with its
+// allowed IPs, so that this side can dial the peer's new key.
+func TestReconcileNextKeyGetsEndpointWithAllowedIPs(t *testing.T) {
+	f := newFixture(t)
+	f.apply(rotatingPeerState(peerOverlap))
+	f.apply(rotatingPeerState(peerAfter))
+	dev, _ := f.fake.Device("drago-a")
+	for _, p := range dev.WireGuard.Peers {
+		if p.PublicKey == peerKey(21) && (p.Endpoint == nil || p.Endpoint.String() != "192.0.2.11:51820") {
+			t.Errorf("peer's new key endpoint %v, want 192.0.2.11:51820", p.Endpoint)
+		}
 	}
 }
 

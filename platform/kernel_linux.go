@@ -1,13 +1,11 @@
 package platform
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -126,11 +124,6 @@ func (b *kernelBackend) wireguardLink(name string) (netlink.Link, error) {
 		return nil, fmt.Errorf("link is of type %s, not wireguard", t)
 	}
 	return l, nil
-}
-
-// sortPeers orders peers by public key, so Device output is stable.
-func sortPeers(peers []wgtypes.Peer) {
-	slices.SortFunc(peers, func(a, b wgtypes.Peer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
 }
 
 // probeKernel reports, as a nil error, whether this network namespace can

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -18,9 +17,6 @@ import (
 // removes nothing else. It is unassigned in iproute2's rt_protos;
 // `ip route show proto 68` lists drago's routes.
 const RouteProtocol = 68
-
-// defaultMTU is the MTU of a new interface, as wg-quick and wireguard-go pick.
-const defaultMTU = 1420
 
 // addrGenModeNone (IN6_ADDR_GEN_MODE_NONE) stops the kernel from adding an
 // IPv6 link-local address, so a link carries only the addresses drago adds.
@@ -201,7 +197,7 @@ func (ls links) addRoute(name string, p netip.Prefix) error {
 	if lerr == nil && len(owned) > 0 {
 		return nil
 	}
-	return fmt.Errorf("a route not owned by drago is in the way: %w", os.ErrExist)
+	return errNotOwned
 }
 
 // DeleteRoute implements Backend: it removes drago's route to p through the
@@ -261,25 +257,4 @@ func routeDst(r netlink.Route) netip.Prefix {
 		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	}
 	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-}
-
-// checkRoutePrefix rejects invalid prefixes and prefixes with host bits set,
-// which the kernel would mask (so Device would never report them back).
-func checkRoutePrefix(p netip.Prefix) error {
-	if !p.IsValid() {
-		return errors.New("invalid prefix")
-	}
-	if p != p.Masked() {
-		return fmt.Errorf("prefix has host bits set (want %s)", p.Masked())
-	}
-	return nil
-}
-
-// checkName rejects names Linux would refuse as interface names.
-func checkName(name string) error {
-	if name == "" || len(name) >= unix.IFNAMSIZ || name == "." || name == ".." ||
-		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r == '%' || r <= ' ' || r > '~' }) {
-		return fmt.Errorf("invalid interface name %q", name)
-	}
-	return nil
 }

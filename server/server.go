@@ -142,6 +142,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	if s.cfg.UI != nil {
 		r.PathPrefix("/ui/").Handler(s.cfg.UI)
+		r.Path("/ui").Handler(http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 		r.Path("/").Handler(http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	return r

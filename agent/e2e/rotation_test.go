@@ -89,7 +89,7 @@ func TestKeyRotationUnderPing(t *testing.T) {
 		results = append(results, r)
 		time.Sleep(400 * time.Millisecond) // traffic between rotations
 	}
-	time.Sleep(time.Second)
+	time.Sleep(2 * time.Second) // the last window, and time for late replies
 	replies, stopped := ping.stop(t)
 	os.WriteFile("/tmp/dbg-h1.log", []byte(h1.agent.output()), 0o600) // DEBUG
 	os.WriteFile("/tmp/dbg-h2.log", []byte(h2.agent.output()), 0o600) // DEBUG

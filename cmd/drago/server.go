@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -20,7 +21,7 @@ func serverCommand(e *env) *ffcli.Command {
 		logLevel string
 	)
 	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
-	fs.BoolVar(&dev, "dev", false, "development mode: temporary data dir, root token printed")
+	fs.BoolVar(&dev, "dev", false, "development mode: root token printed; a temporary data dir unless -data-dir is given")
 	fs.StringVar(&cfg.Addr, "addr", server.DefaultAddr, "listen address, host:port")
 	fs.StringVar(&cfg.DataDir, "data-dir", server.DefaultDataDir, "directory for the state database and root token")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "TLS certificate (PEM); enables HTTPS with -tls-key-file")
@@ -56,7 +57,9 @@ Example:
 			if cfg.HeartbeatGrace <= 0 {
 				return usagef("-heartbeat-grace: must be positive")
 			}
-			if dev {
+			dataDirSet := false
+			fs.Visit(func(f *flag.Flag) { dataDirSet = dataDirSet || f.Name == "data-dir" })
+			if dev && !dataDirSet {
 				dir, err := os.MkdirTemp("", "drago-dev-")
 				if err != nil {
 					return err
@@ -78,8 +81,12 @@ Example:
 				scheme = "https"
 			}
 			if dev {
-				fmt.Fprintf(e.stdout, "Drago dev server at %s://%s (data dir %s, deleted on exit)\nRoot token: %s\nDashboard: %s://%s/ui/\n",
-					scheme, srv.Addr(), cfg.DataDir, root, scheme, srv.Addr())
+				kept := "deleted on exit"
+				if dataDirSet {
+					kept = "kept"
+				}
+				fmt.Fprintf(e.stdout, "Drago dev server at %s://%s (data dir %s, %s)\nRoot token: %s\nDashboard: %s://%s/ui/\n",
+					scheme, srv.Addr(), cfg.DataDir, kept, root, scheme, srv.Addr())
 			} else if root != "" {
 				fmt.Fprintf(e.stdout, "Created the root token in %s/%s (readable by this user only).\n", cfg.DataDir, server.RootTokenFile)
 			}

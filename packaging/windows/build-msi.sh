@@ -63,8 +63,9 @@ sed 's/$/\r/' "$src/../../LICENSE" >"$stage/LICENSE.txt"
 
 out=$DIST/msi/drago-$PKG_VERSION-x64.msi
 rm -f "$out"
-# wixl warns about nothing useful on stderr for a valid source; keep errors.
-wixl -a x64 -D Version="$MSI_VERSION" -D StageDir="$(cd "$stage" && pwd)" -o "$out" "$src/drago.wxs"
+# wixl finds File sources relative to the .wxs file.
+cp "$src/drago.wxs" "$stage/drago.wxs"
+wixl -a x64 -D Version="$MSI_VERSION" -o "$out" "$stage/drago.wxs"
 
 # What wixl 0.101 cannot say in WiX source:
 # - AgentConfig: msidbComponentAttributes64bit (256) + Permanent (16) +
@@ -74,9 +75,12 @@ wixl -a x64 -D Version="$MSI_VERSION" -D StageDir="$(cd "$stage" && pwd)" -o "$o
 #   maximum (512), so a rebuild of the same version also replaces in place.
 # - The install folder appended to the system PATH (removed on uninstall),
 #   as WiX's <Environment Name="PATH" Part="last" System="yes"/> would.
-q() { msibuild "$out" -q "$1"; }
+q() { msibuild "$out" -q "$1" >/dev/null || die "msibuild failed: $1"; }
 q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'AgentConfig'"
-q "UPDATE \`Upgrade\` SET \`Attributes\` = 513 WHERE \`ActionProperty\` = 'WIX_UPGRADE_DETECTED'"
+# Attributes is part of the Upgrade table's key: replace the row.
+code=$(msiinfo export "$out" Property | awk -F'\t' '$1 == "UpgradeCode" {print toupper($2)}' | tr -d '\r')
+q "DELETE FROM \`Upgrade\` WHERE \`ActionProperty\` = 'WIX_UPGRADE_DETECTED'"
+q "INSERT INTO \`Upgrade\` (\`UpgradeCode\`, \`VersionMax\`, \`Attributes\`, \`ActionProperty\`) VALUES ('$code', '$MSI_VERSION', 513, 'WIX_UPGRADE_DETECTED')"
 q "CREATE TABLE \`Environment\` (\`Environment\` CHAR(72) NOT NULL, \`Name\` CHAR(255) NOT NULL LOCALIZABLE, \`Value\` CHAR(255) LOCALIZABLE, \`Component_\` CHAR(72) NOT NULL PRIMARY KEY \`Environment\`)"
 q "INSERT INTO \`Environment\` (\`Environment\`, \`Name\`, \`Value\`, \`Component_\`) VALUES ('PathInstallDir', '=-*PATH', '[~];[INSTALLDIR]', 'DragoExe')"
 q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('RemoveEnvironmentStrings', 3300)"

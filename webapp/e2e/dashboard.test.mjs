@@ -144,11 +144,11 @@ async function closed(dialog) {
   }
 }
 
-async function shot(name) {
+async function shot(name, { fullPage = false } = {}) {
   // Let toasts (4 s) go and transitions settle.
   await page.locator('.toast').first().waitFor({ state: 'detached', timeout: 6000 }).catch(() => {});
   await page.waitForTimeout(150);
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage });
 }
 
 async function go(path) {
@@ -433,7 +433,7 @@ describe('dashboard against a real drago server', () => {
     await until('four nodes', async () => (await svg.locator('.node').count()) === 4);
     assert.equal(await svg.locator('.node-device').count(), 1);
     await page.getByTestId('interfaces').getByText('alice-phone').waitFor();
-    await shot('13-network-with-device');
+    await shot('13-network-with-device', { fullPage: true });
   });
 
   test('adds interfaces and an explicit connection, edits and deletes it', async () => {
@@ -487,7 +487,7 @@ describe('dashboard against a real drago server', () => {
     assert.equal(list.body.items[0].persistent_keepalive, 25);
     const svg = page.getByTestId('topology-svg');
     await until('the connection in the picture', async () => (await svg.locator('line').count()) === 1);
-    await shot('14-network-connections');
+    await shot('14-network-connections', { fullPage: true });
 
     await row.getByRole('button', { name: 'Edit connection' }).click();
     form = page.getByTestId('connection-form');
@@ -502,7 +502,7 @@ describe('dashboard against a real drago server', () => {
 
     await row.getByRole('button', { name: 'Delete connection' }).click();
     await page.getByTestId('confirm').getByRole('button', { name: 'Delete' }).click();
-    await conns.getByText('No connections').waitFor();
+    await conns.getByText('No connections', { exact: true }).waitFor();
     assert.equal((await api('GET', `/connections?network=${made.body.id}`)).body.total, 0);
 
     // Edit an interface's addresses, then delete it.

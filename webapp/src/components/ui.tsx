@@ -2,7 +2,7 @@
 // dialogs and form fields.
 
 import type { ComponentChildren, JSX } from 'preact';
-import { useContext, useEffect, useRef, useState } from 'preact/hooks';
+import { useContext, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import { AppContext } from '../lib/context';
 import { href, navigate } from '../lib/router';
@@ -190,11 +190,15 @@ export function Modal(props: {
   testid?: string;
 }) {
   const ref = useRef<HTMLDivElement>(null);
+  // Focus the first field before the dialog is painted: Preact runs plain
+  // effects after paint, and a late focus() would steal the caret from a
+  // field the user (or a test) already started typing in.
+  useLayoutEffect(() => {
+    ref.current?.querySelector<HTMLElement>('input:not([type=hidden]), select, textarea')?.focus();
+  }, []);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => e.key === 'Escape' && props.onClose();
     document.addEventListener('keydown', onKey);
-    const first = ref.current?.querySelector<HTMLElement>('input:not([type=hidden]), select, textarea');
-    first?.focus();
     return () => document.removeEventListener('keydown', onKey);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);

@@ -33,6 +33,10 @@ import { NetworkForm } from './networkform';
 const LIMIT = 100;
 const TOPOLOGY_REFRESH_MS = 15000;
 
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function NetworkPage({ name }: { name: string }) {
   const { api, toast } = useContext(AppContext);
   const tick = useLive(['network', 'interface', 'connection', 'host']);
@@ -216,7 +220,14 @@ export function NetworkPage({ name }: { name: string }) {
                 ))}
               </tbody>
             </table>
-            <Pager offset={ifaces.data.offset} limit={LIMIT} total={ifaces.data.total} onOffset={setIfOffset} noun="host interface" />
+            {ifaces.data.total > LIMIT ? (
+              <Pager offset={ifaces.data.offset} limit={LIMIT} total={ifaces.data.total} onOffset={setIfOffset} noun="host interface" />
+            ) : (
+              <div class="pager muted">
+                {plural(ifaces.data.total, 'host interface')}
+                {devices.data?.total ? `, ${plural(devices.data.total, 'device')}` : ''}
+              </div>
+            )}
           </>
         )}
       </Card>
@@ -237,8 +248,10 @@ export function NetworkPage({ name }: { name: string }) {
         ) : !conns.data ? (
           <Loading />
         ) : conns.data.items.length === 0 ? (
-          <Empty icon={<IconLink />} title="No connections">
-            {n.topology === 'none' ? 'With topology “none”, interfaces peer only through connections you add.' : 'Connections appear once the network has two interfaces.'}
+          <Empty icon={<IconLink />} title={n.topology === 'none' ? 'No connections' : 'No connections added'}>
+            {n.topology === 'none'
+              ? 'With topology “none”, interfaces peer only through connections you add.'
+              : `The ${n.topology} topology peers the interfaces by itself, as the picture shows. Add a connection to set allowed IPs, endpoints or keepalive for one pair.`}
           </Empty>
         ) : (
           <>
