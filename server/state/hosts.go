@@ -113,15 +113,7 @@ func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, e
 	if err := s.checkHost(h, old); err != nil {
 		return nil, err
 	}
-	w := s.begin()
-	w.meta(&h.Meta)
-	w.put(store.KindHosts, h.ID, h, "updated", h.Name)
-	w.hosts.add(h.ID)
-	if err := w.commit(); err != nil {
-		return nil, err
-	}
-	hv := s.hostView(h)
-	return &hv, nil
+	return s.putHost(h)
 }
 
 func (s *State) checkHost(h, old *api.Host) error {
@@ -188,6 +180,11 @@ func (s *State) RequestKeyRotation(ref string) (*api.Host, error) {
 	}
 	h := clone(old)
 	h.RotateKeys = true
+	return s.putHost(h)
+}
+
+// putHost stores a changed host, wakes it and its peers, and returns its view.
+func (s *State) putHost(h *api.Host) (*api.Host, error) {
 	w := s.begin()
 	w.meta(&h.Meta)
 	w.put(store.KindHosts, h.ID, h, "updated", h.Name)

@@ -245,20 +245,18 @@ func (p *netPools) pool(a netip.Addr) *ipam.Pool {
 	return p.v6
 }
 
+// reserveAddrs marks the interface's addresses used in its network's pools
+// (validated before the write, so it cannot fail).
 func (s *State) reserveAddrs(i *api.Interface) {
-	p := s.pools[i.NetworkID]
-	if p == nil {
-		return
-	}
-	for _, a := range i.Addresses {
-		addr := netip.MustParsePrefix(a).Addr()
-		if pool := p.pool(addr); pool != nil {
-			_ = pool.Reserve(addr) // validated before the write
-		}
-	}
+	s.eachPoolAddr(i, func(pool *ipam.Pool, a netip.Addr) { _ = pool.Reserve(a) })
 }
 
+// releaseAddrs frees the interface's addresses.
 func (s *State) releaseAddrs(i *api.Interface) {
+	s.eachPoolAddr(i, (*ipam.Pool).Release)
+}
+
+func (s *State) eachPoolAddr(i *api.Interface, fn func(*ipam.Pool, netip.Addr)) {
 	p := s.pools[i.NetworkID]
 	if p == nil {
 		return
@@ -266,7 +264,7 @@ func (s *State) releaseAddrs(i *api.Interface) {
 	for _, a := range i.Addresses {
 		addr := netip.MustParsePrefix(a).Addr()
 		if pool := p.pool(addr); pool != nil {
-			pool.Release(addr)
+			fn(pool, addr)
 		}
 	}
 }

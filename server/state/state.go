@@ -377,24 +377,21 @@ func (s *State) apply(c change) {
 		index(s.ifaceConns, cn.A.InterfaceID, c.id)
 		index(s.ifaceConns, cn.B.InterfaceID, c.id)
 	case store.KindTokens:
-		if c.val == nil {
-			delete(s.tokens, c.id)
-			return
-		}
-		s.tokens[c.id] = c.val.(*tokenRecord)
+		setOrDelete(s.tokens, c)
 	case store.KindJoinTokens:
-		if c.val == nil {
-			delete(s.joins, c.id)
-			return
-		}
-		s.joins[c.id] = c.val.(*joinRecord)
+		setOrDelete(s.joins, c)
 	case store.KindCredentials:
-		if c.val == nil {
-			delete(s.creds, c.id)
-			return
-		}
-		s.creds[c.id] = c.val.(*credRecord)
+		setOrDelete(s.creds, c)
 	}
+}
+
+// setOrDelete applies a change to a map without secondary indexes.
+func setOrDelete[T any](m map[string]*T, c change) {
+	if c.val == nil {
+		delete(m, c.id)
+		return
+	}
+	m[c.id] = c.val.(*T)
 }
 
 func index(m map[string]set, key, id string) {
