@@ -208,20 +208,25 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	}
 }
 
-// accept saves and applies a desired state from the server, runs the key
-// rotation steps it allows, then reports.
+// accept applies a desired state from the server, runs the key rotation
+// steps it allows, reports, and saves the state for the next start. The
+// save (a synced file write, milliseconds) comes last: during a peer's key
+// rotation, the time this host takes to apply and report is time in which
+// the peer's packets under its new key are dropped here. A crash before
+// the save only makes the next start apply the previous state until the
+// server answers.
 func (a *agent) accept(ctx context.Context, ds *api.DesiredState) {
 	if ds.HostID != "" && ds.HostID != a.ident.HostID {
 		a.log.Error("ignoring a desired state for another host", "host_id", ds.HostID, "want_host_id", a.ident.HostID)
 		return
 	}
-	if err := a.dir.saveDesired(ds); err != nil {
-		a.log.Error("cannot save the desired state; applying it anyway", "err", err)
-	}
 	a.state, a.fromServer = ds, true
 	a.reconcile(ctx, "update")
 	a.rotateKeys(time.Now())
 	a.reports.put(a.statusReport())
+	if err := a.dir.saveDesired(ds); err != nil {
+		a.log.Error("cannot save the desired state; the next start applies an older one until the server answers", "err", err)
+	}
 }
 
 // reconcile applies a.state and reports whether the host changed or the

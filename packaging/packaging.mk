@@ -11,28 +11,45 @@
 #                       (as root: installs, upgrades and purges the package here)
 #
 # Variables: DIST (output folder, default dist), PKG_VERSION (package version,
-# from VERSION), PKG_ARCHS (default: amd64 arm64 armv7), MSI_VERSION (numeric
-# a.b.c, from PKG_VERSION), APT_GNUPGHOME / APT_KEY_ID (the repository's
-# signing key; default: a throwaway key made in $(DIST)/apt-gnupg).
+# from VERSION), PKG_ARCHS (default: amd64 arm64 armv7), PKG_ETC (the shipped
+# server.hcl and agent.hcl, default packaging/etc), MSI_VERSION (numeric a.b.c,
+# from PKG_VERSION), MSI_DIR (default $(DIST)/msi), APT_GNUPGHOME / APT_KEY_ID
+# (the repository's signing key; default: a throwaway key made once in
+# $(DIST)/apt-gnupg).
 
 DIST          ?= dist
 CROSS_TARGETS := linux-amd64 linux-arm64 linux-armv6 linux-armv7 \
                  windows-amd64 windows-arm64 darwin-amd64 darwin-arm64
 CROSS_BINS    := $(foreach t,$(CROSS_TARGETS),$(DIST)/bin/drago-$(t)$(if $(filter windows-%,$(t)),.exe))
 PKG_ARCHS     ?= amd64 arm64 armv7
+PKG_ETC       ?= packaging/etc
 HOST_TARGET   := $(shell $(GO) env GOHOSTOS)-$(shell $(GO) env GOHOSTARCH)
 
-# Package version: VERSION without a leading v and with '-' read as '+'
+# The version, commit and date that LDFLAGS stamps. (VERSION, COMMIT and DATE
+# are recursive variables: each use would run git and date again.)
+ldflags_x      = $(patsubst github.com/drago-wg/drago/server/api.$(1)=%,%,$(filter github.com/drago-wg/drago/server/api.$(1)=%,$(LDFLAGS)))
+STAMP_VERSION := $(call ldflags_x,Version)
+STAMP_COMMIT  := $(call ldflags_x,Commit)
+STAMP_DATE    := $(call ldflags_x,Date)
+
+# Package version: the version without a leading v and with '-' read as '+'
 # (git describe's v1.2.0-3-gabc1234 is 1.2.0+3+gabc1234, after 1.2.0); a
-# VERSION that is no version number (an untagged commit) is 0.0.0~gitVERSION,
-# before any release.
-PKG_VERSION   ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\.[0-9]+/!s/^/0.0.0~git/; s/^v//; s/-/+/g')
+# version that is no version number (an untagged commit) is
+# 0.0.0~gitVERSION, before any release.
+ifeq ($(origin PKG_VERSION),undefined)
+PKG_VERSION   := $(shell echo '$(STAMP_VERSION)' | sed -E '/^v?[0-9]+\.[0-9]+/!s/^/0.0.0~git/; s/^v//; s/-/+/g')
+endif
 # Windows Installer versions are numeric; MajorUpgrade compares a.b.c.
-MSI_VERSION   ?= $(or $(shell echo '$(PKG_VERSION)' | sed -nE 's/^([0-9]+\.[0-9]+\.[0-9]+).*/\1/p'),0.0.0)
+ifeq ($(origin MSI_VERSION),undefined)
+MSI_VERSION   := $(or $(shell echo '$(PKG_VERSION)' | sed -nE 's/^([0-9]+\.[0-9]+\.[0-9]+).*/\1/p'),0.0.0)
+endif
 
 NFPM_VERSION  := v2.45.2
+# make for the package test. (A recipe that names $(MAKE) runs even under make -n.)
+SUBMAKE       := $(MAKE)
 NFPM          := bin/tools/nfpm-$(NFPM_VERSION)/nfpm
 
+MSI_DIR       ?= $(DIST)/msi
 APT_GNUPGHOME ?= $(DIST)/apt-gnupg
 APT_KEY_ID    ?=
 WIREGUARD_DLL ?=
@@ -72,7 +89,7 @@ packages: $(foreach a,$(PKG_ARCHS),$(DIST)/bin/drago-linux-$(a)) $(DIST)/complet
 		rm -f $(DIST)/pkg/drago_*_$$d.deb $(DIST)/pkg/drago-*.$$r.rpm; \
 		for p in deb rpm; do \
 			NFPM_ARCH=$$n PKG_VERSION='$(PKG_VERSION)' DRAGO_BIN=$(DIST)/bin/drago-linux-$$a \
-			DRAGO_COMPLETIONS=$(DIST)/completions $(NFPM) package -f nfpm.yaml -p $$p -t $(DIST)/pkg/; \
+			DRAGO_COMPLETIONS=$(DIST)/completions DRAGO_ETC='$(PKG_ETC)' $(NFPM) package -f nfpm.yaml -p $$p -t $(DIST)/pkg/; \
 		done; \
 	done
 
@@ -80,10 +97,11 @@ apt-repo: packages
 	DIST='$(DIST)' APT_GNUPGHOME='$(APT_GNUPGHOME)' APT_KEY_ID='$(APT_KEY_ID)' bash packaging/apt-repo.sh
 
 msi: $(DIST)/bin/drago-windows-amd64.exe
-	DIST='$(DIST)' MSI_VERSION='$(MSI_VERSION)' PKG_VERSION='$(PKG_VERSION)' WIREGUARD_DLL='$(WIREGUARD_DLL)' \
+	DIST='$(DIST)' MSI_DIR='$(MSI_DIR)' MSI_VERSION='$(MSI_VERSION)' PKG_VERSION='$(PKG_VERSION)' WIREGUARD_DLL='$(WIREGUARD_DLL)' \
 	SIGN_CERT='$(SIGN_CERT)' SIGN_KEY='$(SIGN_KEY)' bash packaging/windows/build-msi.sh
 
-# The package tests: builds everything, then checks it (see the script's head).
-packages-test: cross
-	GO='$(GO)' VERSION='$(VERSION)' PKG_VERSION='$(PKG_VERSION)' MSI_VERSION='$(MSI_VERSION)' \
-		bash packaging/test/packages-test.sh
+# The package tests (root): checks what cross, packages and apt-repo built,
+# builds the MSIs and an upgrade itself (see the script's head).
+packages-test: cross packages apt-repo
+	GO='$(GO)' MAKE='$(SUBMAKE)' DIST='$(DIST)' VERSION='$(STAMP_VERSION)' COMMIT='$(STAMP_COMMIT)' DATE='$(STAMP_DATE)' \
+	PKG_VERSION='$(PKG_VERSION)' MSI_VERSION='$(MSI_VERSION)' bash packaging/test/packages-test.sh

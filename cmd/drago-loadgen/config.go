@@ -57,6 +57,10 @@ type config struct {
 	Heartbeat time.Duration
 	Wait      time.Duration
 	Drift     time.Duration
+	// ConnIdle closes the agents' idle HTTP connections after this long;
+	// 0: Go's default (90s), unless the open-file limit cannot hold two
+	// connections per agent, then 5s.
+	ConnIdle time.Duration
 
 	ChangeTimeout time.Duration // per change, until every affected agent applied it
 	SetupTimeout  time.Duration
@@ -97,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 30*time.Second, "agent heartbeat (status report) interval")
 	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "agent blocking-query wait (the agent default)")
 	fs.DurationVar(&c.Drift, "drift", time.Hour, "agent drift-repair interval (it reads the in-memory backend only)")
+	fs.DurationVar(&c.ConnIdle, "conn-idle", 0, "close the agents' idle HTTP connections after this long (default: Go's 90s, or 5s when the open-file limit cannot hold 2 connections per agent)")
 	fs.DurationVar(&c.ChangeTimeout, "timeout", time.Minute, "how long one change may take to reach every affected agent")
 	fs.DurationVar(&c.SetupTimeout, "setup-timeout", 30*time.Minute, "how long setting up may take")
 	fs.DurationVar(&c.Settle, "settle", 500*time.Millisecond, "after a change converged, how long wakes are still counted")
@@ -229,6 +234,7 @@ func (c config) validate(set map[string]bool) error {
 		{"heartbeat", c.Heartbeat, time.Second, 0},
 		{"wait", c.Wait, time.Second, maxWait},
 		{"drift", c.Drift, time.Second, 0},
+		{"conn-idle", c.ConnIdle, 0, time.Hour},
 		{"timeout", c.ChangeTimeout, time.Second, 0},
 		{"setup-timeout", c.SetupTimeout, time.Second, 0},
 		{"settle", c.Settle, 0, time.Minute},

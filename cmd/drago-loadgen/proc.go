@@ -44,6 +44,9 @@ func readProc(pid int) (procSample, error) {
 		return s, err
 	}
 	st, err := parseStatus(b)
+	if err == nil && st["VmRSS"] == 0 {
+		err = errors.New("no VmRSS line")
+	}
 	if err != nil {
 		return s, fmt.Errorf("%s/status: %w", dir, err)
 	}
@@ -83,8 +86,8 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
-// parseStatus returns the numeric fields of /proc/<pid>/status; sizes given
-// in kB are converted to bytes.
+// parseStatus returns the numeric fields of /proc/<pid>/status (or of
+// /proc/meminfo); sizes given in kB are converted to bytes.
 func parseStatus(b []byte) (map[string]int64, error) {
 	out := map[string]int64{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -106,8 +109,11 @@ func parseStatus(b []byte) (map[string]int64, error) {
 		}
 		out[k] = n
 	}
-	if _, ok := out["VmRSS"]; !ok {
-		return nil, errors.New("no VmRSS line")
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no numeric field")
 	}
 	return out, nil
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Windows x64 MSI (make msi) from $DIST/bin/drago-windows-amd64.exe:
-#   $DIST/msi/drago-$PKG_VERSION-x64.msi
+#   $MSI_DIR/drago-$PKG_VERSION-x64.msi   (MSI_DIR defaults to $DIST/msi)
 # Environment:
 #   WIREGUARD_DLL  required: the amd64 wireguard.dll (wireguard-nt) to ship;
 #                  it cannot be downloaded here, so the build takes its path
@@ -14,6 +14,7 @@
 set -euo pipefail
 
 DIST=${DIST:-dist}
+MSI_DIR=${MSI_DIR:-$DIST/msi}
 MSI_VERSION=${MSI_VERSION:-}
 PKG_VERSION=${PKG_VERSION:-$MSI_VERSION}
 WIREGUARD_DLL=${WIREGUARD_DLL:-}
@@ -48,7 +49,7 @@ sign() {
 		-i https://github.com/drago-wg/drago "${ts[@]}" -in "$1" -out "$2" >/dev/null
 }
 
-stage=$DIST/msi/stage
+stage=$MSI_DIR/stage
 rm -rf "$stage"
 mkdir -p "$stage"
 if [ -n "$SIGN_CERT" ]; then
@@ -61,7 +62,7 @@ cp "$WIREGUARD_DLL" "$stage/wireguard.dll"
 sed 's/$/\r/' "$src/agent.hcl" >"$stage/agent.hcl"
 sed 's/$/\r/' "$src/../../LICENSE" >"$stage/LICENSE.txt"
 
-out=$DIST/msi/drago-$PKG_VERSION-x64.msi
+out=$MSI_DIR/drago-$PKG_VERSION-x64.msi
 rm -f "$out"
 # wixl finds File sources relative to the .wxs file.
 cp "$src/drago.wxs" "$stage/drago.wxs"
@@ -90,4 +91,5 @@ if [ -n "$SIGN_CERT" ]; then
 	sign "$out" "$out.signed"
 	mv "$out.signed" "$out"
 fi
+rm -rf "$stage"
 echo "msi: $out (ProductVersion $MSI_VERSION$([ -n "$SIGN_CERT" ] && echo ", signed"))"

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Result is what one run measured. Byte counts are on the wire (HTTP
+// headers included, after compression), counted on the agents' connections.
+type Result struct {
+	Scenario int    `json:"scenario"`
+	Title    string `json:"title"`
+	Layout   string `json:"layout"`
+	Change   string `json:"change,omitempty"`
+	Machine  string `json:"machine"`
+	Agents   string `json:"agents"`
+	Server   string `json:"server"`
+
+	Setup    Phase `json:"setup"`
+	Measured Phase `json:"measured"`
+
+	Changes      int         `json:"changes,omitempty"`
+	Convergence  Dist        `json:"convergence"`
+	ConvergeWhat string      `json:"convergence_what"`
+	NotConverged int         `json:"not_converged"`
+	Extra        []NamedDist `json:"extra,omitempty"`
+
+	WokenMin     int `json:"woken_min,omitempty"`
+	WokenMax     int `json:"woken_max,omitempty"`
+	WokenOutside int `json:"woken_outside"` // woken agents that the change did not concern, summed over changes
+
+	PeerOpsMin int64 `json:"peer_ops_min,omitempty"` // per affected agent and change
+	PeerOpsMax int64 `json:"peer_ops_max,omitempty"`
+
+	BytesToAgents   float64 `json:"bytes_to_agents_per_change,omitempty"`   // server -> all agents
+	BytesFromAgents float64 `json:"bytes_from_agents_per_change,omitempty"` // all agents -> server
+	BytesPerWoken   float64 `json:"bytes_per_woken_agent,omitempty"`
+	ServerWChar     float64 `json:"server_wchar_per_change,omitempty"` // server write(2) bytes, files included
+
+	ServerCPUPerChange time.Duration `json:"server_cpu_per_change_ns,omitempty"` // net of the idle rate
+	IdleCPUPercent     float64       `json:"idle_cpu_percent"`                   // server, % of one core
+
+	Notes    []string `json:"notes,omitempty"`
+	Targets  []Target `json:"targets,omitempty"`
+	Profiles []string `json:"profiles,omitempty"`
+	AgentLog string   `json:"agent_log"`
+}
+
+// Phase is the resource use of the server and of this tool over one phase.
+type Phase struct {
+	Duration      time.Duration `json:"duration_ns"`
+	ServerCPU     time.Duration `json:"server_cpu_ns"`
+	ServerRSS     int64         `json:"server_rss"`      // at the end
+	ServerPeakRSS int64         `json:"server_peak_rss"` // during the phase
+	ServerThreads int           `json:"server_threads"`
+	ServerFDs     int           `json:"server_fds"`
+	LoadCPU       time.Duration `json:"loadgen_cpu_ns"`
+	LoadRSS       int64         `json:"loadgen_rss"`
+}
+
+// NamedDist is a secondary distribution, e.g. a key rotation's first step.
+type NamedDist struct {
+	Name string `json:"name"`
+	Dist Dist   `json:"dist"`
+}
+
+// Target is one of issue 8's targets, checked against this run.
+type Target struct {
+	Name string `json:"name"`
+	Got  string `json:"got"`
+	Met  bool   `json:"met"`
+}
+
+func (r *Result) target(name string, met bool, format string, args ...any) {
+	r.Targets = append(r.Targets, Target{Name: name, Got: fmt.Sprintf(format, args...), Met: met})
+}
+
+func (r *Result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// write prints the result for people, or as JSON.
+func (r *Result) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("scenario %d: %s", r.Scenario, r.Title)
+	p("  layout:      %s", r.Layout)
+	if r.Change != "" {
+		p("  change:      %s", r.Change)
+	}
+	p("  machine:     %s", r.Machine)
+	p("  agents:      %s", r.Agents)
+	p("  server:      %s", r.Server)
+	if r.Setup.Duration > 0 {
+		p("  setup:       %s", r.Setup.line())
+	} else {
+		p("  setup:       none: the measured phase starts from an empty server")
+	}
+	p("  measured:    %s", r.Measured.line())
+	if r.Changes > 0 {
+		p("  changes:     %d, one after the other", r.Changes)
+	}
+	if r.ConvergeWhat != "" {
+		p("  convergence: %s", r.Convergence)
+		p("               (%s)", r.ConvergeWhat)
+		if r.NotConverged > 0 {
+			p("               NOT CONVERGED: %d agent-changes timed out", r.NotConverged)
+		}
+	}
+	for _, x := range r.Extra {
+		p("  %-12s %s", x.Name+":", x.Dist)
+	}
+	if r.WokenMax > 0 {
+		p("  woken:       %d-%d agents per change; woken outside the change's scope: %d", r.WokenMin, r.WokenMax, r.WokenOutside)
+	}
+	if r.PeerOpsMax > 0 {
+		p("  peer ops:    %d-%d per affected agent and change (recording backend)", r.PeerOpsMin, r.PeerOpsMax)
+	}
+	if r.BytesToAgents > 0 {
+		p("  bytes:       server->agents %s per change (%s per woken agent), agents->server %s per change, server write(2) %s per change",
+			byteSize(r.BytesToAgents), byteSize(r.BytesPerWoken), byteSize(r.BytesFromAgents), byteSize(r.ServerWChar))
+	}
+	if r.ServerCPUPerChange > 0 || r.Changes > 0 {
+		p("  server CPU:  %s per change, net of the idle rate (%.1f%% of one core)", ms(r.ServerCPUPerChange), r.IdleCPUPercent)
+	} else {
+		p("  server CPU:  %.1f%% of one core over the measured phase", r.IdleCPUPercent)
+	}
+	for _, n := range r.Notes {
+		p("  note:        %s", n)
+	}
+	if len(r.Targets) > 0 {
+		p("  targets:")
+		for _, t := range r.Targets {
+			mark := "MISSED"
+			if t.Met {
+				mark = "met"
+			}
+			p("    %-6s %-48s %s", mark, t.Name, t.Got)
+		}
+	}
+	for _, f := range r.Profiles {
+		p("  profile:     %s", f)
+	}
+	p("  agent log:   %s", r.AgentLog)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (ph Phase) line() string {
+	return fmt.Sprintf("%s; server CPU %.1fs, RSS %s (peak %s), %d threads, %d fds; load tool CPU %.1fs, RSS %s",
+		ph.Duration.Round(100*time.Millisecond), ph.ServerCPU.Seconds(), byteSize(float64(ph.ServerRSS)),
+		byteSize(float64(ph.ServerPeakRSS)), ph.ServerThreads, ph.ServerFDs, ph.LoadCPU.Seconds(), byteSize(float64(ph.LoadRSS)))
+}
+
+// machine describes the machine for the results.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if st, err := parseStatus(b); err == nil && st["MemTotal"] > 0 {
+			mem = ", " + byteSize(float64(st["MemTotal"]))
+		}
+	}
+	var u syscall.Utsname
+	kernel := ""
+	if syscall.Uname(&u) == nil {
+		kernel = ", Linux " + utsString(u.Release[:])
+	}
+	return fmt.Sprintf("%d CPUs %s%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
+}
+
+func utsString(f []int8) string {
+	b := make([]byte, 0, len(f))
+	for _, c := range f {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}
