@@ -217,14 +217,17 @@ func (r *reconciler) apply(name string, p plan) (int, error) {
 }
 
 // applyKey gives the device name the private key key and changes nothing
-// else. The key change ends every session; to bring the new ones up at
-// once rather than at the next packet, the same call restates the current
+// else. The key change ends every session (wireguard-go and the kernel
+// expire the current keypairs); so that the new ones come up at once
+// rather than at the next packet, the same call restates the current
 // endpoint of each peer that carries traffic (UpdateOnly, no other field):
-// the userspace backend starts a handshake with every peer a configuration
-// names. Entries without allowed IPs, the next keys of peers that are
-// rotating themselves, are left out: their handshake cannot succeed before
-// those peers switch. A device that does not exist yet gets the key when
-// the next reconcile creates it.
+// the userspace backend starts a handshake with the peers a configuration
+// names (when this side's key sorts lower; else it leaves the lead to the
+// peer, which starts one when it moves the allowed IPs to the new key).
+// Entries without allowed IPs, the next keys of peers rotating themselves,
+// are left out: their handshake cannot succeed before those peers switch.
+// A device that does not exist yet gets the key when the next reconcile
+// creates it.
 func (r *reconciler) applyKey(name string, key wgtypes.Key) error {
 	have, err := r.b.Device(name)
 	switch {

@@ -36,11 +36,16 @@ import (
 // first reconcile and reported at start, and the server, which knows it as
 // the announced next key, completes the rotation.
 //
-// Traffic: the peers accept both keys' handshakes from step 2 on, and the
-// host can still decrypt what peers send over the old sessions after the
-// switch, so only packets the host sends between its switch and the moment
-// each peer moves the allowed IPs (one report and one blocking query, a
-// few milliseconds) can be dropped by a peer.
+// Traffic: from step 2 on the peers accept a handshake under either key;
+// after the switch the host still decrypts what peers send over the old
+// sessions, and its own packets wait for the new handshake, which the
+// peer's next-key entry answers. The one gap: packets the host sends
+// between its switch and the moment each peer moves the allowed IPs to the
+// new key (one status report plus one blocking-query answer, 1-5 ms here)
+// are dropped by that peer. The peers leave the next-key entry without an
+// endpoint until it gets the allowed IPs (see parsePeer): a handshake they
+// started toward it before the switch would be refused and then held back
+// 5 s by WireGuard, stalling the tunnel.
 
 // switchFallback is how long after the server first echoed a next key the
 // agent switches to it without SwitchKey: peers that are offline never

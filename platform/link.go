@@ -69,7 +69,7 @@ func sortPeers(peers []wgtypes.Peer) {
 // Windows and macOS give an interface on their own and which drago never
 // assigns. Linux stops the kernel from adding any instead.
 func assignedAddresses(have []netip.Prefix) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(have))
+	var out []netip.Prefix
 	for _, p := range have {
 		if p.IsValid() && !p.Addr().IsLinkLocalUnicast() {
 			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()))

@@ -14,9 +14,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 	"golang.zx2c4.com/wireguard/windows/driver"
 	"golang.zx2c4.com/wireguard/windows/tunnel/winipcfg"
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // ntBackend drives wireguard-nt, the WireGuard driver for the Windows

@@ -246,8 +246,8 @@ func TestNTRoutes(t *testing.T) {
 		r(luid, "fd20::/48", ntRouteMetric, ntRouteProtocol, "::"),
 		r(luid, "10.20.0.0/16", ntRouteMetric, ntRouteProtocol, "0.0.0.0"),
 		r(luid, "10.20.0.9/32", ntRouteMetric, ntRouteProtocol, ""),
-		r(luid, "10.10.0.0/24", 256, 2, "0.0.0.0"),                          // on-link route of an address
-		r(luid, "10.30.0.0/16", 0, ntRouteProtocol, "0.0.0.0"),              // added by hand
+		r(luid, "10.10.0.0/24", 256, 2, "0.0.0.0"),                           // on-link route of an address
+		r(luid, "10.30.0.0/16", 0, ntRouteProtocol, "0.0.0.0"),               // added by hand
 		r(luid, "10.40.0.0/16", ntRouteMetric, ntRouteProtocol, "10.10.0.9"), // via a gateway
 		r(other, "10.50.0.0/16", ntRouteMetric, ntRouteProtocol, "0.0.0.0"),  // another adapter
 	}

@@ -125,7 +125,7 @@ func (b *utunBackend) createDevice(name string) (string, error) {
 		return "", errors.Join(err, t.Close())
 	}
 	log := b.log.With("device", name, "utun", ifname)
-	d := &utunDevice{userspaceDevice: newUserspaceDevice(t, name, log), link: newUTunLink(b.run, ifname)}
+	d := &utunDevice{userspaceDevice: newUserspaceDevice(t, name, log), link: newUTunLink(b.run, ifname, log)}
 	nameFile := filepath.Join(uapiDir, name+".name")
 	if err := os.WriteFile(nameFile, []byte(ifname+"\n"), 0o644); err != nil {
 		log.Warn("cannot record the utun name", "err", err)

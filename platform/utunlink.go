@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file is the link half of the macOS backend: MTU, state, addresses
@@ -28,14 +30,18 @@ const (
 // it fails, and then says which command failed and what it printed.
 type runFunc func(name string, args ...string) ([]byte, error)
 
-// utunLink configures one utun interface. Routes drago adds are tracked in
-// memory, since macOS has no spare route field to mark them; the interface
-// lives only as long as this process, so the record cannot go stale, and
-// each read checks it against the routing table.
+// utunLink configures one utun interface. The routes drago adds are
+// tracked in memory: the interface, and every route through it, lives only
+// as long as this process, so the record cannot outlive them, and each read
+// checks it against the routing table.
 type utunLink struct {
 	run    runFunc
 	ifname string // utunN
+	log    *slog.Logger
 
+	// mu is held by state, setMTU, setUp and the add and delete methods
+	// throughout, so that their reads and changes do not interleave.
+	mu sync.Mutex
 	// routes are the destinations of AddRoute. subnets are the routes to
 	// the subnets of addresses, which AddAddress adds because macOS does
 	// not for a point-to-point interface; Device does not report them.
@@ -43,8 +49,8 @@ type utunLink struct {
 	subnets map[netip.Prefix]bool
 }
 
-func newUTunLink(run runFunc, ifname string) *utunLink {
-	return &utunLink{run: run, ifname: ifname, routes: map[netip.Prefix]bool{}, subnets: map[netip.Prefix]bool{}}
+func newUTunLink(run runFunc, ifname string, log *slog.Logger) *utunLink {
+	return &utunLink{run: run, ifname: ifname, log: log, routes: map[netip.Prefix]bool{}, subnets: map[netip.Prefix]bool{}}
 }
 
 // ifconfigState is what ifconfig reports of an interface.
@@ -64,6 +70,8 @@ type netstatRoute struct {
 // state returns the link half of Device: MTU, state, addresses (no
 // link-local ones) and drago's routes still in the routing table, sorted.
 func (l *utunLink) state() (*Device, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	st, err := l.ifconfig()
 	if err != nil {
 		return nil, err
@@ -111,6 +119,8 @@ func (l *utunLink) present() (map[netip.Prefix]bool, error) {
 
 // setMTU sets the MTU.
 func (l *utunLink) setMTU(mtu int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err := checkMTU(mtu); err != nil {
 		return err
 	}
@@ -120,6 +130,8 @@ func (l *utunLink) setMTU(mtu int) error {
 
 // setUp brings the interface up.
 func (l *utunLink) setUp() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	_, err := l.run(ifconfigPath, l.ifname, "up")
 	return err
 }
@@ -129,6 +141,8 @@ func (l *utunLink) setUp() error {
 // point-to-point interface does not get on its own; Linux and Windows add
 // one, and the agent counts on it.
 func (l *utunLink) addAddress(p netip.Prefix) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
 	st, err := l.ifconfig()
 	if err != nil {
@@ -151,7 +165,8 @@ func (l *utunLink) addAddress(p netip.Prefix) error {
 }
 
 // addSubnetRoute adds the route to the subnet of the address p unless the
-// interface has one. A route to it through another interface is left alone.
+// interface has one. A route to it through another interface is left
+// alone, with a warning: the address stays, as it would on Linux.
 func (l *utunLink) addSubnetRoute(p netip.Prefix) error {
 	sub := p.Masked()
 	if p.Bits() == p.Addr().BitLen() {
@@ -165,6 +180,11 @@ func (l *utunLink) addSubnetRoute(p netip.Prefix) error {
 		return nil
 	}
 	if err := l.routeCmd("add", sub); err != nil {
+		if netif, taken := l.routeTo(sub); taken {
+			l.log.Warn("the subnet of an address is routed through another interface; leaving that route",
+				"utun", l.ifname, "address", p, "interface", netif)
+			return nil
+		}
 		return fmt.Errorf("adding route to the subnet %s: %w", sub, err)
 	}
 	l.subnets[sub] = true
@@ -175,6 +195,8 @@ func (l *utunLink) addSubnetRoute(p netip.Prefix) error {
 // given, and the subnet route addAddress added for it once no address
 // needs it.
 func (l *utunLink) deleteAddress(p netip.Prefix) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !p.IsValid() {
 		return errors.New("invalid prefix")
 	}
@@ -219,6 +241,8 @@ func (l *utunLink) deleteAddress(p netip.Prefix) error {
 // or the subnet route of an address) is left alone and reported as
 // os.ErrExist, as on Linux.
 func (l *utunLink) addRoute(p netip.Prefix) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err := checkRoutePrefix(p); err != nil {
 		return err
 	}
@@ -271,6 +295,8 @@ func (l *utunLink) routeTo(p netip.Prefix) (netif string, ok bool) {
 // deleteRoute deletes drago's route to p and never another, nor the subnet
 // route of an address. Deleting an absent route succeeds.
 func (l *utunLink) deleteRoute(p netip.Prefix) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err := checkRoutePrefix(p); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package platform
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"slices"
@@ -421,7 +422,7 @@ func (m *fakeMac) utunRoutes() []string {
 // link against a fake macOS.
 func TestUTunLink(t *testing.T) {
 	mac := newFakeMac()
-	l := newUTunLink(mac.run, "utun7")
+	l := newUTunLink(mac.run, "utun7", slog.New(slog.DiscardHandler))
 	state := func(t *testing.T) *Device {
 		t.Helper()
 		d, err := l.state()
@@ -432,7 +433,7 @@ func TestUTunLink(t *testing.T) {
 	}
 
 	t.Run("Create", func(t *testing.T) {
-		if diff := cmp.Diff(&Device{MTU: 1420, Addresses: []netip.Prefix{}}, state(t), cmpPrefixes); diff != "" {
+		if diff := cmp.Diff(&Device{MTU: 1420}, state(t)); diff != "" {
 			t.Errorf("state (-want +got):\n%s", diff)
 		}
 		if err := l.addRoute(netip.MustParsePrefix("10.20.0.0/16")); !errors.Is(err, errLinkDown) {
@@ -588,6 +589,28 @@ func TestUTunLink(t *testing.T) {
 		}
 	})
 
+	t.Run("SubnetRoutedElsewhere", func(t *testing.T) {
+		before := mac.utunRoutes()
+		p := netip.MustParsePrefix("192.168.1.77/24") // en0 has 192.168.1.0/24
+		if err := l.addAddress(p); err != nil {
+			t.Fatal(err)
+		}
+		want := append(slices.Clone(before), "192.168.1.77/32") // its point-to-point route
+		slices.Sort(want)
+		if diff := cmp.Diff(want, mac.utunRoutes()); diff != "" {
+			t.Errorf("routes through utun7 (-want +got):\n%s", diff)
+		}
+		if err := l.deleteAddress(p); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(before, mac.utunRoutes()); diff != "" {
+			t.Errorf("routes through utun7 (-want +got):\n%s", diff)
+		}
+		if !slices.ContainsFunc(mac.routes, func(r netstatRoute) bool { return r.Dst.String() == "192.168.1.0/24" && r.Netif == "en0" }) {
+			t.Errorf("en0's route to 192.168.1.0/24 is gone")
+		}
+	})
+
 	t.Run("Commands", func(t *testing.T) {
 		mac.calls = nil
 		for _, call := range []func() error{
@@ -623,5 +646,3 @@ func TestUTunLink(t *testing.T) {
 		}
 	})
 }
-
-var cmpPrefixes = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })

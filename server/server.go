@@ -42,7 +42,7 @@ type Config struct {
 // Defaults.
 const (
 	DefaultAddr    = "127.0.0.1:8080"
-	DefaultDataDir = "/var/lib/drago"
+	DefaultDataDir = "/var/lib/drago/server"
 	RootTokenFile  = "root-token"
 	dbFile         = "state.db"
 )

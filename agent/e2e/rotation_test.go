@@ -91,12 +91,6 @@ func TestKeyRotationUnderPing(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // the last window, and time for late replies
 	replies, stopped := ping.stop(t)
-	os.WriteFile("/tmp/dbg-h1.log", []byte(h1.agent.output()), 0o600) // DEBUG
-	os.WriteFile("/tmp/dbg-h2.log", []byte(h2.agent.output()), 0o600) // DEBUG
-	os.WriteFile("/tmp/dbg-ping.log", []byte(ping.out.String()), 0o600) // DEBUG
-	for i, r := range results { // DEBUG
-		t.Logf("rotation %d start %s", i+1, r.start.Format("15:04:05.000")) // DEBUG
-	} // DEBUG
 
 	baseline := countLoss(replies, time.Time{}, results[0].start, stopped)
 	for i := range results {

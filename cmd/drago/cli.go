@@ -34,7 +34,7 @@ var defaultTokenFile = filepath.Join(server.DefaultDataDir, server.RootTokenFile
 const connectionHelp = `
 Connection: -address or DRAGO_ADDR (default ` + defaultAddress + `); the token comes
 from -token, -token-file, DRAGO_TOKEN or DRAGO_TOKEN_FILE, in that order, else,
-for a loopback address, from /var/lib/drago/root-token when this user can read
+for a loopback address, from /var/lib/drago/server/root-token when this user can read
 it (the server's root token, on the server's machine); -ca-cert or DRAGO_CACERT
 for https.`
 

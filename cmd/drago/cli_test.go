@@ -262,7 +262,7 @@ func TestConnectionSettings(t *testing.T) {
 		if r.code != exitOK {
 			t.Fatalf("exit %d", r.code)
 		}
-		for _, s := range []string{"DRAGO_ADDR", "DRAGO_TOKEN", "DRAGO_TOKEN_FILE", "DRAGO_CACERT", "/var/lib/drago/root-token", "Example:"} {
+		for _, s := range []string{"DRAGO_ADDR", "DRAGO_TOKEN", "DRAGO_TOKEN_FILE", "DRAGO_CACERT", "/var/lib/drago/server/root-token", "Example:"} {
 			if !strings.Contains(r.stderr, s) {
 				t.Errorf("help does not mention %s:\n%s", s, r.stderr)
 			}

@@ -423,7 +423,9 @@ with_systemd dpkg -i "$v1_deb"
 expect "systemctl calls of a first install" "daemon-reload" "$(xargs -d '\n' <"$work/systemctl.log")"
 with_systemd dpkg -i "$v2_deb"
 with_systemd dpkg --remove drago
-expect_mode /var/lib/drago "711 root root"
+# remove keeps the config files (and any state); purge deletes them.
+expect_mode /etc/drago/agent.hcl "600 root root"
+expect_absent /usr/bin/drago
 with_systemd dpkg --purge drago
 expect_absent /etc/drago /var/lib/drago /usr/bin/drago
 expect "systemctl calls of install, upgrade, remove, purge" \
