@@ -16,7 +16,7 @@ import (
 
 // Key rotation replaces each interface's key pair on a schedule
 // (Config.KeyRotationInterval) or when the server asks
-// (DesiredState.RotateKeys), without a gap in the tunnels:
+// (DesiredState.RotateKeys), keeping the tunnels up:
 //
 //  1. generate: a next key is generated and stored in the key file beside
 //     the current one, synced, before anyone hears of it;

@@ -84,3 +84,34 @@ func TestKeyRotationProtocol(t *testing.T) {
 		t.Fatalf("interface after rotation: %+v", after)
 	}
 }
+
+func TestRotationEdgeCases(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "solo", IPv4Range: "10.1.0.0/24", Topology: "mesh"}))
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "phones", IPv4Range: "10.2.0.0/24", Topology: "mesh"}))
+	announce := func(hc *api.Client) *api.DesiredState {
+		t.Helper()
+		ds := must[*api.DesiredState](t)(hc.DesiredState(ctx, 0, 0))
+		i := ds.Interfaces[0]
+		if err := hc.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: i.ID, PublicKey: i.PublicKey, NextPublicKey: testKey("next" + i.ID)}}}); err != nil {
+			t.Fatal(err)
+		}
+		return must[*api.DesiredState](t)(hc.DesiredState(ctx, 0, 0))
+	}
+	t.Run("no peers: switch at once", func(t *testing.T) {
+		hc, _ := ts.agentHost("alone", "solo")
+		i := announce(hc).Interfaces[0]
+		if i.NextPublicKey == "" || !i.SwitchKey {
+			t.Fatalf("a host without peers waits to switch: %+v", i)
+		}
+	})
+	t.Run("device peer: no rotation", func(t *testing.T) {
+		hc, _ := ts.agentHost("gw", "phones")
+		must[*api.Interface](t)(c.CreateDevice(ctx, &api.DeviceRequest{Network: "phones", Name: "phone", PublicKey: testKey("phone")}))
+		i := announce(hc).Interfaces[0]
+		if i.NextPublicKey != "" || i.SwitchKey {
+			t.Fatalf("a host peered with a device took a next key: %+v", i)
+		}
+	})
+}

@@ -462,7 +462,7 @@ msi2=$work/msi2/drago-$PKG_VERSION+next-x64.msi
 
 table() { msiinfo export "$1" "$2" | tail -n +4 | tr -d '\r' | sort; }
 expect_match "MSI platform" '^Template: x64;1033$' "$(msiinfo suminfo "$msi1")"
-expect "File table" "AgentConfig|agent.hcl License|LICENSE.txt DragoExe|drago.exe WireGuardDll|wireguard.dll" \
+expect "File table" "AgentConfig|agent.hcl DragoExe|drago.exe License|LICENSE.txt WireGuardDll|wireguard.dll" \
 	"$(table "$msi1" File | awk -F'\t' '{print $1 "|" $3}' | xargs)"
 expect "Component table (64-bit; agent.hcl also Permanent and NeverOverwrite)" \
 	"AgentConfig|DATADIR|400 DragoExe|INSTALLDIR|256 License|INSTALLDIR|256 WireGuardDll|INSTALLDIR|256" \

@@ -111,7 +111,13 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 				return err
 			}
 		}
-		if i2 := rotate(i, is, w); i2 != nil {
+		i2 := rotate(i, is, w)
+		if i2 != nil && i2.NextPublicKey != i.NextPublicKey && s.hasDevicePeer(i) {
+			// A plain device holds this key in its config and would lose the
+			// tunnel: the next key is not taken, so the agent never switches.
+			i2 = nil
+		}
+		if i2 != nil {
 			keyed = append(keyed, i2)
 		}
 	}
@@ -139,6 +145,7 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 		w.meta(&i.Meta)
 		if i.NextPublicKey != "" && i.NextKeyIndex == 0 {
 			i.NextKeyIndex = w.index
+			i.NextKeyReady = !s.hasAgentPeer(i) // nobody to wait for
 		}
 		w.put(store.KindInterfaces, i.ID, i, "updated", i.Name)
 		w.ifaces.add(i.ID)
@@ -288,6 +295,20 @@ func rotate(i *api.Interface, is api.InterfaceStatus, w *write) *api.Interface {
 		return nil
 	}
 	return out
+}
+
+// hasDevicePeer reports whether a plain WireGuard device peers with i.
+func (s *State) hasDevicePeer(i *api.Interface) bool {
+	found := false
+	s.eachPeer(i, func(p *api.Interface, _ *api.Connection) { found = found || p.DeviceName != "" })
+	return found
+}
+
+// hasAgentPeer reports whether an agent-managed interface with a key peers with i.
+func (s *State) hasAgentPeer(i *api.Interface) bool {
+	found := false
+	s.eachPeer(i, func(p *api.Interface, _ *api.Connection) { found = found || (p.HostID != "" && p.PublicKey != "") })
+	return found
 }
 
 // appliedIndex reports the desired-state index the host last said it applied.
