@@ -63,6 +63,9 @@ type agent struct {
 	fromServer bool              // state came from the server in this run
 	applied    uint64            // index of the last state applied without error
 	reports    *mailbox          // shared with the status sender
+	// pollUp and reportUp cut a retry wait short when the other loop has
+	// just reached the server, so both resync at once after an outage.
+	pollUp, reportUp chan struct{}
 
 	// Key rotation (rotation.go).
 	echoes         map[string]echo // interface id -> first echo of its staged key
@@ -104,15 +107,17 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 		return nil, err
 	}
 	return &agent{
-		http:    hc,
-		cfg:     cfg,
-		b:       b,
-		log:     log,
-		dir:     dir,
-		rec:     rec,
-		jitter:  fullJitter,
-		ident:   ident,
-		reports: newMailbox(),
+		http:     hc,
+		cfg:      cfg,
+		b:        b,
+		log:      log,
+		dir:      dir,
+		rec:      rec,
+		jitter:   fullJitter,
+		ident:    ident,
+		reports:  newMailbox(),
+		pollUp:   make(chan struct{}, 1),
+		reportUp: make(chan struct{}, 1),
 
 		echoes:         map[string]echo{},
 		switchFallback: switchFallback,

@@ -48,3 +48,27 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// sleepOrWake waits for d, or less when wake fires during the wait (a
+// signal from before the wait is dropped).
+func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	select {
+	case <-wake:
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	}
+}
+
+// signal wakes a sleepOrWake without blocking.
+func signal(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -114,11 +114,12 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 				return
 			}
 			a.failed(fails, err)
-			sleep(ctx, bo.next())
+			sleepOrWake(ctx, bo.next(), a.pollUp)
 			continue
 		}
 		bo.reset()
 		a.succeeded(fails)
+		signal(a.reportUp)
 		// A new index, or a lower one after the server's state was reset,
 		// is a new version.
 		if first || ds.Index != index {
@@ -160,6 +161,7 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		if err == nil {
 			bo.reset()
 			a.succeeded(fails)
+			signal(a.pollUp)
 			if announces(r) {
 				a.crashPoint(stepAnnounced)
 			}
@@ -170,7 +172,7 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		}
 		a.failed(fails, err)
 		a.reports.putBack(r)
-		sleep(ctx, bo.next())
+		sleepOrWake(ctx, bo.next(), a.reportUp)
 	}
 }
 

@@ -591,3 +591,19 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+func TestSleepOrWake(t *testing.T) {
+	wake := make(chan struct{}, 1)
+	signal(wake) // before the wait: dropped
+	start := time.Now()
+	sleepOrWake(context.Background(), 50*time.Millisecond, wake)
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("a stale signal cut the wait to %v", d)
+	}
+	go func() { time.Sleep(20 * time.Millisecond); signal(wake) }()
+	start = time.Now()
+	sleepOrWake(context.Background(), 10*time.Second, wake)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a signal during the wait did not end it (%v)", d)
+	}
+}

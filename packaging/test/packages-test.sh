@@ -468,7 +468,7 @@ expect "Component table (64-bit; agent.hcl also Permanent and NeverOverwrite)" \
 	"AgentConfig|DATADIR|400 DragoExe|INSTALLDIR|256 License|INSTALLDIR|256 WireGuardDll|INSTALLDIR|256" \
 	"$(table "$msi1" Component | awk -F'\t' '{print $1 "|" $3 "|" $4}' | xargs)"
 expect "Directory table" "DATADIR|CommonAppDataFolder|Drago INSTALLDIR|ProgramFiles64Folder|Drago" \
-	"$(table "$msi1" Directory | awk -F'\t' '$1 ~ /DIR$/ {print $1 "|" $2 "|" $3}' | xargs)"
+	"$(table "$msi1" Directory | awk -F'\t' '$1 == "DATADIR" || $1 == "INSTALLDIR" {print $1 "|" $2 "|" $3}' | xargs)"
 expect "ServiceInstall table" \
 	'drago-agent|16|2|1|LocalSystem|agent -config "[CommonAppDataFolder]Drago\agent.hcl"|DragoExe' \
 	"$(table "$msi1" ServiceInstall | awk -F'\t' '{print $2 "|" $4 "|" $5 "|" $6 "|" $9 "|" $11 "|" $12}')"
