@@ -102,12 +102,29 @@ func (d *userspaceDevice) wireGuard() (*wgtypes.Device, error) {
 
 // configure applies cfg. Once the device is up, it starts a handshake with
 // each new or updated peer that has an endpoint.
+// A new private key ends every session: this side then leads a handshake
+// with every peer, since no peer knows to.
 func (d *userspaceDevice) configure(cfg wgtypes.Config) error {
 	if err := d.dev.IpcSet(uapiConfig(cfg)); err != nil {
 		return err
 	}
+	rekeyed := false
 	if cfg.PrivateKey != nil {
-		d.publicKey = cfg.PrivateKey.PublicKey()
+		pub := cfg.PrivateKey.PublicKey()
+		rekeyed = d.up && pub != d.publicKey
+		d.publicKey = pub
+	}
+	if rekeyed {
+		if wd, err := d.wireGuard(); err == nil {
+			for _, p := range wd.Peers {
+				if p.Endpoint != nil {
+					if peer := d.dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil {
+						peer.SendKeepalive()
+					}
+				}
+			}
+		}
+		return nil
 	}
 	if d.up {
 		var keys []wgtypes.Key
