@@ -29,8 +29,9 @@ import (
 // the server moves them there): that window is one status report plus one
 // blocking-query answer plus one ConfigureWireGuard, a few milliseconds, and
 // pings go out every 100 ms, so at most one packet should fall in it; the
-// bound leaves one more for a scheduling stall of the test machine.
-const maxLossPerRotation = 2
+// bound leaves two more for scheduling stalls of a loaded 2-core CI machine
+// (measured: 0-3 lost in 20 rotations per run, see docs/benchmarks.md).
+const maxLossPerRotation = 3
 
 // rotationsUnderPing is how many rotations the ping test forces.
 const rotationsUnderPing = 20
