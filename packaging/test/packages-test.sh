@@ -178,7 +178,8 @@ for arch in arm64 arm; do
 	if ! env -u DRAGO_PRIVILEGED_TESTS GOARCH=$arch GOARM=7 CGO_ENABLED=0 \
 		"$GO" test -count=1 -exec "$qemu" -skip "$reexec" ./server/... ./agent/ >"$log" 2>&1; then
 		cat "$log" >&2
-		fail "go test for linux/$arch under $qemu failed (a new test that re-executes os.Args[0] belongs in \$reexec)"
+		fail "go test for linux/$arch under $qemu failed: $(grep -E '^\s*--- FAIL' "$log" | xargs)
+(a test that fails with 'exec format error' re-executes os.Args[0] and belongs in \$reexec)"
 	fi
 	grep -E '^(ok|---)' "$log" | sed "s/^/  linux\/$arch: /"
 	n=$(grep -c '^ok' "$log")
