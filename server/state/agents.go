@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ func (s *State) Register(joinID string, r api.RegisterRequest, observed string) 
 		return nil, err
 	}
 	h := &api.Host{
-		Name: r.Name, Labels: cloneMap(j.Labels), AdvertiseAddress: r.AdvertiseAddress, ObservedAddress: observed,
+		Name: r.Name, Labels: maps.Clone(j.Labels), AdvertiseAddress: r.AdvertiseAddress, ObservedAddress: observed,
 		OS: r.OS, Arch: r.Arch, AgentVersion: r.AgentVersion, Status: api.HostPending,
 	}
 	for k, v := range r.Labels {

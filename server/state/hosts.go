@@ -2,6 +2,7 @@ package state
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"github.com/drago-wg/drago/server/api"
@@ -57,7 +58,7 @@ func (s *State) host(ref string) (*api.Host, error) {
 // hostView copies h with its status derived from the last heartbeat.
 func (s *State) hostView(h *api.Host) api.Host {
 	v := *h
-	v.Labels = cloneMap(h.Labels)
+	v.Labels = maps.Clone(h.Labels)
 	switch {
 	case h.LastSeen == nil:
 		v.Status = api.HostPending
@@ -72,16 +73,6 @@ func (s *State) hostView(h *api.Host) api.Host {
 	return v
 }
 
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
 
 // UpdateHost applies edit (name, labels, advertise address) to a copy of the host.
 func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, error) {
