@@ -73,7 +73,6 @@ func (s *State) hostView(h *api.Host) api.Host {
 	return v
 }
 
-
 // UpdateHost applies edit (name, labels, advertise address) to a copy of the host.
 func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, error) {
 	s.mu.Lock()
