@@ -45,9 +45,9 @@ func hostListCommand(e *env) *ffcli.Command {
 				now := time.Now()
 				rows := make([][]string, len(hosts))
 				for i, h := range hosts {
-					rows[i] = []string{h.Name, h.ID, h.Status, hostAddress(&h), orDash(h.OS + "/" + h.Arch), orDash(h.AgentVersion), ago(h.LastSeen, now), labelString(h.Labels)}
+					rows[i] = []string{h.Name, h.ID, h.Status, hostAddress(&h), orDash(h.OS + "/" + h.Arch), orDash(h.AgentVersion), ago(h.LastSeen, now), keyState(h.KeyStale), labelString(h.Labels)}
 				}
-				table(w, []string{"NAME", "ID", "STATUS", "ADDRESS", "OS/ARCH", "AGENT", "LAST SEEN", "LABELS"}, rows)
+				table(w, []string{"NAME", "ID", "STATUS", "ADDRESS", "OS/ARCH", "AGENT", "LAST SEEN", "KEYS", "LABELS"}, rows)
 			})
 		}),
 	}
@@ -96,7 +96,7 @@ func (s *session) showHost(h *api.Host) error {
 			{"Name", h.Name}, {"ID", h.ID}, {"Status", h.Status}, {"Last seen", ago(h.LastSeen, time.Now())},
 			{"Advertise address", orDash(h.AdvertiseAddress)}, {"Observed address", orDash(h.ObservedAddress)},
 			{"OS/arch", orDash(h.OS + "/" + h.Arch)}, {"Agent version", orDash(h.AgentVersion)}, {"Backend", orDash(h.Backend)},
-			{"Labels", labelString(h.Labels)}, {"Key rotation", rotate}, {"Created", timeString(&h.CreatedAt)},
+			{"Labels", labelString(h.Labels)}, {"Keys", keyState(h.KeyStale)}, {"Key rotation", rotate}, {"Created", timeString(&h.CreatedAt)},
 		})
 	})
 }
@@ -174,4 +174,13 @@ func hostRotateKeysCommand(e *env) *ffcli.Command {
 			})
 		}),
 	}
+}
+
+// keyState says whether a key is overdue for rotation (older than twice the
+// rotation interval).
+func keyState(stale bool) string {
+	if stale {
+		return "stale"
+	}
+	return "ok"
 }

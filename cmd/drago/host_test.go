@@ -36,7 +36,8 @@ func TestHostCommands(t *testing.T) {
 		out := ts.ok(t, "host", "list")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[2], "web-1") ||
-			!strings.Contains(lines[2], "ready") || !strings.Contains(lines[2], "192.0.2.10") || !strings.Contains(lines[2], "linux/amd64") {
+			!strings.Contains(lines[2], "ready") || !strings.Contains(lines[2], "192.0.2.10") || !strings.Contains(lines[2], "linux/amd64") ||
+			!strings.Contains(lines[0], "KEYS") || !strings.Contains(lines[2], " ok ") {
 			t.Errorf("table:\n%s", out)
 		}
 	})
@@ -48,7 +49,7 @@ func TestHostCommands(t *testing.T) {
 			t.Errorf("host show -json: %+v", h)
 		}
 		out := ts.ok(t, "host", "show", web.id)
-		for _, s := range []string{"Name:", "web-1", "Status:", "ready", "Advertise address:", "192.0.2.10"} {
+		for _, s := range []string{"Name:", "web-1", "Status:", "ready", "Advertise address:", "192.0.2.10", "Keys:"} {
 			if !strings.Contains(out, s) {
 				t.Errorf("host show lacks %q:\n%s", s, out)
 			}

@@ -115,7 +115,8 @@ func (s *session) showInterface(ctx context.Context, c *api.Client, i *api.Inter
 		{"ID", i.ID}, {"Host", n.host(i.HostID)}, {"Network", n.network(i.NetworkID)}, {"Name", i.Name},
 		{"Addresses", joinOrDash(i.Addresses)}, {"Listen port", itoa(i.ListenPort)}, {"MTU", itoa(i.MTU)},
 		{"Routed subnets", joinOrDash(i.RoutedSubnets)}, {"Public key", orDash(i.PublicKey)},
-		{"Key rotated", timeString(i.KeyRotatedAt)}, {"Created", timeString(&i.CreatedAt)},
+		{"Key rotated", timeString(i.KeyRotatedAt)}, {"Key", keyState(i.KeyStale)}, {"Next key", orDash(i.NextPublicKey)},
+		{"Created", timeString(&i.CreatedAt)},
 	})
 	return nil
 }
