@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/drago-wg/drago/server/api"
 )
 
 // backoff yields exponential delays with full jitter (AWS architecture blog,
@@ -63,6 +65,16 @@ func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) {
 	case <-t.C:
 	case <-wake:
 	}
+}
+
+// wakeIfUnreachable returns wake when err says the server could not be
+// reached, which the other loop's next success disproves; an error the server
+// answered with keeps its full backoff (nil channel: never fires).
+func wakeIfUnreachable(err error, wake <-chan struct{}) <-chan struct{} {
+	if api.StatusOf(err) != 0 {
+		return nil
+	}
+	return wake
 }
 
 // signal wakes a sleepOrWake without blocking.

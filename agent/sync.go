@@ -114,7 +114,7 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 				return
 			}
 			a.failed(fails, err)
-			sleepOrWake(ctx, bo.next(), a.pollUp)
+			sleepOrWake(ctx, bo.next(), wakeIfUnreachable(err, a.pollUp))
 			continue
 		}
 		bo.reset()
@@ -172,7 +172,7 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		}
 		a.failed(fails, err)
 		a.reports.putBack(r)
-		sleepOrWake(ctx, bo.next(), a.reportUp)
+		sleepOrWake(ctx, bo.next(), wakeIfUnreachable(err, a.reportUp))
 	}
 }
 

@@ -62,12 +62,12 @@ trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true' EXIT
 key=$APT_KEY_ID
 if [ -z "$key" ]; then
 	uid="Drago throwaway repository key (made by make apt-repo) <apt@drago-wg.invalid>"
-	if ! gpg --batch --list-secret-keys "$uid" >/dev/null 2>&1; then
+	if ! gpg --batch --quiet --list-secret-keys "$uid" >/dev/null 2>&1; then
 		echo "apt-repo: making a throwaway signing key in $APT_GNUPGHOME" >&2
 		gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
 			--quick-generate-key "$uid" ed25519 sign never
 	fi
-	key=$(gpg --batch --with-colons --list-secret-keys "$uid" | awk -F: '$1 == "fpr" {print $10; exit}')
+	key=$(gpg --batch --quiet --with-colons --list-secret-keys "$uid" 2>/dev/null | awk -F: '$1 == "fpr" {print $10; exit}')
 fi
 rel=$repo/dists/$suite
 rm -f "$rel/InRelease" "$rel/Release.gpg"

@@ -97,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Change, "change", changeRotate, "scenario 1: what changes, rotate (key rotation through the API) or subnet (routed_subnets of one interface)")
 	fs.DurationVar(&c.Idle, "idle", time.Minute, "scenario 5: how long the hosts stay idle while measured")
 	fs.DurationVar(&c.BurstWindow, "burst-window", 2*time.Second, "scenario 4: the agents start spread over this window")
-	fs.IntVar(&c.SetupConcurrency, "setup-concurrency", 64, "registrations in flight while setting up")
+	fs.IntVar(&c.SetupConcurrency, "setup-concurrency", 256, "registrations in flight while setting up")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 30*time.Second, "agent heartbeat (status report) interval")
 	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "agent blocking-query wait (the agent default)")
 	fs.DurationVar(&c.Drift, "drift", time.Hour, "agent drift-repair interval (it reads the in-memory backend only)")
@@ -123,6 +123,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// Zero means "the scenario's default" only when the flag is not given.
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"hosts", c.Hosts}, {"mesh-size", c.MeshSize}, {"changes", c.Changes}} {
+		if set[f.name] && f.v <= 0 {
+			return c, usagef("-%s: %d is not a positive count", f.name, f.v)
+		}
+	}
 	c = c.withDefaults()
 	return c, c.validate(set)
 }

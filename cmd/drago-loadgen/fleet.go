@@ -551,7 +551,11 @@ func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.c.warns.Add(1)
 	}
 	h.c.mu.Lock()
-	if len(h.c.samples) < maxLogSamples {
+	// Keep the first errors, and warnings only while there is room.
+	if len(h.c.samples) < maxLogSamples || (r.Level >= slog.LevelError && h.c.errs.Load() <= maxLogSamples) {
+		if len(h.c.samples) >= maxLogSamples {
+			h.c.samples = h.c.samples[1:]
+		}
 		s := r.Level.String() + " " + r.Message
 		for _, a := range h.attrs {
 			s += " " + a.String()

@@ -138,6 +138,38 @@ func parseIO(b []byte) (map[string]int64, error) {
 	return out, nil
 }
 
+// readMachineCPU returns the CPU time all processes used since boot (all
+// CPUs, idle and iowait excluded), from /proc/stat.
+func readMachineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseMachineCPU(b)
+}
+
+// parseMachineCPU parses the "cpu" line of /proc/stat: user nice system
+// idle iowait irq softirq steal ..., in USER_HZ ticks. Guest time is
+// already counted in user.
+func parseMachineCPU(b []byte) (time.Duration, error) {
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("/proc/stat: no cpu line")
+	}
+	var ticks int64
+	for i, s := range f[1:9] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %q is not a count of ticks", s)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
 // resetPeakRSS resets VmHWM of pid to its current RSS (Linux 4.0+,
 // clear_refs value 5), so that a phase's peak can be read on its own.
 func resetPeakRSS(pid int) error {

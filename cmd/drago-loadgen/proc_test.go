@@ -82,3 +82,19 @@ func TestReadProcSelf(t *testing.T) {
 		t.Errorf("readProc(self) = %+v: implausible", s)
 	}
 }
+
+func TestParseMachineCPU(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	got, err := parseMachineCPU([]byte("cpu  1000 50 300 9000 70 10 40 100 0 0\ncpu0 500 25 150 4500 35 5 20 50 0 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 15 * time.Second; got != want { // 1000+50+300+10+40+100 ticks
+		t.Errorf("parseMachineCPU = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu 1 2 3\n", "cpu 1 2 x 4 5 6 7 8\n"} {
+		if _, err := parseMachineCPU([]byte(bad)); err == nil {
+			t.Errorf("parseMachineCPU(%q) accepted it", bad)
+		}
+	}
+}

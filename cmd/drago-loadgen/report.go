@@ -64,6 +64,7 @@ type Phase struct {
 	ServerFDs     int           `json:"server_fds"`
 	LoadCPU       time.Duration `json:"loadgen_cpu_ns"`
 	LoadRSS       int64         `json:"loadgen_rss"`
+	OtherCPU      time.Duration `json:"other_cpu_ns"` // every other process on the machine
 }
 
 // NamedDist is a secondary distribution, e.g. a key rotation's first step.
@@ -160,9 +161,10 @@ func (r *Result) write(w io.Writer, asJSON bool) error {
 }
 
 func (ph Phase) line() string {
-	return fmt.Sprintf("%s; server CPU %.1fs, RSS %s (peak %s), %d threads, %d fds; load tool CPU %.1fs, RSS %s",
+	return fmt.Sprintf("%s; server CPU %.1fs, RSS %s (peak %s), %d threads, %d fds; load tool CPU %.1fs, RSS %s; other processes CPU %.1fs",
 		ph.Duration.Round(100*time.Millisecond), ph.ServerCPU.Seconds(), byteSize(float64(ph.ServerRSS)),
-		byteSize(float64(ph.ServerPeakRSS)), ph.ServerThreads, ph.ServerFDs, ph.LoadCPU.Seconds(), byteSize(float64(ph.LoadRSS)))
+		byteSize(float64(ph.ServerPeakRSS)), ph.ServerThreads, ph.ServerFDs, ph.LoadCPU.Seconds(), byteSize(float64(ph.LoadRSS)),
+		ph.OtherCPU.Seconds())
 }
 
 // machine describes the machine for the results.

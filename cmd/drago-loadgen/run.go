@@ -140,14 +140,17 @@ func (r *runner) cleanup() {
 	}
 }
 
-// meter samples the server and this tool at the start of a phase.
+// meter samples the server, this tool and the machine at the start of a
+// phase.
 type meter struct {
 	srv, self procSample
+	machine   time.Duration
 }
 
 func (r *runner) meter() meter {
 	self, _ := readProc(os.Getpid())
-	return meter{srv: r.srv.sample(), self: self}
+	machine, _ := readMachineCPU()
+	return meter{srv: r.srv.sample(), self: self, machine: machine}
 }
 
 // phase returns the resource use since m. The server's peak RSS covers
@@ -163,6 +166,7 @@ func (r *runner) phase(m meter) Phase {
 		ServerFDs:     now.srv.FDs,
 		LoadCPU:       now.self.CPU - m.self.CPU,
 		LoadRSS:       now.self.PeakRSS,
+		OtherCPU:      max(0, (now.machine-m.machine)-(now.srv.CPU-m.srv.CPU)-(now.self.CPU-m.self.CPU)),
 	}
 }
 
@@ -220,7 +224,20 @@ func (r *runner) profilePath(name string) string {
 // registrations in flight, and returns once the last one has started.
 func (r *runner) startAgents(ctx context.Context, agents []*simAgent, token func(*simAgent) string) error {
 	sem := make(chan struct{}, r.c.SetupConcurrency)
-	for _, a := range agents {
+	lastLog := time.Now()
+	for i, a := range agents {
+		if time.Since(lastLog) >= 10*time.Second {
+			conv := 0
+			for _, b := range agents[:i] {
+				if b.converged() {
+					conv++
+				}
+			}
+			s := r.srv.sample()
+			r.log.Info("starting agents", "started", i, "of", len(agents), "converged", conv,
+				"server_cpu", s.CPU.Round(time.Second), "server_rss_mib", s.RSS>>20)
+			lastLog = time.Now()
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():

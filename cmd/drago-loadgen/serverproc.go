@@ -67,6 +67,8 @@ func startServer(ctx context.Context, log *slog.Logger, bin, dir string) (*serve
 		}
 		s.cmd = exec.Command(self, "serve", "-addr", "127.0.0.1:0", "-data-dir", s.dataDir, "-pprof-addr", "127.0.0.1:0")
 	}
+	// Should this tool die without stopping it, the server goes too.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("starting the server: %w", err)

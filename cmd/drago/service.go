@@ -249,7 +249,7 @@ func (m *systemdManager) Install() error {
 		return err
 	}
 	if m.spec.role == "server" && !m.userExists("drago") {
-		if out, err := m.run("useradd", "--system", "--user-group", "--home-dir", "/var/lib/drago", "--no-create-home",
+		if out, err := m.run("useradd", "--system", "--user-group", "--home-dir", "/var/lib/drago/server", "--no-create-home",
 			"--shell", "/usr/sbin/nologin", "--comment", "Drago control plane", "drago"); err != nil {
 			return fmt.Errorf("creating the user drago: %v: %s", err, out)
 		}

@@ -490,11 +490,11 @@ done
 ok
 mkdir -p "$work/msi1/x"
 (cd "$work/msi1/x" && msiextract "$msi1" >/dev/null)
-cmp -s "$work/msi1/x/Program Files/Drago/wireguard.dll" "$standin" || fail "the MSI's wireguard.dll is not the given file"
+cmp -s "$work/msi1/x/Drago/wireguard.dll" "$standin" || fail "the MSI's wireguard.dll is not the given file"
 ok
-grep -q $'\r$' "$work/msi1/x/ProgramData/Drago/agent.hcl" || fail "agent.hcl in the MSI lacks CRLF line ends"
+grep -q $'\r$' "$work/msi1/x/Drago/agent.hcl" || fail "agent.hcl in the MSI lacks CRLF line ends"
 ok
-for f in "$msi1" "$work/msi1/x/Program Files/Drago/drago.exe"; do
+for f in "$msi1" "$work/msi1/x/Drago/drago.exe"; do
 	out=$(osslsigncode verify -CAfile "$work/sign.crt" -in "$f" 2>&1) || fail "osslsigncode verify $f: $out"
 	expect_match "signature of ${f##*/}" '^Succeeded$' "$out"
 done
@@ -526,16 +526,20 @@ printf '# Local edit, kept across upgrades.\r\n' >>"$c/ProgramData/Drago/agent.h
 msiexec /i "Z:$msi2" || fail "msiexec /i $msi2 (upgrade) failed: $(tail -20 "$work/wine.log")"
 ok
 expect "installed products after the upgrade" 1 "$(products)"
-expect_match "drago version after the upgrade" "^drago $version_re-next " "$(winrun cmd /c drago version)"
+expect "Drago entries in PATH after the upgrade" 1 "$(path_reg | grep -o 'C:\\Program Files\\Drago\\' | wc -l)"
+# Run by its path: Wine's msiexec leaves an empty element (;;) where it took
+# the old entry out of PATH, and Wine's cmd stops its PATH search there.
+expect_match "drago version after the upgrade" "^drago $version_re-next " "$(winrun "$c/Program Files/Drago/drago.exe" version)"
 expect "agent.hcl after the upgrade" "# Local edit, kept across upgrades." "$(tail -1 "$c/ProgramData/Drago/agent.hcl" | tr -d '\r')"
 msiexec /i "Z:$msi1" && fail "msiexec installed the older $msi1 over the newer one"
 ok
-expect_match "drago version after the refused downgrade" "^drago $version_re-next " "$(winrun cmd /c drago version)"
+expect_match "drago version after the refused downgrade" "^drago $version_re-next " "$(winrun "$c/Program Files/Drago/drago.exe" version)"
 
 msiexec /x "Z:$msi2" || fail "msiexec /x failed: $(tail -20 "$work/wine.log")"
 ok
 expect_absent "$c/Program Files/Drago"
-expect "service after uninstall" "" "$(regq 'HKLM\System\CurrentControlSet\Services\drago-agent')"
+! grep -q ImagePath <<<"$(regq 'HKLM\System\CurrentControlSet\Services\drago-agent')" || fail "uninstall left the service drago-agent"
+ok
 ! grep -q 'Drago' <<<"$(path_reg)" || fail "uninstall left Drago in PATH: $(path_reg)"
 ok
 expect "installed products after uninstall" 0 "$(products)"

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestSmokeScoped runs scenario 2 shrunk to 3 meshes of 5 agents against a
+// drago server built from this tree: every change must converge on the
+// changed host's 4 peers, wake exactly its network's 5 agents, and cost
+// each peer one peer operation.
+func TestSmokeScoped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin, err := buildServer(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config{
+		Scenario: scenarioScoped, Hosts: 15, MeshSize: 5, Changes: 3, Change: changeRotate,
+		SetupConcurrency: 8, Heartbeat: 30 * time.Second, Wait: time.Minute, Drift: time.Hour,
+		ChangeTimeout: 10 * time.Second, SetupTimeout: time.Minute, Settle: 200 * time.Millisecond,
+		ServerBin: bin, AgentDir: t.TempDir(), ServerDir: dir, Idle: time.Minute, BurstWindow: time.Second,
+	}
+	if err := c.validate(map[string]bool{"scenario": true}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	start := time.Now()
+	res, err := runScenario(ctx, c, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("took %v", time.Since(start).Round(time.Millisecond))
+	if testing.Verbose() {
+		res.write(os.Stderr, false)
+	}
+	if res.Changes != 3 || res.NotConverged != 0 || res.Convergence.N != 3*4 {
+		t.Errorf("%d changes, %d not converged, %d convergence samples; want 3, 0, 12", res.Changes, res.NotConverged, res.Convergence.N)
+	}
+	if res.WokenMin != 5 || res.WokenMax != 5 || res.WokenOutside != 0 {
+		t.Errorf("woken %d-%d per change, %d outside the network; want exactly the network's 5", res.WokenMin, res.WokenMax, res.WokenOutside)
+	}
+	if res.PeerOpsMin != 1 || res.PeerOpsMax != 1 {
+		t.Errorf("%d-%d peer ops per affected agent, want 1", res.PeerOpsMin, res.PeerOpsMax)
+	}
+	if res.BytesToAgents <= 0 || res.BytesFromAgents <= 0 {
+		t.Errorf("bytes per change: %v to agents, %v from agents; want both counted", res.BytesToAgents, res.BytesFromAgents)
+	}
+	if res.Measured.ServerRSS <= 0 || res.Setup.ServerPeakRSS <= 0 {
+		t.Errorf("server RSS not measured: %+v %+v", res.Setup, res.Measured)
+	}
+	if res.AgentLog != "0 errors, 0 warnings" {
+		t.Errorf("agent log: %s", res.AgentLog)
+	}
+	if entries, _ := os.ReadDir(c.AgentDir); len(entries) != 0 {
+		t.Errorf("agent data dirs left behind: %v", entries)
+	}
+}
