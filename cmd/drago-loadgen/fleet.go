@@ -55,6 +55,7 @@ type simAgent struct {
 	convergedAt  atomic.Int64 // unix ns when fullPeers first reached expect
 	fullPeers    atomic.Int64 // peers with allowed IPs after the last ConfigureWireGuard
 	badAnswers   atomic.Int64 // answers with a status of 300 or more
+	regConflicts atomic.Int64 // registrations answered 409: its name is taken
 	dials        atomic.Int64
 	answers      [numReqKinds]atomic.Int64
 	bytesIn      [numReqKinds]atomic.Int64 // what the server sent, on the wire
@@ -279,6 +280,9 @@ func (a *simAgent) answered(k reqKind, status int, sent, at time.Time) {
 	if status >= 300 {
 		a.badAnswers.Add(1)
 	}
+	if k == reqRegister && status == http.StatusConflict {
+		a.regConflicts.Add(1)
+	}
 	if k == reqRegister && status >= 200 && status < 300 {
 		a.registerRTT.Store(int64(at.Sub(sent)))
 		a.registeredAt.CompareAndSwap(0, at.UnixNano())
@@ -396,7 +400,13 @@ func (f *fleet) stop(timeout time.Duration) {
 	}
 }
 
-// failed returns the first agent that stopped with an error.
+// errRegistrationLost is an agent that can never register: the server
+// registered its host, the answer did not reach it within the agent's 30s
+// request timeout, and its retry is refused because the name is taken.
+var errRegistrationLost = errors.New("registration lost: the server registered the host, the agent timed out waiting for the answer, and its retries get 409 \"host name is taken\" forever")
+
+// failed returns the first agent that stopped with an error or lost its
+// registration.
 func (f *fleet) failed(agents []*simAgent) error {
 	for _, a := range agents {
 		select {
@@ -406,8 +416,16 @@ func (f *fleet) failed(agents []*simAgent) error {
 			}
 		default:
 		}
+		if a.lostRegistration() {
+			return fmt.Errorf("agent %s: %w", a.name, errRegistrationLost)
+		}
 	}
 	return nil
+}
+
+// lostRegistration reports whether the agent is stuck as errRegistrationLost says.
+func (a *simAgent) lostRegistration() bool {
+	return a.registeredAt.Load() == 0 && a.regConflicts.Load() > 0
 }
 
 // snapshot returns every agent's counters.

@@ -95,7 +95,7 @@ func TestSystemdUnits(t *testing.T) {
 			directives: []string{"User=drago", "CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
 				"PrivateTmp=yes", "ReadWritePaths=/var/lib/drago/server", "StateDirectory=drago/server", "Restart=on-failure", "WantedBy=multi-user.target"},
 			maxScore: 1.5,
-			setup:    []string{"useradd --system --user-group --home-dir /var/lib/drago --no-create-home --shell /usr/sbin/nologin --comment Drago control plane drago"},
+			setup:    []string{"useradd --system --user-group --home-dir /var/lib/drago/server --no-create-home --shell /usr/sbin/nologin --comment Drago control plane drago"},
 		},
 	}
 	for _, tt := range tests {
