@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -334,10 +335,19 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	}
 	w.Header().Set("Content-Encoding", "gzip")
 	w.WriteHeader(status)
-	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(w)
 	zw.Write(b)
 	zw.Close()
+	gzipWriters.Put(zw)
 }
+
+// gzipWriters reuses compressors: each holds about a megabyte of tables, and
+// a change in a large mesh answers many blocking queries at once.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
 
 // writeError maps err to a status and a JSON body; internal errors are
 // logged and never shown.
