@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -102,7 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "agent blocking-query wait (the agent default)")
 	fs.DurationVar(&c.Drift, "drift", time.Hour, "agent drift-repair interval (it reads the in-memory backend only)")
 	fs.DurationVar(&c.ConnIdle, "conn-idle", 0, "close the agents' idle HTTP connections after this long (default: Go's 90s, or 5s when the open-file limit cannot hold 2 connections per agent)")
-	fs.DurationVar(&c.ChangeTimeout, "timeout", time.Minute, "how long one change may take to reach every affected agent")
+	fs.DurationVar(&c.ChangeTimeout, "timeout", 5*time.Minute, "how long one change may take to reach every affected agent")
 	fs.DurationVar(&c.SetupTimeout, "setup-timeout", 30*time.Minute, "how long setting up may take")
 	fs.DurationVar(&c.Settle, "settle", 500*time.Millisecond, "after a change converged, how long wakes are still counted")
 	fs.StringVar(&c.ServerBin, "server-bin", "", "drago binary to run as the server (default: go build ./cmd/drago from this module)")

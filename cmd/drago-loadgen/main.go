@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command drago-loadgen measures Drago at scale: it runs many simulated
 // hosts in one process, each the real agent code (agent.Run) with an
 // in-memory recording backend, its own host credential and its own HTTP

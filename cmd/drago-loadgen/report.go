@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -40,13 +42,15 @@ type Result struct {
 	PeerOpsMin int64 `json:"peer_ops_min,omitempty"` // per affected agent and change
 	PeerOpsMax int64 `json:"peer_ops_max,omitempty"`
 
-	BytesToAgents   float64 `json:"bytes_to_agents_per_change,omitempty"`   // server -> all agents
-	BytesFromAgents float64 `json:"bytes_from_agents_per_change,omitempty"` // all agents -> server
-	BytesPerWoken   float64 `json:"bytes_per_woken_agent,omitempty"`
-	ServerWChar     float64 `json:"server_wchar_per_change,omitempty"` // server write(2) bytes, files included
+	BytesToAgents   float64 `json:"bytes_to_agents_per_change,omitempty"`   // desired states answered because of the change
+	BytesFromAgents float64 `json:"bytes_from_agents_per_change,omitempty"` // status reports of the woken agents
+	BytesOther      float64 `json:"bytes_other_per_change,omitempty"`       // heartbeats, expired waits, request heads
+	BytesPerWoken   float64 `json:"bytes_per_woken_agent,omitempty"`        // desired state per woken agent
+	ServerWChar     float64 `json:"server_wchar_per_change,omitempty"`      // server write(2) bytes, files included
 
-	ServerCPUPerChange time.Duration `json:"server_cpu_per_change_ns,omitempty"` // net of the idle rate
-	IdleCPUPercent     float64       `json:"idle_cpu_percent"`                   // server, % of one core
+	ServerCPUGross     time.Duration `json:"server_cpu_gross_per_change_ns,omitempty"` // the window of each change, idle included
+	ServerCPUPerChange time.Duration `json:"server_cpu_per_change_ns,omitempty"`       // net of the idle rate
+	IdleCPUPercent     float64       `json:"idle_cpu_percent"`                         // server, % of one core
 
 	Notes    []string `json:"notes,omitempty"`
 	Targets  []Target `json:"targets,omitempty"`
@@ -131,11 +135,12 @@ func (r *Result) write(w io.Writer, asJSON bool) error {
 		p("  peer ops:    %d-%d per affected agent and change (recording backend)", r.PeerOpsMin, r.PeerOpsMax)
 	}
 	if r.BytesToAgents > 0 {
-		p("  bytes:       server->agents %s per change (%s per woken agent), agents->server %s per change, server write(2) %s per change",
-			byteSize(r.BytesToAgents), byteSize(r.BytesPerWoken), byteSize(r.BytesFromAgents), byteSize(r.ServerWChar))
+		p("  bytes:       per change: desired states %s (%s per woken agent), status reports of the woken agents %s, background %s; server write(2) %s",
+			byteSize(r.BytesToAgents), byteSize(r.BytesPerWoken), byteSize(r.BytesFromAgents), byteSize(r.BytesOther), byteSize(r.ServerWChar))
 	}
 	if r.ServerCPUPerChange > 0 || r.Changes > 0 {
-		p("  server CPU:  %s per change, net of the idle rate (%.1f%% of one core)", ms(r.ServerCPUPerChange), r.IdleCPUPercent)
+		p("  server CPU:  %s per change net of the idle rate (%.1f%% of one core); %s gross",
+			ms(r.ServerCPUPerChange), r.IdleCPUPercent, ms(r.ServerCPUGross))
 	} else {
 		p("  server CPU:  %.1f%% of one core over the measured phase", r.IdleCPUPercent)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -5,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	rpprof "runtime/pprof"
@@ -102,7 +105,9 @@ func (r *runner) startup(ctx context.Context) error {
 	if r.srv, err = startServer(ctx, r.log, bin, tmp); err != nil {
 		return err
 	}
-	if r.api, err = api.NewClient(api.ClientConfig{Address: r.srv.url, Token: r.srv.root}); err != nil {
+	// The setup makes up to -setup-concurrency calls at once.
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: r.c.SetupConcurrency, IdleConnTimeout: 30 * time.Second}}
+	if r.api, err = api.NewClient(api.ClientConfig{Address: r.srv.url, Token: r.srv.root, HTTPClient: hc}); err != nil {
 		return err
 	}
 	base, err := os.MkdirTemp(r.c.AgentDir, "drago-loadgen-agents-")
@@ -220,12 +225,19 @@ func (r *runner) profilePath(name string) string {
 	return filepath.Join(r.c.PprofDir, fmt.Sprintf("%s-s%d-%d.pprof", name, r.c.Scenario, r.c.Hosts))
 }
 
-// startAgents starts agents in order with at most -setup-concurrency
-// registrations in flight, and returns once the last one has started.
-func (r *runner) startAgents(ctx context.Context, agents []*simAgent, token func(*simAgent) string) error {
+// startAgents starts agents in order, spread evenly over spread and with
+// at most -setup-concurrency registrations in flight, and returns once the
+// last one has started. Spreading the starts over one heartbeat interval
+// spreads the heartbeats as in a fleet that started over time: the agent
+// does not jitter its heartbeat ticker.
+func (r *runner) startAgents(ctx context.Context, agents []*simAgent, spread time.Duration, token func(*simAgent) string) error {
 	sem := make(chan struct{}, r.c.SetupConcurrency)
-	lastLog := time.Now()
+	start := time.Now()
+	lastLog := start
 	for i, a := range agents {
+		if err := sleep(ctx, time.Until(start.Add(spread*time.Duration(i)/time.Duration(len(agents))))); err != nil {
+			return err
+		}
 		if time.Since(lastLog) >= 10*time.Second {
 			conv := 0
 			for _, b := range agents[:i] {
@@ -281,7 +293,7 @@ func (r *runner) waitFor(ctx context.Context, what string, timeout time.Duration
 		if !r.srv.alive() {
 			return fmt.Errorf("%s: the server exited (%v); its log:\n%s", what, r.srv.exitErr, r.srv.logTail())
 		}
-		if err := r.fleet.failed(agents); err != nil {
+		if err := r.fleet.failed(agents); err != nil { // nil agents: the caller checks
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		select {
@@ -424,9 +436,9 @@ type changeStats struct {
 	wokenOutside  int
 	peerOpsMin    int64
 	peerOpsMax    int64
-	bytesIn       int64
-	bytesOut      int64
-	bytesWoken    int64
+	bytesDesired  int64 // desired states answered because of the change
+	bytesReports  int64 // status reports of the woken agents
+	bytesOther    int64 // everything else: heartbeats, expired waits, requests
 	wokenTotal    int
 	wchar         int64
 	cpu           time.Duration
@@ -459,13 +471,14 @@ func (s *changeStats) add(r *runner, o *outcome, ch change, primary string) {
 	}
 	woken := 0
 	for idx, d := range o.delta {
-		s.bytesIn += d.in()
-		s.bytesOut += d.out()
+		s.bytesDesired += d.BytesIn[reqConfig]
+		s.bytesOther += d.in() + d.out() - d.BytesIn[reqConfig]
 		if !d.woken() {
 			continue
 		}
 		woken++
-		s.bytesWoken += d.BytesIn[reqConfig]
+		s.bytesReports += d.BytesOut[reqStatus]
+		s.bytesOther -= d.BytesOut[reqStatus]
 		if !ch.scope[idx] {
 			s.wokenOutside++
 			if len(s.outsideSample) < 5 {
@@ -493,10 +506,12 @@ func (s *changeStats) fill(res *Result, primary string, idleRate float64) {
 	res.WokenMin, res.WokenMax, res.WokenOutside = s.wokenMin, s.wokenMax, s.wokenOutside
 	res.PeerOpsMin, res.PeerOpsMax = max(s.peerOpsMin, 0), s.peerOpsMax
 	n := float64(max(s.n, 1))
-	res.BytesToAgents = float64(s.bytesIn) / n
-	res.BytesFromAgents = float64(s.bytesOut) / n
-	res.BytesPerWoken = float64(s.bytesWoken) / float64(max(s.wokenTotal, 1))
+	res.BytesToAgents = float64(s.bytesDesired) / n
+	res.BytesFromAgents = float64(s.bytesReports) / n
+	res.BytesOther = float64(s.bytesOther) / n
+	res.BytesPerWoken = float64(s.bytesDesired) / float64(max(s.wokenTotal, 1))
 	res.ServerWChar = float64(s.wchar) / n
+	res.ServerCPUGross = time.Duration(float64(s.cpu) / n)
 	net := s.cpu.Seconds() - idleRate*s.wall.Seconds()
 	res.ServerCPUPerChange = time.Duration(max(net, 0) / n * float64(time.Second))
 	res.IdleCPUPercent = idleRate * 100

@@ -1,9 +1,13 @@
+//go:build linux
+
 package main
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -15,31 +19,59 @@ import (
 // the changes, to be subtracted from their CPU time.
 const baselineWindow = 5 * time.Second
 
-// setupMeshes creates networks meshes of size hosts each, one join token
-// per mesh, and starts and converges their agents, mesh after mesh so that
-// a mesh's key announcements come close together.
+// setupMeshes creates networks meshes of size hosts each and converges
+// their agents, in two stages. First every agent registers with a join
+// token that joins no network, so that registrations never queue behind
+// the key announcements of a growing mesh (a registration whose answer
+// takes over the agent's 30s timeout is lost for good: see
+// errRegistrationLost). Then the hosts are added to their meshes through
+// the API, mesh after mesh; each agent creates its key and announces it,
+// which wakes the mesh's keyed hosts.
 func (r *runner) setupMeshes(ctx context.Context, networks, size int) error {
 	m := r.meter()
 	prefixLen, block, err := addressPlan(networks, size)
 	if err != nil {
 		return err
 	}
-	tokens := make([]string, networks)
+	netIDs := make([]string, networks)
 	for k := range networks {
-		if _, tokens[k], err = r.createNetwork(ctx, fmt.Sprintf("m%04d", k), networkRange(k, prefixLen, block), api.TopologyMesh); err != nil {
-			return err
+		n, err := r.api.CreateNetwork(ctx, &api.Network{Name: fmt.Sprintf("m%04d", k), IPv4Range: networkRange(k, prefixLen, block), Topology: api.TopologyMesh})
+		if err != nil {
+			return fmt.Errorf("creating network %d: %w", k, err)
 		}
+		netIDs[k] = n.ID
+	}
+	bare, err := r.api.CreateJoinToken(ctx, &api.JoinToken{Name: "lg-hosts"})
+	if err != nil {
+		return fmt.Errorf("creating a join token: %w", err)
 	}
 	for k := range networks {
 		for range size {
 			r.fleet.add(k, int64(size-1))
 		}
 	}
-	r.log.Info("setting up", "hosts", networks*size, "meshes", networks, "mesh_size", size, "concurrency", r.c.SetupConcurrency)
-	if err := r.startAgents(ctx, r.fleet.agents, func(a *simAgent) string { return tokens[a.netIdx] }); err != nil {
+	agents := r.fleet.agents
+	r.log.Info("setting up: registering", "hosts", len(agents), "concurrency", r.c.SetupConcurrency)
+	if err := r.startAgents(ctx, agents, r.c.Heartbeat, func(*simAgent) string { return bare.Secret }); err != nil {
 		return err
 	}
-	if err := r.waitConverged(ctx, r.fleet.agents, r.c.SetupTimeout); err != nil {
+	err = r.waitFor(ctx, "agents to register", r.c.SetupTimeout, agents, func() (bool, string) {
+		n := 0
+		for _, a := range agents {
+			if a.registeredAt.Load() != 0 {
+				n++
+			}
+		}
+		return n == len(agents), fmt.Sprintf("%d/%d registered", n, len(agents))
+	})
+	if err != nil {
+		return err
+	}
+	r.log.Info("setting up: joining meshes", "meshes", networks, "mesh_size", size)
+	if err := r.joinNetworks(ctx, agents, netIDs); err != nil {
+		return err
+	}
+	if err := r.waitConverged(ctx, agents, r.c.SetupTimeout); err != nil {
 		return err
 	}
 	if err := r.waitQuiet(ctx, time.Second); err != nil {
@@ -49,6 +81,45 @@ func (r *runner) setupMeshes(ctx context.Context, networks, size int) error {
 	r.log.Info("set up", "took", r.res.Setup.Duration.Round(100*time.Millisecond), "server_cpu", r.res.Setup.ServerCPU.Round(100*time.Millisecond),
 		"server_peak_rss_mib", r.res.Setup.ServerPeakRSS>>20)
 	return nil
+}
+
+// joinNetworks adds each agent's host to network netIDs[a.netIdx] through
+// the API, -setup-concurrency calls at a time, in the agents' order.
+func (r *runner) joinNetworks(ctx context.Context, agents []*simAgent, netIDs []string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, r.c.SetupConcurrency)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	lastLog := time.Now()
+	for i, a := range agents {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if time.Since(lastLog) >= 10*time.Second {
+			r.log.Info("joining meshes", "joined", i, "of", len(agents))
+			lastLog = time.Now()
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, err := r.api.CreateInterface(ctx, &api.Interface{HostID: a.name, NetworkID: netIDs[a.netIdx]})
+			if err != nil {
+				once.Do(func() { first = fmt.Errorf("adding %s to its mesh: %w", a.name, err); cancel() })
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // members returns the agents of network k.
@@ -160,9 +231,11 @@ func (r *runner) runMesh(ctx context.Context) error {
 	}
 	r.endMeasured(m)
 	stats.fill(r.res, primary, idle)
+	r.res.Extra = append(r.res.Extra, NamedDist{"delivered", summarize(stats.lat["delivered"])})
 	if c.Change == changeSubnet {
-		r.res.Extra = append(r.res.Extra, NamedDist{"delivered", summarize(stats.lat["delivered"])})
 		r.res.note("delivered: the write -> the first byte of the next desired state at the peer (the server's share; the rest is the agent's, on this tool's shared CPUs)")
+	} else {
+		r.res.note("delivered: the call -> the first byte of the first desired state the peer got after the host switched")
 	}
 	if c.Change == changeRotate {
 		r.res.Extra = append(r.res.Extra,
@@ -190,6 +263,7 @@ func (r *runner) rotateChange(ctx context.Context, target *simAgent, peers, scop
 	if err != nil {
 		return change{}, fmt.Errorf("the interface of %s has no key yet: %w", target.name, err)
 	}
+	var switched atomic.Int64 // unix ns when the target applied its new key
 	return change{
 		do: func(ctx context.Context) error {
 			_, err := r.api.RotateKeys(ctx, target.name)
@@ -203,7 +277,17 @@ func (r *runner) rotateChange(ctx context.Context, target *simAgent, peers, scop
 				return ev.op == opConfigure && addsKeylessPeer(ev.cfg, old)
 			}},
 			{name: "switch", required: true, agents: map[int]bool{target.idx: true}, match: func(_ *simAgent, ev event) bool {
-				return ev.op == opConfigure && ev.cfg.PrivateKey != nil
+				if ev.op == opConfigure && ev.cfg.PrivateKey != nil {
+					switched.Store(ev.at.UnixNano())
+					return true
+				}
+				return false
+			}},
+			// The first desired state a peer gets after the switch: the
+			// server's share of the final step.
+			{name: "delivered", agents: peers, match: func(_ *simAgent, ev event) bool {
+				at := switched.Load()
+				return ev.op == opAnswer && ev.req == reqConfig && at != 0 && ev.at.UnixNano() > at
 			}},
 		},
 		scope: scope,
@@ -344,7 +428,7 @@ func (r *runner) runHub(ctx context.Context) error {
 		r.fleet.add(0, 1)
 	}
 	r.log.Info("setting up", "spokes", c.Hosts, "concurrency", c.SetupConcurrency)
-	if err := r.startAgents(ctx, r.fleet.agents[1:], func(*simAgent) string { return token }); err != nil {
+	if err := r.startAgents(ctx, r.fleet.agents[1:], c.Heartbeat, func(*simAgent) string { return token }); err != nil {
 		return err
 	}
 	if err := r.waitConverged(ctx, r.fleet.agents, c.SetupTimeout); err != nil {
@@ -415,11 +499,37 @@ func (r *runner) runHub(ctx context.Context) error {
 		NamedDist{"report->hub", summarize(reportToHub)})
 	r.res.note("hub received %s per change (%s of it desired state), sent %s per change (status reports); registered/spoke ready: from the spoke's start; report->hub: the spoke's key report answered -> the hub applied",
 		byteSize(float64(hubIn)/n), byteSize(float64(hubConfigIn)/n), byteSize(float64(hubOut)/n))
+	r.hubStatus(ctx, hub)
 	r.res.target("hub gets < 1 MiB per one-spoke change", float64(hubIn)/n < 1<<20, "%s per change", byteSize(float64(hubIn)/n))
 	r.res.target("hub applies one peer op per added spoke", r.res.PeerOpsMax == 1, "%d-%d peer ops", r.res.PeerOpsMin, r.res.PeerOpsMax)
 	r.res.target("only the hub and the new spoke woken", r.res.WokenOutside == 0, "%d-%d woken, %d outside", r.res.WokenMin, r.res.WokenMax, r.res.WokenOutside)
 	r.rssTarget()
 	return r.convergedOrErr()
+}
+
+// hubStatus reports what the server thinks of the hub. A hub whose status
+// reports the server refuses (they list every peer, and the server caps a
+// body at 1 MiB) goes down once its heartbeat grace (45s) passes without
+// one: then wait for that and say so.
+func (r *runner) hubStatus(ctx context.Context, hub *simAgent) {
+	bad := hub.badAnswers.Load()
+	if bad == 0 {
+		return
+	}
+	status, since := "", time.Now()
+	for time.Since(since) < 70*time.Second {
+		h, err := r.api.Host(ctx, hub.name)
+		if err != nil {
+			return
+		}
+		status = h.Status
+		if status == api.HostDown || sleep(ctx, time.Second) != nil {
+			break
+		}
+	}
+	r.res.note("the hub got %d error answers (e.g. 413 for a status report over the server's 1 MiB body limit); its status %v later: %s",
+		bad, time.Since(since).Round(time.Second), status)
+	r.res.target("the hub stays ready", status != api.HostDown, "%s", status)
 }
 
 // runBurst is scenario 4: -hosts agents start within -burst-window into
@@ -449,21 +559,36 @@ func (r *runner) runBurst(ctx context.Context) error {
 		}
 		r.fleet.start(a, token)
 	}
+	// A registration can be lost (errRegistrationLost): wait until every
+	// agent registered or lost it, then converge the others without it.
 	var allRegistered time.Duration
-	err = r.waitFor(ctx, "every agent to register", c.SetupTimeout, agents, func() (bool, string) {
-		n := 0
+	err = r.waitFor(ctx, "every agent to register", c.SetupTimeout, nil, func() (bool, string) {
+		n, lost := 0, 0
 		for _, a := range agents {
-			if a.registeredAt.Load() != 0 {
+			switch {
+			case a.registeredAt.Load() != 0:
 				n++
+			case a.lostRegistration():
+				lost++
 			}
 		}
-		return n == len(agents), fmt.Sprintf("%d/%d registered", n, len(agents))
+		return n+lost == len(agents), fmt.Sprintf("%d/%d registered, %d lost", n, len(agents), lost)
 	})
 	if err != nil {
 		return err
 	}
 	allRegistered = time.Since(start)
-	if err := r.waitConverged(ctx, agents, c.SetupTimeout); err != nil {
+	var joined []*simAgent
+	for _, a := range agents {
+		if a.registeredAt.Load() != 0 {
+			joined = append(joined, a)
+		}
+	}
+	lost := len(agents) - len(joined)
+	for _, a := range joined {
+		a.expect = int64(len(joined) - 1)
+	}
+	if err := r.waitConverged(ctx, joined, c.SetupTimeout); err != nil {
 		return err
 	}
 	if err := r.waitQuiet(ctx, time.Second); err != nil {
@@ -472,7 +597,7 @@ func (r *runner) runBurst(ctx context.Context) error {
 	r.endMeasured(m)
 	var reg, rtt, conv []time.Duration
 	var retries, in, out int64
-	for _, a := range agents {
+	for _, a := range joined {
 		reg = append(reg, time.Duration(a.registeredAt.Load()-a.startedAt.Load()))
 		rtt = append(rtt, time.Duration(a.registerRTT.Load()))
 		conv = append(conv, time.Duration(a.convergedAt.Load()-start.UnixNano()))
@@ -491,6 +616,10 @@ func (r *runner) runBurst(ctx context.Context) error {
 	r.res.note("server -> agents %s in all (%s per host), agents -> server %s",
 		byteSize(float64(in)), byteSize(float64(in)/float64(c.Hosts)), byteSize(float64(out)))
 	r.res.IdleCPUPercent = 100 * r.res.Measured.ServerCPU.Seconds() / r.res.Measured.Duration.Seconds()
+	r.res.target("every host registers", lost == 0, "%d of %d registrations lost", lost, len(agents))
+	if lost > 0 {
+		r.res.note("%d agents never joined: %v; the others converged without them", lost, errRegistrationLost)
+	}
 	return nil
 }
 

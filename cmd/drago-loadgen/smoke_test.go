@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -26,7 +28,7 @@ func TestSmokeScoped(t *testing.T) {
 	}
 	c := config{
 		Scenario: scenarioScoped, Hosts: 15, MeshSize: 5, Changes: 3, Change: changeRotate,
-		SetupConcurrency: 8, Heartbeat: 30 * time.Second, Wait: time.Minute, Drift: time.Hour,
+		SetupConcurrency: 8, Heartbeat: 2 * time.Second, Wait: time.Minute, Drift: time.Hour,
 		ChangeTimeout: 10 * time.Second, SetupTimeout: time.Minute, Settle: 200 * time.Millisecond,
 		ServerBin: bin, AgentDir: t.TempDir(), ServerDir: dir, Idle: time.Minute, BurstWindow: time.Second,
 	}
