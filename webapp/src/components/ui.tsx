@@ -367,3 +367,19 @@ export function DefList({ items }: { items: [ComponentChildren, ComponentChildre
     </dl>
   );
 }
+
+/** PendingPage stands in for a detail page whose object is not loaded yet:
+ * its header, then the load error (with retry) or a loading skeleton. */
+export function PendingPage(props: {
+  title: ComponentChildren;
+  crumbs: { to: string; label: string }[];
+  error: unknown;
+  onRetry: () => void;
+}) {
+  return (
+    <div class="page">
+      <PageHeader title={props.title} crumbs={props.crumbs} />
+      {props.error != null ? <ErrorState error={props.error} onRetry={props.onRetry} /> : <Loading rows={6} />}
+    </div>
+  );
+}

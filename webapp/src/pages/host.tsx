@@ -5,6 +5,7 @@ import { useContext, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import type { Host, Interface, InterfaceStatus, Network, StatusReport } from '../api/types';
 import {
+  PendingPage,
   Alert,
   Badge,
   Button,
@@ -80,21 +81,8 @@ export function HostPage({ name }: { name: string }) {
   const [deleting, setDeleting] = useState(false);
   const [rotating, setRotating] = useState(false);
 
-  if (host.error != null && !h) {
-    return (
-      <div class="page">
-        <PageHeader title={name} crumbs={[{ to: '/hosts', label: 'Hosts' }]} />
-        <ErrorState error={host.error} onRetry={host.reload} />
-      </div>
-    );
-  }
   if (!h) {
-    return (
-      <div class="page">
-        <PageHeader title={name} crumbs={[{ to: '/hosts', label: 'Hosts' }]} />
-        <Loading rows={6} />
-      </div>
-    );
+    return <PendingPage title={name} crumbs={[{ to: '/hosts', label: 'Hosts' }]} error={host.error} onRetry={host.reload} />;
   }
 
   const rep = report.data;

@@ -4,6 +4,7 @@ import { useContext, useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import type { Connection, Interface, Network } from '../api/types';
 import {
+  PendingPage,
   Alert,
   Badge,
   Button,
@@ -70,21 +71,8 @@ export function NetworkPage({ name }: { name: string }) {
     return m;
   }, [topo.data]);
 
-  if (net.error != null && !n) {
-    return (
-      <div class="page">
-        <PageHeader title={name} crumbs={[{ to: '/networks', label: 'Networks' }]} />
-        <ErrorState error={net.error} onRetry={net.reload} />
-      </div>
-    );
-  }
   if (!n) {
-    return (
-      <div class="page">
-        <PageHeader title={name} crumbs={[{ to: '/networks', label: 'Networks' }]} />
-        <Loading rows={6} />
-      </div>
-    );
+    return <PendingPage title={name} crumbs={[{ to: '/networks', label: 'Networks' }]} error={net.error} onRetry={net.reload} />;
   }
   const ifName = (id: string) => names[id] ?? ifaces.data?.items.find((i) => i.id === id)?.name ?? id.slice(0, 8);
   const hubName = n.hub_interface_id ? ifName(n.hub_interface_id) : undefined;
