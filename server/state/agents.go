@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/drago-wg/drago/server/api"
 	"github.com/drago-wg/drago/server/store"
@@ -158,8 +159,7 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 		return err
 	}
 	s.hosts[hostID].LastSeen = &now // a heartbeat alone is kept in memory only
-	rc := r
-	s.reports[hostID] = &rc
+	s.reports[hostID] = compact(r)
 	return nil
 }
 
@@ -344,4 +344,20 @@ func (s *State) markKeysReady(w *write, hostID string, applied uint64) {
 			}
 		})
 	}
+}
+
+// compact returns the report to keep in memory, with the peer keys and
+// endpoints interned: each key appears in the report of every peer, so a
+// 10,000-host fleet would otherwise hold the same strings many times over.
+func compact(r api.StatusReport) *api.StatusReport {
+	r.Interfaces = slices.Clone(r.Interfaces)
+	for k := range r.Interfaces {
+		peers := slices.Clone(r.Interfaces[k].Peers)
+		for j := range peers {
+			peers[j].PublicKey = unique.Make(peers[j].PublicKey).Value()
+			peers[j].Endpoint = unique.Make(peers[j].Endpoint).Value()
+		}
+		r.Interfaces[k].Peers = peers
+	}
+	return &r
 }
