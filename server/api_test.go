@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -428,5 +429,21 @@ func TestLargeAnswersAreCompressed(t *testing.T) {
 		if !json.Valid(body) || len(body) < gzipMin {
 			t.Fatalf("body of %d bytes is not the JSON document", len(body))
 		}
+	}
+}
+
+func TestLargeHubStatusReportAccepted(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "hub", IPv4Range: "10.1.0.0/24"}))
+	hc, _ := ts.agentHost("hub", "hub")
+	ds := must[*api.DesiredState](t)(hc.DesiredState(ctx, 0, 0))
+	now := time.Now()
+	is := api.InterfaceStatus{ID: ds.Interfaces[0].ID, PublicKey: ds.Interfaces[0].PublicKey}
+	for i := range 10000 { // a 10,000-spoke hub: about 1.5 MiB of JSON
+		is.Peers = append(is.Peers, api.PeerStatus{PublicKey: testKey(strconv.Itoa(i)), Endpoint: "192.0.2.1:51820", LastHandshake: &now, RxBytes: 123456, TxBytes: 654321})
+	}
+	if err := hc.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{is}}); err != nil {
+		t.Fatalf("hub status report: %v", err)
 	}
 }

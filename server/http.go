@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -48,6 +49,7 @@ type route struct {
 	resource     string // for authManagement
 	access       string
 	summary      string
+	maxBody      int64 // 0: maxBody
 	handle       func(*request) (any, error)
 }
 
@@ -126,7 +128,7 @@ func (s *Server) serve(rt route, req *request) (any, error) {
 	case rt.auth == authJoin && req.who.Join == nil:
 		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a join token"}
 	}
-	if err := req.readBody(); err != nil {
+	if err := req.readBody(cmp.Or(rt.maxBody, maxBody)); err != nil {
 		return nil, err
 	}
 	return rt.handle(req)
@@ -154,14 +156,14 @@ func bearer(r *http.Request) string {
 }
 
 // readBody reads a JSON body, enforcing its size and content type.
-func (req *request) readBody() error {
+func (req *request) readBody(limit int64) error {
 	if req.Body == nil || req.Method == http.MethodGet || req.Method == http.MethodDelete {
 		return nil
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, maxBody))
+	b, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than %d bytes", maxBody)}
+		return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 	}
 	if err != nil {
 		return badRequest("body", "reading: %v", err)

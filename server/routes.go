@@ -8,6 +8,10 @@ import (
 	"github.com/drago-wg/drago/server/state"
 )
 
+// maxStatusBody bounds a status report: a hub lists every spoke's counters
+// (about 130 bytes each), so 10,000 spokes need well over the default 1 MiB.
+const maxStatusBody = 32 << 20
+
 const (
 	read  = state.AccessRead
 	write = state.AccessWrite
@@ -278,7 +282,7 @@ func (s *Server) routes() []route {
 			}
 			return st.DesiredState(r.Context(), r.who.HostID, index, wait)
 		}},
-		{method: "PUT", path: "/agent/status", auth: authHost, summary: "The agent's status report and heartbeat", handle: func(r *request) (any, error) {
+		{method: "PUT", path: "/agent/status", auth: authHost, maxBody: maxStatusBody, summary: "The agent's status report and heartbeat", handle: func(r *request) (any, error) {
 			var sr api.StatusReport
 			if err := r.decode(&sr, true); err != nil {
 				return nil, err
