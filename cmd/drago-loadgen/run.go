@@ -66,19 +66,22 @@ func runScenario(ctx context.Context, c config, log *slog.Logger) (*Result, erro
 }
 
 func (r *runner) startup(ctx context.Context) error {
+	// Each agent keeps two connections: the blocking query and the status
+	// reports. The server and this tool each need an fd per connection.
 	agents := r.c.Hosts + r.c.Changes + 1
-	want := uint64(agents)*4 + 4096
-	limit, err := raiseFileLimit(want)
+	need := uint64(agents)*2 + 2048
+	limit, err := raiseFileLimit(2 * need)
 	if err != nil {
-		r.log.Warn("open-file limit", "want", want, "have", limit, "err", err)
+		level := slog.LevelDebug
+		if limit < need {
+			level = slog.LevelWarn
+		}
+		r.log.Log(ctx, level, "open-file limit", "want", 2*need, "have", limit, "err", err)
 	}
 	connIdle := r.c.ConnIdle
 	if connIdle == 0 {
-		// Each agent keeps two connections: the blocking query and the
-		// status reports. The server and this tool each need an fd per
-		// connection.
 		connIdle = 90 * time.Second
-		if need := uint64(agents)*2 + 2048; limit < need {
+		if limit < need {
 			connIdle = 5 * time.Second
 			r.res.note("the agents' idle connections close after %v instead of Go's 90s: the open-file limit (%d, not raisable here) cannot hold 2 connections per agent (%d); the status-report connection is then redialed at most heartbeats, so the server holds about 1 connection per agent, not 2",
 				connIdle, limit, need)
@@ -269,7 +272,8 @@ func (r *runner) startAgents(ctx context.Context, agents []*simAgent, spread tim
 }
 
 // waitFor polls cond until it holds, logging its progress every 5 seconds.
-// It fails when timeout passes, the server dies or one of agents stops.
+// It fails when timeout passes, the server dies, or one of agents stops or
+// loses its registration (pass no agents to check them in cond instead).
 func (r *runner) waitFor(ctx context.Context, what string, timeout time.Duration, agents []*simAgent, cond func() (bool, string)) error {
 	start := time.Now()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -293,7 +297,7 @@ func (r *runner) waitFor(ctx context.Context, what string, timeout time.Duration
 		if !r.srv.alive() {
 			return fmt.Errorf("%s: the server exited (%v); its log:\n%s", what, r.srv.exitErr, r.srv.logTail())
 		}
-		if err := r.fleet.failed(agents); err != nil { // nil agents: the caller checks
+		if err := r.fleet.failed(agents); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		select {

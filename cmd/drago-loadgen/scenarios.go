@@ -294,6 +294,7 @@ func (r *runner) rotateChange(ctx context.Context, target *simAgent, peers, scop
 	}, nil
 }
 
+// removesPeer reports whether cfg removes the peer with key.
 func removesPeer(cfg *wgtypes.Config, key wgtypes.Key) bool {
 	for _, p := range cfg.Peers {
 		if p.Remove && p.PublicKey == key {
@@ -324,6 +325,7 @@ func addsPeer(cfg *wgtypes.Config) bool {
 	return false
 }
 
+// convergedOrErr returns errNotConverged when a change timed out.
 func (r *runner) convergedOrErr() error {
 	if r.res.NotConverged > 0 {
 		return errNotConverged
