@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/drago-wg/drago/server/api"
 )
@@ -19,12 +22,15 @@ import (
 //
 //	<DataDir>/agent/
 //	  identity.json       host id and host credential from registration
+//	  register-request    request id of a registration in progress; ignored
+//	                      once identity.json exists
 //	  desired.json        last desired state received from the server
 //	  owned.json          interfaces this agent created: name -> interface id
 //	  keys/<id>.json      WireGuard private key(s) of interface <id>
 const (
 	agentDirName    = "agent"
 	identityFile    = "identity.json"
+	registerFile    = "register-request"
 	desiredFile     = "desired.json"
 	ownedFile       = "owned.json"
 	keysDirName     = "keys"
@@ -85,6 +91,41 @@ func (d *dataDir) saveIdentity(id *identity) error {
 	return d.writeJSON(identityFile, id)
 }
 
+// registerRequestID returns the request id of the registration in progress:
+// the one an earlier attempt saved, so that the retries of an agent
+// restarted mid-registration stay idempotent, or a new random one, saved
+// before it is first sent. It is a secret, like the credential it obtains.
+func (d *dataDir) registerRequestID() (string, error) {
+	b, err := os.ReadFile(d.file(registerFile))
+	switch {
+	case err == nil:
+		id := strings.TrimSpace(string(b))
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			return "", fmt.Errorf("%s: not a request id; remove the file to register with a new one", d.file(registerFile))
+		}
+		return id, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("reading %s: %w", registerFile, err)
+	}
+	r := make([]byte, 16)
+	if _, err := rand.Read(r); err != nil {
+		return "", fmt.Errorf("creating the register request id: %w", err)
+	}
+	id := hex.EncodeToString(r)
+	if err := writeFileAtomic(d.file(registerFile), []byte(id+"\n"), secretFileMode); err != nil {
+		return "", fmt.Errorf("writing %s: %w", registerFile, err)
+	}
+	return id, nil
+}
+
+// removeRegisterRequest drops the request id once the identity is saved.
+func (d *dataDir) removeRegisterRequest() error {
+	if err := os.Remove(d.file(registerFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // loadDesired returns the last desired state saved, or nil when none was.
 func (d *dataDir) loadDesired() (*api.DesiredState, error) {
 	var ds api.DesiredState
@@ -95,8 +136,11 @@ func (d *dataDir) loadDesired() (*api.DesiredState, error) {
 	return &ds, nil
 }
 
+// saveDesired writes ds compact: a state with many peers runs to hundreds
+// of KB, which json.MarshalIndent takes several times as long to encode.
+// loadDesired reads indented files of earlier versions as well.
 func (d *dataDir) saveDesired(ds *api.DesiredState) error {
-	return d.writeJSON(desiredFile, ds)
+	return d.writeEncoded(desiredFile, ds, json.Marshal)
 }
 
 // ownedSet maps the name of each interface the agent created to its
@@ -149,8 +193,15 @@ func (d *dataDir) readJSON(name string, v any) (bool, error) {
 	return true, nil
 }
 
+// writeJSON replaces file name with v as indented JSON, for the small
+// files people read.
 func (d *dataDir) writeJSON(name string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	return d.writeEncoded(name, v, func(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") })
+}
+
+// writeEncoded replaces file name with v encoded by marshal.
+func (d *dataDir) writeEncoded(name string, v any, marshal func(any) ([]byte, error)) error {
+	b, err := marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", name, err)
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -137,5 +138,36 @@ func TestKeyStore(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(d.keysDir(), "if-2.json"), []byte(`{"private_key":"nope"}`), 0o600))
 	if _, _, err := ks.getOrCreate("if-2"); err == nil || errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("getOrCreate on a corrupt file = %v, want an error", err)
+	}
+}
+
+// TestDesiredFileFormat: the desired state is saved compact, and a file
+// saved indented by an earlier version still loads.
+func TestDesiredFileFormat(t *testing.T) {
+	d, err := openDataDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := testState(2)
+	must(t, d.saveDesired(ds))
+	b, err := os.ReadFile(d.file(desiredFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(b), "\n") != 1 || !strings.HasSuffix(string(b), "}\n") {
+		t.Errorf("desired file = %s, want one line of compact JSON", b)
+	}
+
+	indented, err := json.MarshalIndent(ds, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(d.file(desiredFile), append(indented, '\n'), 0o600))
+	got, err := d.loadDesired()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ds, got); diff != "" {
+		t.Errorf("indented desired file (-want +got):\n%s", diff)
 	}
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ type wantInterface struct {
 	Addresses  []netip.Prefix // host bits kept, sorted, unique
 	ListenPort int            // 0: any port
 	MTU        int            // 0: leave the link's MTU alone
-	Peers      []wantPeer     // sorted by public key, unique
+	Peers      []wantPeer     // sorted by public key bytes (compareKeys), unique
 }
 
 // wantPeer is one desired peer.
@@ -74,7 +75,8 @@ func parseInterface(d api.DesiredInterface) (wantInterface, error) {
 		w.Addresses = append(w.Addresses, p)
 	}
 	w.Addresses = sortPrefixes(w.Addresses)
-	seen := map[wgtypes.Key]bool{}
+	w.Peers = slices.Grow(w.Peers, len(d.Peers))
+	seen := make(map[wgtypes.Key]bool, len(d.Peers))
 	for _, dp := range d.Peers {
 		p, err := parsePeer(dp)
 		if err != nil {
@@ -86,9 +88,7 @@ func parseInterface(d api.DesiredInterface) (wantInterface, error) {
 		seen[p.PublicKey] = true
 		w.Peers = append(w.Peers, p)
 	}
-	slices.SortFunc(w.Peers, func(a, b wantPeer) int {
-		return cmp.Compare(a.PublicKey.String(), b.PublicKey.String())
-	})
+	slices.SortFunc(w.Peers, func(a, b wantPeer) int { return compareKeys(a.PublicKey, b.PublicKey) })
 	return w, nil
 }
 
@@ -177,6 +177,10 @@ func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
 	slices.SortFunc(ps, comparePrefix)
 	return slices.Compact(ps)
 }
+
+// compareKeys orders keys by their bytes, as platform backends order the
+// peers of a Device.
+func compareKeys(a, b wgtypes.Key) int { return bytes.Compare(a[:], b[:]) }
 
 func comparePrefix(a, b netip.Prefix) int {
 	if c := a.Addr().Compare(b.Addr()); c != 0 {

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,20 @@ func TestParseInterface(t *testing.T) {
 		}
 		if p := got.Peers[0]; p.Endpoint != "peer.example.com:51820" || p.Addr.IsValid() {
 			t.Errorf("peer = %+v, want endpoint kept and no address", p)
+		}
+	})
+	t.Run("peers sorted by key bytes", func(t *testing.T) {
+		d := good()
+		d.Peers = nil
+		for n := range byte(40) {
+			d.Peers = append(d.Peers, api.DesiredPeer{PublicKey: peerKey(n).String()})
+		}
+		got, err := parseInterface(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.IsSortedFunc(got.Peers, func(a, b wantPeer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) }) {
+			t.Error("peers not sorted by the bytes of their keys, the order of platform.Device peers")
 		}
 	})
 	bad := []struct {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"cmp"
 	"net"
 	"net/netip"
 	"slices"
@@ -89,23 +88,25 @@ func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
 	return p
 }
 
-// diffPeers returns the peer changes from have to want, sorted by key:
-// removals of gone peers, full configs of new ones, and for changed ones an
-// UpdateOnly config carrying only the fields that differ.
+// diffPeers returns the peer changes from have to want, sorted by key
+// (compareKeys): removals of gone peers, full configs of new ones, and for
+// changed ones an UpdateOnly config carrying only the fields that differ.
 func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
-	current := make(map[wgtypes.Key]wgtypes.Peer, len(have))
-	for _, hp := range have {
-		current[hp.PublicKey] = hp
+	// unwanted maps the key of each device peer to its position in have;
+	// desired peers leave it as they are matched.
+	unwanted := make(map[wgtypes.Key]int, len(have))
+	for i, hp := range have {
+		unwanted[hp.PublicKey] = i
 	}
 	var out []wgtypes.PeerConfig
-	wanted := make(map[wgtypes.Key]bool, len(want))
 	for _, wp := range want {
-		wanted[wp.PublicKey] = true
-		hp, ok := current[wp.PublicKey]
+		i, ok := unwanted[wp.PublicKey]
 		if !ok {
 			out = append(out, newPeerConfig(wp))
 			continue
 		}
+		delete(unwanted, wp.PublicKey)
+		hp := &have[i]
 		pc := wgtypes.PeerConfig{PublicKey: wp.PublicKey, UpdateOnly: true}
 		changed := false
 		if wp.Addr.IsValid() && udpAddrPort(hp.Endpoint) != wp.Addr {
@@ -126,13 +127,11 @@ func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
 		}
 	}
 	for _, hp := range have {
-		if !wanted[hp.PublicKey] {
+		if _, ok := unwanted[hp.PublicKey]; ok {
 			out = append(out, wgtypes.PeerConfig{PublicKey: hp.PublicKey, Remove: true})
 		}
 	}
-	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int {
-		return cmp.Compare(a.PublicKey.String(), b.PublicKey.String())
-	})
+	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int { return compareKeys(a.PublicKey, b.PublicKey) })
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,6 +32,10 @@ type reconciler struct {
 	log   *slog.Logger
 	// lookup resolves endpoint host names; net.DefaultResolver by default.
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+
+	// parsedFrom is the state parse parsed last; parsed is its result.
+	parsedFrom *api.DesiredState
+	parsed     desiredSet
 }
 
 func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconciler, error) {
@@ -50,6 +55,17 @@ func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconci
 	}, nil
 }
 
+// parse returns parseState(ds), parsing only when ds is not the state
+// parsed last: reconcile, status and key rotation all read the state, which
+// is never changed after it is received. The result is shared; callers
+// must not modify it.
+func (r *reconciler) parse(ds *api.DesiredState) desiredSet {
+	if ds != r.parsedFrom {
+		r.parsedFrom, r.parsed = ds, parseState(ds)
+	}
+	return r.parsed
+}
+
 // result sums up one reconcile.
 type result struct {
 	Ops     int // backend calls that change something
@@ -62,7 +78,7 @@ type result struct {
 // failures; the next reconcile retries them.
 func (r *reconciler) reconcile(ctx context.Context, ds *api.DesiredState) (result, error) {
 	var res result
-	set := parseState(ds)
+	set := r.parse(ds)
 	for _, err := range set.Errors {
 		r.log.Error("skipping malformed interface from the server", "err", err)
 	}
@@ -141,7 +157,11 @@ func (r *reconciler) reconcileInterface(ctx context.Context, w wantInterface) (i
 
 // resolveEndpoints fills in the address of peers whose endpoint is a host
 // name. A name that does not resolve leaves the peer's endpoint unchanged.
+// It copies w.Peers before the first change: w shares them with the
+// parsed state that parse keeps, and names are resolved anew at every
+// reconcile.
 func (r *reconciler) resolveEndpoints(ctx context.Context, log *slog.Logger, w *wantInterface, have *platform.Device) {
+	copied := false
 	for i := range w.Peers {
 		wp := &w.Peers[i]
 		if wp.Endpoint == "" || wp.Addr.IsValid() {
@@ -171,6 +191,10 @@ func (r *reconciler) resolveEndpoints(ctx context.Context, log *slog.Logger, w *
 			}
 		}
 		p, _ := strconv.Atoi(port) // checked by parsePeer
+		if !copied {
+			w.Peers, copied = slices.Clone(w.Peers), true
+			wp = &w.Peers[i]
+		}
 		wp.Addr = netip.AddrPortFrom(pick.Unmap(), uint16(p))
 	}
 }

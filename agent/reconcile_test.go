@@ -524,6 +524,42 @@ func TestReconcileResolvesEndpointNames(t *testing.T) {
 	}
 }
 
+// TestReconcileResolvesEndpointNamesAgain: a reconcile of the same state,
+// whose parse is kept, resolves the names again and follows a new address.
+func TestReconcileResolvesEndpointNamesAgain(t *testing.T) {
+	f := newFixture(t)
+	ds := testState(2)
+	ds.Interfaces[0].Peers[0].Endpoint = "peer.example.test:51820"
+	f.apply(ds)
+	f.rec.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("203.0.113.10")}, nil
+	}
+	want := []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1}}
+	if d := cmp.Diff(want, f.apply(ds), cmpNetip); d != "" {
+		t.Errorf("ops (-want +got):\n%s", d)
+	}
+	dev, _ := f.fake.Device("drago-a")
+	for _, p := range dev.WireGuard.Peers {
+		if p.PublicKey == peerKey(10) && p.Endpoint.String() != "203.0.113.10:51820" {
+			t.Errorf("endpoint = %v, want the new address 203.0.113.10:51820", p.Endpoint)
+		}
+	}
+}
+
+func TestParseKeepsTheLastState(t *testing.T) {
+	f := newFixture(t)
+	ds := testState(2)
+	first := f.rec.parse(ds)
+	if again := f.rec.parse(ds); &again.Interfaces[0] != &first.Interfaces[0] {
+		t.Error("the same state was parsed again")
+	}
+	other := testState(2)
+	other.Interfaces[0].MTU = 1380
+	if got := f.rec.parse(other); &got.Interfaces[0] == &first.Interfaces[0] || got.Interfaces[0].MTU != 1380 {
+		t.Errorf("a new state got the result of the last one: %+v", got.Interfaces)
+	}
+}
+
 func TestStatusReportsPublicKeysAndPeers(t *testing.T) {
 	f := newFixture(t)
 	ds := testState(2)
@@ -533,9 +569,11 @@ func TestStatusReportsPublicKeysAndPeers(t *testing.T) {
 	key, _ := f.rec.keys.get("if-a")
 	want := []api.InterfaceStatus{{
 		ID: "if-a", PublicKey: key.PublicKey().String(), ListenPort: 51820,
+		// In the device's order: the Recorder's is the order the peers
+		// were added in, by key bytes, which puts peerKey(11) first.
 		Peers: []api.PeerStatus{
-			{PublicKey: peerKey(10).String(), Endpoint: "192.0.2.10:51820", LastHandshake: &hs, RxBytes: 100, TxBytes: 200},
 			{PublicKey: peerKey(11).String(), Endpoint: "192.0.2.11:51820"},
+			{PublicKey: peerKey(10).String(), Endpoint: "192.0.2.10:51820", LastHandshake: &hs, RxBytes: 100, TxBytes: 200},
 		},
 	}}
 	got := f.rec.status(ds)

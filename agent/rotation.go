@@ -145,7 +145,7 @@ func (a *agent) rotateKeys(now time.Time) (changed bool) {
 		wanted[d.ID] = d
 	}
 	seen := map[string]bool{}
-	for _, w := range parseState(a.state).Interfaces {
+	for _, w := range a.rec.parse(a.state).Interfaces {
 		if a.rec.owned[w.Name] != w.ID {
 			continue // not configured by drago (yet)
 		}

@@ -21,17 +21,18 @@ type fakeServer struct {
 	*httptest.Server
 	joinToken string
 
-	mu          sync.Mutex
-	hosts       map[string]string // credential -> host id
-	state       api.DesiredState
-	changed     chan struct{} // closed and replaced when state changes
-	requests    []recorded
-	registers   []api.RegisterRequest
-	reports     []api.StatusReport
-	configCalls []configCall
-	failConfig  int  // answer the next N config calls with 500
-	broken      bool // answer every config call with 500, woken ones too
-	cancelled   int  // config calls whose client went away
+	mu           sync.Mutex
+	hosts        map[string]string // credential -> host id
+	state        api.DesiredState
+	changed      chan struct{} // closed and replaced when state changes
+	requests     []recorded
+	registers    []api.RegisterRequest
+	reports      []api.StatusReport
+	configCalls  []configCall
+	failConfig   int  // answer the next N config calls with 500
+	rejectDeltas bool // answer status reports with peers_since with 409
+	broken       bool // answer every config call with 500, woken ones too
+	cancelled    int  // config calls whose client went away
 }
 
 type recorded struct {
@@ -178,8 +179,12 @@ func (s *fakeServer) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rejectDeltas && rep.PeersSince != 0 {
+		writeError(w, http.StatusConflict, "peers_since: the server holds no such report")
+		return
+	}
 	s.reports = append(s.reports, rep)
-	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
 

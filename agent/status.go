@@ -30,7 +30,7 @@ func (a *agent) statusReport() *api.StatusReport {
 // when drago's device exists, the observed listen port and peers.
 func (r *reconciler) status(ds *api.DesiredState) []api.InterfaceStatus {
 	out := []api.InterfaceStatus{}
-	for _, w := range parseState(ds).Interfaces {
+	for _, w := range r.parse(ds).Interfaces {
 		k, err := r.keys.load(w.ID)
 		if err != nil {
 			continue // not created yet

@@ -48,9 +48,16 @@ func (a *agent) newBackoff() *backoff {
 }
 
 // register joins the host with the join token, retrying with backoff until
-// the server accepts it, and saves the identity before returning it.
+// the server accepts it, and saves the identity before returning it. Every
+// attempt, across restarts too, carries the request id saved in the data
+// dir, so a retry after an answer that got lost (a timeout after the server
+// committed) gets the host that attempt created instead of a conflict.
 func (a *agent) register(ctx context.Context) (*identity, error) {
 	c, err := a.client(a.cfg.JoinToken)
+	if err != nil {
+		return nil, err
+	}
+	requestID, err := a.dir.registerRequestID()
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +68,7 @@ func (a *agent) register(ctx context.Context) (*identity, error) {
 		OS:               runtime.GOOS,
 		Arch:             runtime.GOARCH,
 		AgentVersion:     api.Version,
+		RequestID:        requestID,
 	}
 	bo := a.newBackoff()
 	fails := &failures{call: "register"}
@@ -75,6 +83,9 @@ func (a *agent) register(ctx context.Context) (*identity, error) {
 			id := &identity{HostID: resp.HostID, Credential: resp.Credential, Server: a.cfg.Server}
 			if err := a.dir.saveIdentity(id); err != nil {
 				return nil, fmt.Errorf("saving the host identity: %w", err)
+			}
+			if err := a.dir.removeRegisterRequest(); err != nil {
+				a.log.Warn("cannot remove the register request id; it is ignored from now on", "err", err)
 			}
 			a.log.Info("registered with the server", "host_id", id.HostID, "name", a.cfg.Name)
 			return id, nil
@@ -97,18 +108,29 @@ func (a *agent) register(ctx context.Context) (*identity, error) {
 }
 
 // poll follows the host's desired state with blocking queries and hands
-// each new version to out. The first query asks for index 0, which the
-// server answers at once, so a fresh start always gets the server's view.
+// each new version, whole, to out. The first query asks for index 0, which
+// the server answers at once with the whole state, so a fresh start always
+// gets the server's view; later ones ask for deltas on the last version.
 func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.DesiredState) {
 	bo := a.newBackoff()
 	fails := &failures{call: "fetch desired state"}
-	var index uint64
-	first := true
+	var last *api.DesiredState
 	for ctx.Err() == nil {
 		start := time.Now()
+		var index uint64
+		if last != nil {
+			index = last.Index
+		}
 		rctx, cancel := context.WithTimeout(ctx, a.cfg.Wait+pollSlack)
-		ds, err := c.DesiredState(rctx, index, a.cfg.Wait)
+		ds, err := c.DesiredDelta(rctx, index, a.cfg.Wait)
 		cancel()
+		if err == nil && ds.IsDelta() {
+			if ds, err = ds.Patched(last); err != nil {
+				a.log.Error("cannot apply the server's delta; fetching the whole state", "err", err)
+				last = nil
+				continue
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -122,9 +144,8 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 		signal(a.reportUp)
 		// A new index, or a lower one after the server's state was reset,
 		// is a new version.
-		if first || ds.Index != index {
-			first = false
-			index = ds.Index
+		if last == nil || ds.Index != index {
+			last = ds
 			select {
 			case out <- ds:
 			case <-ctx.Done():
@@ -141,10 +162,15 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 }
 
 // sendReports sends the newest waiting status report, retrying failures
-// with backoff until a newer report replaces it.
+// with backoff until a newer report replaces it. After the first report the
+// server accepted, reports carry only the peers that changed since the last
+// accepted one; when the server no longer holds that one (it restarted), the
+// whole report goes again at once.
 func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 	bo := a.newBackoff()
 	fails := &failures{call: "send status"}
+	var accepted *api.StatusReport // last report the server took, whole
+	var seq uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,10 +181,17 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		if r == nil {
 			continue
 		}
+		seq++
+		r.Seq = seq
+		send := r
+		if accepted != nil {
+			send = peerDelta(accepted, r)
+		}
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		err := c.ReportStatus(rctx, r)
+		err := c.ReportStatus(rctx, send)
 		cancel()
 		if err == nil {
+			accepted = r
 			bo.reset()
 			a.succeeded(fails)
 			signal(a.pollUp)
@@ -170,8 +203,13 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		if ctx.Err() != nil {
 			return
 		}
-		a.failed(fails, err)
 		a.reports.putBack(r)
+		if api.StatusOf(err) == http.StatusConflict && send != r {
+			a.log.Info("the server holds no earlier report of this host; sending a whole one")
+			accepted = nil
+			continue
+		}
+		a.failed(fails, err)
 		sleepOrWake(ctx, bo.next(), wakeIfUnreachable(err, a.reportUp))
 	}
 }

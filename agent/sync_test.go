@@ -154,6 +154,12 @@ func TestAgentRegistersOnceAndReusesIdentity(t *testing.T) {
 	key1 := reportedKey(s, "if-a")
 
 	registers, _, _, _ := s.snapshot()
+	for k := range registers {
+		if len(registers[k].RequestID) != 32 {
+			t.Errorf("register request id %q, want 32 random hex characters", registers[k].RequestID)
+		}
+		registers[k].RequestID = "" // random; register_test.go covers it
+	}
 	want := []api.RegisterRequest{{
 		Name: "host-a", Labels: map[string]string{"site": "test"}, AdvertiseAddress: "198.51.100.10",
 		OS: runtime.GOOS, Arch: runtime.GOARCH, AgentVersion: api.Version,
@@ -361,10 +367,16 @@ func TestAgentFollowsChangesAndReports(t *testing.T) {
 	if !hasDevice(fake, "drago-a", 4) {
 		t.Error("new peers not applied")
 	}
-	r := s.lastReport()
+	_, reports, _, _ := s.snapshot()
+	first, r := reports[0], s.lastReport()
+	// After the first, whole, report, reports list the peers that changed:
+	// here the two new ones.
+	if first.PeersSince != 0 || r.PeersSince == 0 || r.PeersSince >= r.Seq {
+		t.Errorf("first report peers_since %d, last report seq %d peers_since %d", first.PeersSince, r.Seq, r.PeersSince)
+	}
 	if r.Backend != "fake" || r.OS != runtime.GOOS || r.Arch != runtime.GOARCH || r.AgentVersion != api.Version ||
-		r.AdvertiseAddress != "198.51.100.10" || len(r.Interfaces) != 1 || len(r.Interfaces[0].Peers) != 4 ||
-		r.Interfaces[0].ListenPort != 51820 {
+		r.AdvertiseAddress != "198.51.100.10" || len(r.Interfaces) != 1 || len(r.Interfaces[0].Peers) != 2 ||
+		len(r.Interfaces[0].RemovedPeers) != 0 || r.Interfaces[0].ListenPort != 51820 {
 		t.Errorf("report = %+v", r)
 	}
 	_, _, calls, _ := s.snapshot()
@@ -605,5 +617,25 @@ func TestSleepOrWake(t *testing.T) {
 	sleepOrWake(context.Background(), 10*time.Second, wake)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("a signal during the wait did not end it (%v)", d)
+	}
+}
+
+// TestWholeReportAfterConflict checks that the agent sends its whole report
+// again when the server does not hold the one a delta report builds on (the
+// server restarted), without waiting for a retry.
+func TestWholeReportAfterConflict(t *testing.T) {
+	s := newFakeServer(t)
+	s.setState(testState(3))
+	cfg := testConfig(t, s, t.TempDir())
+	cfg.HeartbeatInterval = 50 * time.Millisecond
+	startAgent(t, cfg, platformtest.NewRecorder(), nil)
+	waitFor(t, "a delta report", func() bool { r := s.lastReport(); return r != nil && r.PeersSince != 0 })
+	s.mu.Lock()
+	s.rejectDeltas = true
+	s.reports = nil
+	s.mu.Unlock()
+	waitFor(t, "a whole report", func() bool { r := s.lastReport(); return r != nil && r.PeersSince == 0 })
+	if r := s.lastReport(); len(r.Interfaces) != 1 || len(r.Interfaces[0].Peers) != 3 {
+		t.Errorf("whole report after 409 = %+v", r)
 	}
 }

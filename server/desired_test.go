@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -219,5 +220,47 @@ func TestDataDirLocked(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("took %v to fail", d)
+	}
+}
+
+// TestDesiredDeltas checks ?delta=true end to end: a change answers with a
+// patch that, applied, gives the whole state; an expired wait answers
+// "unchanged" without peers; a bad value is refused naming the field.
+func TestDesiredDeltas(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "one", IPv4Range: "10.1.0.0/24", Topology: "mesh"}))
+	a, _ := ts.agentHost("a", "one")
+	_, bID := ts.agentHost("b", "one")
+	ds := must[*api.DesiredState](t)(a.DesiredDelta(ctx, 0, 0))
+	if ds.IsDelta() || len(ds.Interfaces[0].Peers) != 1 {
+		t.Fatalf("first answer: %+v", ds)
+	}
+
+	start := time.Now()
+	same := must[*api.DesiredState](t)(a.DesiredDelta(ctx, ds.Index, 200*time.Millisecond))
+	if !same.IsDelta() || same.Index != ds.Index || len(same.Patches) != 0 || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("expired wait: %+v after %v", same, time.Since(start))
+	}
+
+	ib := ifaceOf(t, c, bID)
+	must[*api.Interface](t)(c.UpdateInterface(ctx, ib.ID, map[string]any{"routed_subnets": []string{"192.168.5.0/24"}}))
+	ts.agentHost("c", "one")
+	d := must[*api.DesiredState](t)(a.DesiredDelta(ctx, ds.Index, time.Second))
+	if !d.IsDelta() || len(d.Patches) != 1 || len(d.Patches[0].Peers) != 2 || len(d.Interfaces) != 0 {
+		t.Fatalf("delta after two peer changes: %+v", d)
+	}
+	got := must[*api.DesiredState](t)(d.Patched(ds))
+	want := must[*api.DesiredState](t)(a.DesiredState(ctx, 0, 0))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("patched state (-whole +patched):\n%s", diff)
+	}
+
+	jt := must[*api.JoinToken](t)(c.CreateJoinToken(ctx, &api.JoinToken{Networks: []string{"one"}}))
+	reg := must[*api.RegisterResponse](t)(ts.client(jt.Secret).Register(ctx, &api.RegisterRequest{Name: "z"}))
+	status, body := ts.raw("GET", "/agent/config?index=1&delta=maybe", reg.Credential, "", "")
+	var e api.Error
+	if err := json.Unmarshal([]byte(body), &e); status != 400 || err != nil || e.Err.Field != "delta" {
+		t.Fatalf("bad delta: %d %s", status, body)
 	}
 }

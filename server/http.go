@@ -309,6 +309,19 @@ func (req *request) blocking(defaultWait time.Duration) (uint64, time.Duration, 
 	return index, wait, nil
 }
 
+// boolParam parses an optional true/false query parameter.
+func (req *request) boolParam(name string) (bool, error) {
+	s := req.URL.Query().Get(name)
+	if s == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest(name, "%q is not true or false", s)
+	}
+	return v, nil
+}
+
 // remoteIP returns the caller's IP address.
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

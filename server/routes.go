@@ -275,12 +275,16 @@ func (s *Server) routes() []route {
 			out, err := st.Register(r.who.Join.ID, rr, remoteIP(r.Request))
 			return created{out}, err
 		}},
-		{method: "GET", path: "/agent/config", auth: authHost, summary: "The host's desired state; a blocking query with ?index= and ?wait=", handle: func(r *request) (any, error) {
+		{method: "GET", path: "/agent/config", auth: authHost, summary: "The host's desired state; a blocking query with ?index= and ?wait=, a delta on the state of index with ?delta=true", handle: func(r *request) (any, error) {
 			index, wait, err := r.blocking(60 * time.Second)
 			if err != nil {
 				return nil, err
 			}
-			return st.DesiredState(r.Context(), r.who.HostID, index, wait)
+			delta, err := r.boolParam("delta")
+			if err != nil {
+				return nil, err
+			}
+			return st.DesiredState(r.Context(), r.who.HostID, index, wait, delta)
 		}},
 		{method: "PUT", path: "/agent/status", auth: authHost, maxBody: maxStatusBody, summary: "The agent's status report and heartbeat", handle: func(r *request) (any, error) {
 			var sr api.StatusReport

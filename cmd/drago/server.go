@@ -4,7 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
@@ -16,9 +23,10 @@ import (
 func serverCommand(e *env) *ffcli.Command {
 	fs := newFlagSet("server", e)
 	var (
-		cfg      server.Config
-		dev      bool
-		logLevel string
+		cfg       server.Config
+		dev       bool
+		logLevel  string
+		pprofAddr string
 	)
 	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
 	fs.BoolVar(&dev, "dev", false, "development mode: root token printed; a temporary data dir unless -data-dir is given")
@@ -29,6 +37,7 @@ func serverCommand(e *env) *ffcli.Command {
 	fs.DurationVar(&cfg.HeartbeatGrace, "heartbeat-grace", 45*time.Second, "a host without a report for this long is down")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", 24*time.Hour, "the agents' key rotation period; keys older than twice this are flagged (0: never)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, apart from the API, e.g. 127.0.0.1:6060 (default off)")
 	return &ffcli.Command{
 		Name:       "server",
 		ShortUsage: "drago server [-config FILE] [-dev] [-addr HOST:PORT] [-data-dir DIR]",
@@ -57,6 +66,9 @@ Example:
 			if cfg.HeartbeatGrace <= 0 {
 				return usagef("-heartbeat-grace: must be positive")
 			}
+			if err := checkPprofAddr(pprofAddr); err != nil {
+				return err
+			}
 			dataDirSet := false
 			fs.Visit(func(f *flag.Flag) { dataDirSet = dataDirSet || f.Name == "data-dir" })
 			if dev && !dataDirSet {
@@ -76,6 +88,14 @@ Example:
 				srv.Close()
 				return err
 			}
+			if pprofAddr != "" {
+				stop, err := servePprof(pprofAddr, log.With("subsystem", "pprof"))
+				if err != nil {
+					srv.Close()
+					return err
+				}
+				defer stop()
+			}
 			scheme := "http"
 			if cfg.TLSCertFile != "" {
 				scheme = "https"
@@ -93,4 +113,46 @@ Example:
 			return srv.Serve(ctx)
 		},
 	}
+}
+
+// checkPprofAddr accepts "" (off) or a loopback host:port: profiles show the
+// server's internals and cost CPU, so they are never served off the machine.
+func checkPprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("-pprof-addr: %q is not host:port", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return usagef("-pprof-addr: %q has no valid port", addr)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.Unmap().IsLoopback() {
+		return usagef("-pprof-addr: %q is not a loopback address (127.0.0.0/8, ::1 or localhost); pprof is served on loopback only", addr)
+	}
+	return nil
+}
+
+// servePprof serves net/http/pprof at addr on a listener and mux of its own,
+// so the profiles are never reachable through the API's address, until stop
+// is called.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-pprof-addr: listening on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	log.Info("serving pprof", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { hs.Close() }, nil
 }

@@ -10,6 +10,12 @@ type RegisterRequest struct {
 	OS               string            `json:"os,omitempty"`
 	Arch             string            `json:"arch,omitempty"`
 	AgentVersion     string            `json:"agent_version,omitempty"`
+	// RequestID makes retries idempotent: a random secret (16-128 letters,
+	// digits, '_' or '-') the agent generates once per registration and
+	// sends again on every retry. A retry naming the host this request
+	// created, with the same join token, before the host's first status
+	// report, gets the same host id and a new credential.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // RegisterResponse carries the host credential, shown only once.
@@ -20,11 +26,27 @@ type RegisterResponse struct {
 
 // DesiredState is what one host must configure. Index orders versions: the
 // agent passes it back as ?index= to wait for the next change.
+//
+// An agent that asks with ?delta=true may get a delta instead: BaseIndex is
+// the index it passed, Patches change the peers of that state, and every
+// other field is as in that state (Interfaces is empty). A delta without
+// patches means nothing changed.
 type DesiredState struct {
 	Index      uint64             `json:"index"`
 	HostID     string             `json:"host_id"`
+	BaseIndex  uint64             `json:"base_index,omitempty"`
+	Patches    []PeerPatch        `json:"patches,omitempty"`
 	RotateKeys bool               `json:"rotate_keys,omitempty"`
 	Interfaces []DesiredInterface `json:"interfaces"`
+}
+
+// PeerPatch changes the peers of one interface of a delta's base state:
+// the entries of every peer interface named in Remove or in Peers go, then
+// Peers are added.
+type PeerPatch struct {
+	InterfaceID string        `json:"interface_id"`
+	Remove      []string      `json:"remove,omitempty"` // peer interface ids
+	Peers       []DesiredPeer `json:"peers,omitempty"`
 }
 
 // DesiredInterface is one WireGuard interface on the host.
@@ -56,7 +78,15 @@ type DesiredPeer struct {
 }
 
 // StatusReport is sent by the agent on change and as a heartbeat.
+//
+// Seq numbers an agent's reports. A report with PeersSince set lists, for
+// each interface, only the peers whose status changed since report
+// PeersSince (the last one the server accepted) and the keys of those gone;
+// the server answers 409 on field peers_since when it does not hold that
+// report, and the agent sends a whole one.
 type StatusReport struct {
+	Seq              uint64            `json:"seq,omitempty"`
+	PeersSince       uint64            `json:"peers_since,omitempty"`
 	Backend          string            `json:"backend,omitempty"`
 	AdvertiseAddress string            `json:"advertise_address,omitempty"`
 	AgentVersion     string            `json:"agent_version,omitempty"`
@@ -73,6 +103,7 @@ type InterfaceStatus struct {
 	NextPublicKey string       `json:"next_public_key,omitempty"` // a rotation in progress
 	ListenPort    int          `json:"listen_port"`
 	Peers         []PeerStatus `json:"peers,omitempty"`
+	RemovedPeers  []string     `json:"removed_peers,omitempty"` // public keys, in a report with PeersSince
 }
 
 // PeerStatus is the observed state of one peer.

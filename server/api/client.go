@@ -399,6 +399,14 @@ func (c *Client) DesiredState(ctx context.Context, index uint64, wait time.Durat
 	return get[DesiredState](ctx, c, "/agent/config", blocking(index, wait))
 }
 
+// DesiredDelta is DesiredState answered, when the server can, with a delta
+// on the state of index (see DesiredState.BaseIndex).
+func (c *Client) DesiredDelta(ctx context.Context, index uint64, wait time.Duration) (*DesiredState, error) {
+	q := blocking(index, wait)
+	q.Set("delta", "true")
+	return get[DesiredState](ctx, c, "/agent/config", q)
+}
+
 // ReportStatus sends the agent's status report and heartbeat.
 func (c *Client) ReportStatus(ctx context.Context, r *StatusReport) error {
 	return c.Do(ctx, http.MethodPut, "/agent/status", nil, r, nil)

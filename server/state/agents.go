@@ -15,13 +15,22 @@ import (
 
 // Register creates a host for an agent presenting join token joinID, with an
 // interface in each of the token's networks, and returns the host credential
-// (shown once). observed is the IP the request came from.
+// (shown once). observed is the IP the request came from. A retry of a
+// registration the server committed but the agent never got the answer of
+// (same request_id and join token, host not reported yet) gets the same host
+// with a new credential, without using the join token again.
 func (s *State) Register(joinID string, r api.RegisterRequest, observed string) (*api.RegisterResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.joins[joinID]
 	if !ok {
 		return nil, forbidden("join token was revoked")
+	}
+	if err := checkRequestID("request_id", r.RequestID); err != nil {
+		return nil, err
+	}
+	if out, ok, err := s.reRegister(joinID, r); ok {
+		return out, err
 	}
 	w := s.begin()
 	if err := s.joinUsable(j, w.now); err != nil {
@@ -54,7 +63,11 @@ func (s *State) Register(joinID string, r api.RegisterRequest, observed string) 
 		}
 	}
 	secret, hash := newSecret(prefixHost, h.ID)
-	w.put(store.KindCredentials, h.ID, &credRecord{HostID: h.ID, Hash: hash}, "", "")
+	cred := &credRecord{HostID: h.ID, Hash: hash}
+	if r.RequestID != "" {
+		cred.RequestHash, cred.JoinID = hashOf(r.RequestID), joinID
+	}
+	w.put(store.KindCredentials, h.ID, cred, "", "")
 	j2 := *j
 	j2.Uses++
 	w.put(store.KindJoinTokens, j.ID, &j2, "updated", j.Name)
@@ -78,40 +91,25 @@ func checkAgentInfo(os, arch, version, backend string) error {
 // facts and its interfaces' public keys. A changed key or address is a write
 // that wakes the host's peers; a plain heartbeat is not.
 func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string) error {
+	if err := checkReport(&r); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.hosts[hostID]
 	if !ok {
 		return notFound("host", hostID)
 	}
-	if err := checkAgentInfo(r.OS, r.Arch, r.AgentVersion, r.Backend); err != nil {
-		return err
-	}
-	if err := checkAddress("advertise_address", r.AdvertiseAddress); err != nil {
-		return err
+	kept := s.reports[hostID]
+	if r.PeersSince != 0 && (kept == nil || kept.Seq != r.PeersSince) {
+		return conflict("peers_since", "the server holds no report %d of this host; send a whole report", r.PeersSince)
 	}
 	w := s.begin()
 	var keyed []*api.Interface
 	for k, is := range r.Interfaces {
-		field := "interfaces[" + strconv.Itoa(k) + "]"
 		i, ok := s.ifaces[is.ID]
 		if !ok || i.HostID != hostID {
-			return invalid(field+".id", "%q is not an interface of this host", is.ID)
-		}
-		if is.PublicKey != "" {
-			if _, err := checkKey(field+".public_key", is.PublicKey); err != nil {
-				return err
-			}
-		}
-		for p, ps := range is.Peers {
-			if _, err := checkKey(field+".peers["+strconv.Itoa(p)+"].public_key", ps.PublicKey); err != nil {
-				return err
-			}
-		}
-		if is.NextPublicKey != "" {
-			if _, err := checkKey(field+".next_public_key", is.NextPublicKey); err != nil {
-				return err
-			}
+			return invalid("interfaces["+strconv.Itoa(k)+"].id", "%q is not an interface of this host", is.ID)
 		}
 		i2 := rotate(i, is, w)
 		if i2 != nil && i2.NextPublicKey != i.NextPublicKey && s.hasDevicePeer(i) {
@@ -123,7 +121,7 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 			keyed = append(keyed, i2)
 		}
 	}
-	h := clone(old)
+	h := *old
 	for _, i := range keyed {
 		if i.NextPublicKey != "" {
 			h.RotateKeys = false // the agent has started the asked rotation
@@ -137,11 +135,14 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 		h.ObservedAddress = observed
 	}
 	now := w.now
-	h.LastSeen = &now
-	if !hostFactsEqual(h, old) || h.RotateKeys != old.RotateKeys {
-		w.meta(&h.Meta)
-		w.put(store.KindHosts, h.ID, h, "updated", h.Name)
-		w.hosts.add(h.ID)
+	if !hostFactsEqual(&h, old) || h.RotateKeys != old.RotateKeys {
+		h2 := clone(old) // no aliasing of the old host's maps
+		h2.OS, h2.Arch, h2.AgentVersion, h2.Backend = h.OS, h.Arch, h.AgentVersion, h.Backend
+		h2.AdvertiseAddress, h2.ObservedAddress, h2.RotateKeys = h.AdvertiseAddress, h.ObservedAddress, h.RotateKeys
+		h2.LastSeen = &now
+		w.meta(&h2.Meta)
+		w.put(store.KindHosts, h2.ID, h2, "updated", h2.Name)
+		w.hosts.add(h2.ID)
 	}
 	for _, i := range keyed {
 		w.meta(&i.Meta)
@@ -155,11 +156,50 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 	if r.AppliedIndex > s.appliedIndex(hostID) {
 		s.markKeysReady(w, hostID, r.AppliedIndex)
 	}
+	if c := s.creds[hostID]; c != nil && c.RequestHash != "" {
+		// The agent got its credential: no retry of its registration is due.
+		c2 := *c
+		c2.RequestHash, c2.JoinID = "", ""
+		w.put(store.KindCredentials, hostID, &c2, "", "")
+	}
 	if err := w.commit(); err != nil {
 		return err
 	}
 	s.hosts[hostID].LastSeen = &now // a heartbeat alone is kept in memory only
-	s.reports[hostID] = compact(r)
+	s.reports[hostID] = merge(kept, r)
+	return nil
+}
+
+// checkReport checks what a status report says, apart from which
+// interfaces it names: agent facts, address and keys.
+func checkReport(r *api.StatusReport) error {
+	if err := checkAgentInfo(r.OS, r.Arch, r.AgentVersion, r.Backend); err != nil {
+		return err
+	}
+	if err := checkAddress("advertise_address", r.AdvertiseAddress); err != nil {
+		return err
+	}
+	for k, is := range r.Interfaces {
+		field := "interfaces[" + strconv.Itoa(k) + "]"
+		keys := []struct{ field, key string }{{".public_key", is.PublicKey}, {".next_public_key", is.NextPublicKey}}
+		for p, ps := range is.Peers {
+			keys = append(keys, struct{ field, key string }{".peers[" + strconv.Itoa(p) + "].public_key", ps.PublicKey})
+		}
+		for p, key := range is.RemovedPeers {
+			keys = append(keys, struct{ field, key string }{".removed_peers[" + strconv.Itoa(p) + "]", key})
+		}
+		for p, k := range keys {
+			if k.key == "" && p < 2 {
+				continue // no key yet, or no rotation
+			}
+			if _, err := checkKey(field+k.field, k.key); err != nil {
+				return err
+			}
+		}
+		if len(is.RemovedPeers) > 0 && r.PeersSince == 0 {
+			return invalid(field+".removed_peers", "needs peers_since: a whole report lists the peers there are")
+		}
+	}
 	return nil
 }
 
@@ -277,25 +317,23 @@ func compareIndex(a, b uint64) int {
 // nil: a first key is taken as is; a next key starts a rotation; reporting
 // the next key as current ends it.
 func rotate(i *api.Interface, is api.InterfaceStatus, w *write) *api.Interface {
-	out := clone(i)
 	now := w.now
 	switch {
 	case is.PublicKey == "":
-		return nil
-	case i.PublicKey == "" || (is.PublicKey != i.PublicKey && is.PublicKey != i.NextPublicKey):
-		// First key, or a key the server never saw announced (e.g. the agent
-		// lost its data dir): take it, and drop any half-done rotation.
+	case i.PublicKey == "" || is.PublicKey != i.PublicKey:
+		// A first key; the announced next key (the rotation ends); or a key
+		// the server never saw announced (e.g. the agent lost its data
+		// dir): take it, and drop any half-done rotation.
+		out := clone(i)
 		out.PublicKey, out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = is.PublicKey, "", 0, false
 		out.KeyRotatedAt = &now
-	case is.PublicKey == i.NextPublicKey:
-		out.PublicKey, out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = is.PublicKey, "", 0, false
-		out.KeyRotatedAt = &now
+		return out
 	case is.NextPublicKey != "" && is.NextPublicKey != i.NextPublicKey && is.NextPublicKey != i.PublicKey:
+		out := clone(i)
 		out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = is.NextPublicKey, 0, false
-	default:
-		return nil
+		return out
 	}
-	return out
+	return nil
 }
 
 // hasDevicePeer reports whether a plain WireGuard device peers with i.
@@ -346,18 +384,46 @@ func (s *State) markKeysReady(w *write, hostID string, applied uint64) {
 	}
 }
 
-// compact returns the report to keep in memory, with the peer keys and
-// endpoints interned: each key appears in the report of every peer, so a
-// 10,000-host fleet would otherwise hold the same strings many times over.
-func compact(r api.StatusReport) *api.StatusReport {
+// merge returns the report to keep in memory: r, with its peers merged
+// into kept's when r lists only changed peers. Peer keys and endpoints are
+// interned: each key appears in the report of every peer, so a 10,000-host
+// fleet would otherwise hold the same strings many times over. Kept reports
+// are never changed, so unchanged peer lists are shared.
+func merge(kept *api.StatusReport, r api.StatusReport) *api.StatusReport {
 	r.Interfaces = slices.Clone(r.Interfaces)
 	for k := range r.Interfaces {
-		peers := slices.Clone(r.Interfaces[k].Peers)
-		for j := range peers {
-			peers[j].PublicKey = unique.Make(peers[j].PublicKey).Value()
-			peers[j].Endpoint = unique.Make(peers[j].Endpoint).Value()
+		is := &r.Interfaces[k]
+		var base []api.PeerStatus
+		if r.PeersSince != 0 {
+			if j := slices.IndexFunc(kept.Interfaces, func(o api.InterfaceStatus) bool { return o.ID == is.ID }); j >= 0 {
+				base = kept.Interfaces[j].Peers
+			}
+			if len(is.Peers) == 0 && len(is.RemovedPeers) == 0 {
+				is.Peers = base
+				continue
+			}
 		}
-		r.Interfaces[k].Peers = peers
+		drop := make(map[string]bool, len(is.RemovedPeers)+len(is.Peers))
+		for _, key := range is.RemovedPeers {
+			drop[key] = true
+		}
+		for _, p := range is.Peers {
+			drop[p.PublicKey] = true
+		}
+		peers := make([]api.PeerStatus, 0, len(base)+len(is.Peers))
+		for _, p := range base {
+			if !drop[p.PublicKey] {
+				peers = append(peers, p)
+			}
+		}
+		for _, p := range is.Peers {
+			p.PublicKey = unique.Make(p.PublicKey).Value()
+			p.Endpoint = unique.Make(p.Endpoint).Value()
+			peers = append(peers, p)
+		}
+		slices.SortFunc(peers, func(a, b api.PeerStatus) int { return strings.Compare(a.PublicKey, b.PublicKey) })
+		is.Peers, is.RemovedPeers = peers, nil
 	}
+	r.PeersSince = 0
 	return &r
 }

@@ -43,7 +43,7 @@ func fleet(tb testing.TB, nets, size int, topology string) (*State, [][]string) 
 				tb.Fatal(err)
 			}
 			hosts[n] = append(hosts[n], reg.HostID)
-			ds, _ := s.DesiredState(context.Background(), reg.HostID, 0, 0)
+			ds, _ := s.DesiredState(context.Background(), reg.HostID, 0, 0, false)
 			var key [32]byte
 			copy(key[:], fmt.Sprintf("%d-%d", n, h))
 			rep := api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: ds.Interfaces[0].ID, PublicKey: base64.StdEncoding.EncodeToString(key[:])}}}
@@ -61,7 +61,7 @@ func BenchmarkDesiredState1000Mesh(b *testing.B) {
 	s, hosts := fleet(b, 1, 1000, api.TopologyMesh)
 	b.ResetTimer()
 	for b.Loop() {
-		ds, err := s.DesiredState(context.Background(), hosts[0][0], 0, 0)
+		ds, err := s.DesiredState(context.Background(), hosts[0][0], 0, 0, false)
 		if err != nil || len(ds.Interfaces[0].Peers) != 999 {
 			b.Fatalf("peers %d, err %v", len(ds.Interfaces[0].Peers), err)
 		}
@@ -72,7 +72,7 @@ func BenchmarkDesiredState1000Mesh(b *testing.B) {
 // meshes of 100 hosts: a persisted write that wakes exactly 100 hosts.
 func BenchmarkWriteAffecting100Of10000(b *testing.B) {
 	s, hosts := fleet(b, 100, 100, api.TopologyMesh)
-	ds, _ := s.DesiredState(context.Background(), hosts[42][0], 0, 0)
+	ds, _ := s.DesiredState(context.Background(), hosts[42][0], 0, 0, false)
 	id := ds.Interfaces[0].ID
 	b.ResetTimer()
 	k := 0
@@ -93,7 +93,7 @@ func TestWriteWakesOnlyAffectedHosts(t *testing.T) {
 	for h, i := range s.hostIndex {
 		before[h] = i
 	}
-	ds, _ := s.DesiredState(context.Background(), hosts[3][5], 0, 0)
+	ds, _ := s.DesiredState(context.Background(), hosts[3][5], 0, 0, false)
 	if _, err := s.UpdateInterface(ds.Interfaces[0].ID, func(i *api.Interface) error {
 		i.RoutedSubnets = []string{"192.168.7.0/24"}
 		return nil

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -33,11 +32,10 @@ func (s *State) eachPeer(i *api.Interface, fn func(p *api.Interface, conn *api.C
 	}
 	n := s.networks[i.NetworkID]
 	implicit := func(id string) {
-		if _, dup := seen[id]; dup || id == i.ID {
+		if _, dup := seen[id]; dup {
 			return
 		}
-		// Two plain devices know no endpoint of each other: no implicit link.
-		if p, ok := s.ifaces[id]; ok && (p.DeviceName == "" || i.DeviceName == "") {
+		if p, ok := s.ifaces[id]; ok && implicitPeer(n, i, p) {
 			fn(p, nil)
 		}
 	}
@@ -114,6 +112,19 @@ func (s *State) endpointOf(p *api.Interface) string {
 	return net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(p.ListenPort))
 }
 
+// peerEntries returns the entries self gets for peer p, which has a key:
+// one, and during p's key rotation a second for its next key, without
+// allowed IPs until p switches.
+func (s *State) peerEntries(self, p *api.Interface, conn *api.Connection) []api.DesiredPeer {
+	peer := s.peerOf(self, p, conn)
+	if p.NextPublicKey == "" {
+		return []api.DesiredPeer{peer}
+	}
+	next := peer
+	next.PublicKey, next.AllowedIPs = p.NextPublicKey, []string{}
+	return []api.DesiredPeer{peer, next}
+}
+
 // desired builds the host's desired state; the caller holds s.mu. It costs
 // O(the host's peers).
 func (s *State) desired(h *api.Host) *api.DesiredState {
@@ -126,21 +137,11 @@ func (s *State) desired(h *api.Host) *api.DesiredState {
 			NextPublicKey: i.NextPublicKey, SwitchKey: i.NextKeyReady,
 		}
 		s.eachPeer(i, func(p *api.Interface, c *api.Connection) {
-			if p.PublicKey == "" {
-				return
-			}
-			peer := s.peerOf(i, p, c)
-			di.Peers = append(di.Peers, peer)
-			if p.NextPublicKey != "" {
-				// The next key, without allowed IPs, until the peer switches.
-				next := peer
-				next.PublicKey, next.AllowedIPs = p.NextPublicKey, []string{}
-				di.Peers = append(di.Peers, next)
+			if p.PublicKey != "" {
+				di.Peers = append(di.Peers, s.peerEntries(i, p, c)...)
 			}
 		})
-		slices.SortFunc(di.Peers, func(a, b api.DesiredPeer) int {
-			return cmp.Or(strings.Compare(a.InterfaceID, b.InterfaceID), strings.Compare(a.PublicKey, b.PublicKey))
-		})
+		slices.SortFunc(di.Peers, api.ComparePeers)
 		ds.Interfaces = append(ds.Interfaces, di)
 	}
 	return ds
@@ -148,8 +149,9 @@ func (s *State) desired(h *api.Host) *api.DesiredState {
 
 // DesiredState returns the host's desired state once its index is above
 // index, waiting up to wait for a change (a blocking query). On timeout it
-// returns the current state.
-func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, wait time.Duration) (*api.DesiredState, error) {
+// returns the current state. With delta, it answers with a delta on the
+// state of index when it can (see delta).
+func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, wait time.Duration, delta bool) (*api.DesiredState, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -159,8 +161,15 @@ func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, w
 			s.mu.RUnlock()
 			return nil, notFound("host", hostID)
 		}
-		if s.hostIndex[hostID] > index || wait <= 0 {
-			ds := s.desired(h)
+		// An index above the server's is from before a reset: answer at once.
+		if s.hostIndex[hostID] > index || wait <= 0 || index > s.index {
+			var ds *api.DesiredState
+			if delta {
+				ds = s.delta(h, index)
+			}
+			if ds == nil {
+				ds = s.desired(h)
+			}
 			s.mu.RUnlock()
 			return ds, nil
 		}

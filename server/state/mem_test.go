@@ -20,7 +20,7 @@ func BenchmarkStatusReportsMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		for n := range hosts {
 			for _, h := range hosts[n] {
-				ds, _ := s.DesiredState(context.Background(), h, 0, 0)
+				ds, _ := s.DesiredState(context.Background(), h, 0, 0, false)
 				is := api.InterfaceStatus{ID: ds.Interfaces[0].ID, PublicKey: ds.Interfaces[0].PublicKey}
 				for _, p := range ds.Interfaces[0].Peers {
 					// Keys arrive decoded from each agent's JSON: distinct copies.

@@ -56,6 +56,7 @@ type State struct {
 	wakeMu     sync.Mutex             // guards hostWake, so waiters need only s.mu.RLock
 	hostWake   map[string]chan struct{}
 	reports    map[string]*api.StatusReport
+	changes    changeLog   // recent commits, for delta desired states
 	events     []api.Event // ring of recent changes, oldest first
 	eventWake  chan struct{}
 }
@@ -114,6 +115,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	for id := range s.hosts {
 		s.hostIndex[id] = s.index
 	}
+	s.changes.start = s.index
 	return s, nil
 }
 
@@ -240,12 +242,16 @@ func (w *write) commit() error {
 		return fmt.Errorf("persisting change: %w", err)
 	}
 	affected := s.affectedHosts(w)
+	entry := changeEntry{index: w.index, whole: set{}}
+	s.record(&entry, w)
 	for _, c := range w.changes {
 		s.apply(c)
 	}
 	for h := range s.affectedHosts(w) {
 		affected.add(h)
 	}
+	s.record(&entry, w)
+	s.changes.add(entry)
 	s.index = w.index
 	s.wakeMu.Lock()
 	for h := range affected {

@@ -1,8 +1,11 @@
 package state
 
 import (
+	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -84,5 +87,64 @@ func TestHostStatusFollowsHeartbeats(t *testing.T) {
 	clock.advance(2 * time.Hour)
 	if !status().KeyStale {
 		t.Fatal("key older than twice the rotation interval not flagged")
+	}
+}
+
+// TestStatusReportPeerDeltas checks that a report with peers_since changes
+// only the peers it lists in the kept report, and that one the server cannot
+// apply is refused with 409 and changes nothing.
+func TestStatusReportPeerDeltas(t *testing.T) {
+	s, hosts := fleet(t, 1, 1, api.TopologyMesh)
+	h := hosts[0][0]
+	st, _ := s.HostStatus(h)
+	ifID, key := st.Interfaces[0].ID, st.Interfaces[0].PublicKey
+	peer := func(n byte, rx int64) api.PeerStatus {
+		var k [32]byte
+		k[0] = n
+		return api.PeerStatus{PublicKey: base64.StdEncoding.EncodeToString(k[:]), RxBytes: rx}
+	}
+	report := func(seq, since uint64, peers []api.PeerStatus, removed ...string) error {
+		return s.ReportStatus(h, api.StatusReport{Seq: seq, PeersSince: since, Interfaces: []api.InterfaceStatus{
+			{ID: ifID, PublicKey: key, Peers: peers, RemovedPeers: removed}}}, "192.0.2.1")
+	}
+	kept := func() []api.PeerStatus {
+		st, err := s.HostStatus(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Interfaces[0].Peers
+	}
+	if err := report(1, 0, []api.PeerStatus{peer(1, 10), peer(2, 20), peer(3, 30)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := report(2, 1, []api.PeerStatus{peer(2, 25)}, peer(3, 0).PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	want := []api.PeerStatus{peer(1, 10), peer(2, 25)}
+	if got := kept(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a delta: %+v, want %+v", got, want)
+	}
+	if err := report(3, 2, nil); err != nil { // a heartbeat: nothing changed
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		name  string
+		err   error
+		field string
+	}{
+		{"delta on a report the server does not hold", report(4, 1, []api.PeerStatus{peer(1, 99)}), "peers_since"},
+		{"removed peers in a whole report", report(4, 0, nil, peer(1, 0).PublicKey), "interfaces[0].removed_peers"},
+		{"bad removed key", report(4, 3, nil, "nope"), "interfaces[0].removed_peers[0]"},
+	} {
+		var e *Error
+		if !errors.As(bad.err, &e) || e.Field != bad.field {
+			t.Errorf("%s: %v, want an error on %s", bad.name, bad.err, bad.field)
+		}
+	}
+	if got := kept(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("refused reports changed the kept one: %+v", got)
+	}
+	if err := report(4, 3, []api.PeerStatus{peer(4, 1)}); err != nil {
+		t.Fatalf("delta on the last accepted report: %v", err)
 	}
 }

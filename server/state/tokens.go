@@ -45,6 +45,43 @@ type joinRecord struct {
 type credRecord struct {
 	HostID string `json:"host_id"`
 	Hash   string `json:"hash"`
+	// RequestHash is the hash of the register request's request_id and
+	// JoinID the join token it came with, so that a retried registration
+	// can be told from another agent taking the name; empty when the agent
+	// sent no request_id.
+	RequestHash string `json:"request_hash,omitempty"`
+	JoinID      string `json:"join_id,omitempty"`
+}
+
+// reRegister answers a retried registration: when r names a host that a
+// request with the same request_id and join token created, and the host has
+// not reported yet (so its agent never got the first answer), it replaces the
+// host's credential and returns the same host id with the new credential.
+// It reports false when r is not such a retry. The caller holds s.mu.
+func (s *State) reRegister(joinID string, r api.RegisterRequest) (*api.RegisterResponse, bool, error) {
+	if r.RequestID == "" {
+		return nil, false, nil
+	}
+	id, ok := s.hostByName[r.Name]
+	if !ok {
+		return nil, false, nil
+	}
+	c := s.creds[id]
+	if c == nil || c.RequestHash == "" || c.JoinID != joinID || !hashMatches(r.RequestID, c.RequestHash) {
+		return nil, false, nil
+	}
+	if s.hosts[id].LastSeen != nil || s.reports[id] != nil {
+		return nil, false, nil // the agent has its credential: a second agent under the same name
+	}
+	w := s.begin()
+	secret, hash := newSecret(prefixHost, id)
+	c2 := *c
+	c2.Hash = hash
+	w.put(store.KindCredentials, id, &c2, "", "")
+	if err := w.commit(); err != nil {
+		return nil, true, err
+	}
+	return &api.RegisterResponse{HostID: id, Credential: secret}, true, nil
 }
 
 // newSecret returns "<prefix>_<id>_<random>" and the hash of the random part.

@@ -14,7 +14,17 @@ var (
 	hostName  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$`)
 	ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.=-]{1,15}$`)
 	labelKey  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$`)
+	requestID = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
 )
+
+// checkRequestID accepts an optional idempotency key. The message does not
+// repeat the value: it is a secret.
+func checkRequestID(field, s string) error {
+	if s != "" && !requestID.MatchString(s) {
+		return invalid(field, "must be 16-128 letters, digits, '_' or '-'")
+	}
+	return nil
+}
 
 func checkName(field, name string, re *regexp.Regexp, what string) error {
 	if name == "" {

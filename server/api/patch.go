@@ -1,0 +1,61 @@
+package api
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// IsDelta reports whether ds is a delta on an earlier state.
+func (ds *DesiredState) IsDelta() bool { return ds.BaseIndex != 0 }
+
+// Patched returns the whole state that delta ds describes on base, which
+// must be the state of index ds.BaseIndex. It changes neither; the result
+// shares the unchanged interfaces' peer slices with base. Each interface's
+// peers come out ordered as the server orders them: by interface id, then
+// public key.
+func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
+	switch {
+	case base == nil || base.Index != ds.BaseIndex:
+		have := uint64(0)
+		if base != nil {
+			have = base.Index
+		}
+		return nil, fmt.Errorf("delta on the state of index %d, but the state held is of index %d", ds.BaseIndex, have)
+	case base.HostID != ds.HostID:
+		return nil, fmt.Errorf("delta for host %q on a state of host %q", ds.HostID, base.HostID)
+	}
+	out := *base
+	out.Index, out.BaseIndex, out.Patches = ds.Index, 0, nil
+	out.Interfaces = slices.Clone(base.Interfaces)
+	for _, p := range ds.Patches {
+		k := slices.IndexFunc(out.Interfaces, func(i DesiredInterface) bool { return i.ID == p.InterfaceID })
+		if k < 0 {
+			return nil, fmt.Errorf("delta patches interface %q, which the state lacks", p.InterfaceID)
+		}
+		drop := make(map[string]bool, len(p.Remove)+len(p.Peers))
+		for _, id := range p.Remove {
+			drop[id] = true
+		}
+		for _, e := range p.Peers {
+			drop[e.InterfaceID] = true
+		}
+		old := out.Interfaces[k].Peers
+		peers := make([]DesiredPeer, 0, len(old)+len(p.Peers))
+		for _, e := range old {
+			if !drop[e.InterfaceID] {
+				peers = append(peers, e)
+			}
+		}
+		peers = append(peers, p.Peers...)
+		slices.SortFunc(peers, ComparePeers)
+		out.Interfaces[k].Peers = peers
+	}
+	return &out, nil
+}
+
+// ComparePeers orders desired peers by interface id, then public key.
+func ComparePeers(a, b DesiredPeer) int {
+	return cmp.Or(strings.Compare(a.InterfaceID, b.InterfaceID), strings.Compare(a.PublicKey, b.PublicKey))
+}

@@ -1,0 +1,233 @@
+package state
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// TestDeltaMatchesWholeState drives random changes through a state (keys,
+// rotations, routed subnets, hosts and devices coming and going,
+// connections, topology changes) while simulated agents poll at random
+// with ?delta: after every poll, the agent's state patched from deltas must
+// equal the whole state the server would send.
+func TestDeltaMatchesWholeState(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { checkDeltas(t, seed) })
+	}
+}
+
+func checkDeltas(t *testing.T, seed uint64) {
+	rnd := rand.New(rand.NewPCG(seed, 1))
+	s, err := Open(store.NewMem(), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var nets []string
+	joins := map[string]string{} // network id -> join token id
+	for k, topo := range []string{api.TopologyMesh, api.TopologyHub, api.TopologyNone} {
+		n, err := s.CreateNetwork(api.Network{Name: fmt.Sprintf("n%d", k), IPv4Range: "10.0.0.0/16", Topology: topo})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jt, err := s.CreateJoinToken(api.JoinToken{Networks: []string{n.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, joins[n.ID], _, _ = splitSecret(jt.Secret)
+		nets = append(nets, n.ID)
+	}
+	keys, conns := 0, 0
+	newKey := func() string {
+		keys++
+		var k [32]byte
+		copy(k[:], fmt.Sprint("key", keys))
+		return base64.StdEncoding.EncodeToString(k[:])
+	}
+	held := map[string]*api.DesiredState{} // host -> the agent's state
+	hosts := func() []string {
+		return slices.Sorted(func(yield func(string) bool) {
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			for id := range s.hosts {
+				if !yield(id) {
+					return
+				}
+			}
+		})
+	}
+	ifaces := func(device bool) []*api.Interface {
+		l, _ := s.Interfaces(Filter{}, device)
+		return slices.Collect(func(yield func(*api.Interface) bool) {
+			for k := range l.Items {
+				if !yield(&l.Items[k]) {
+					return
+				}
+			}
+		})
+	}
+	report := func(h string, next bool) {
+		ds, err := s.DesiredState(ctx, h, 0, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep api.StatusReport
+		for _, di := range ds.Interfaces {
+			is := api.InterfaceStatus{ID: di.ID, PublicKey: di.PublicKey}
+			switch {
+			case is.PublicKey == "":
+				is.PublicKey = newKey()
+			case di.NextPublicKey != "" && di.SwitchKey:
+				is.PublicKey = di.NextPublicKey
+			case next && di.NextPublicKey == "":
+				is.NextPublicKey = newKey()
+			default:
+				is.NextPublicKey = di.NextPublicKey
+			}
+			rep.Interfaces = append(rep.Interfaces, is)
+		}
+		rep.AppliedIndex = ds.Index
+		if err := s.ReportStatus(h, rep, fmt.Sprintf("192.0.2.%d", 1+rnd.IntN(3))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []func(){
+		func() { // a host joins a random network
+			n := nets[rnd.IntN(len(nets))]
+			reg, err := s.Register(joins[n], api.RegisterRequest{Name: fmt.Sprintf("h%d", rnd.Int())}, "192.0.2.9")
+			if err == nil {
+				report(reg.HostID, false)
+			}
+		},
+		func() { // a host reports: keys, rotations, a moved address
+			if hs := hosts(); len(hs) > 0 {
+				report(hs[rnd.IntN(len(hs))], rnd.IntN(3) == 0)
+			}
+		},
+		func() { // a routed subnet changes
+			if is := ifaces(false); len(is) > 0 {
+				i := is[rnd.IntN(len(is))]
+				_, _ = s.UpdateInterface(i.ID, func(i *api.Interface) error {
+					i.RoutedSubnets = []string{fmt.Sprintf("192.168.%d.0/24", rnd.IntN(200))}
+					return nil
+				})
+			}
+		},
+		func() { // a host leaves
+			if hs := hosts(); len(hs) > 3 && rnd.IntN(3) == 0 {
+				h := hs[rnd.IntN(len(hs))]
+				if err := s.DeleteHost(h); err != nil {
+					t.Fatal(err)
+				}
+				delete(held, h)
+			}
+		},
+		func() { // a device comes or goes
+			if d := ifaces(true); len(d) > 0 && rnd.IntN(2) == 0 {
+				_ = s.DeleteInterface(d[rnd.IntN(len(d))].ID, true)
+				return
+			}
+			_, _ = s.CreateDevice(api.DeviceRequest{Network: nets[rnd.IntN(len(nets))], Name: fmt.Sprintf("d%d", rnd.Int()), PublicKey: newKey()})
+		},
+		func() { // a connection comes, changes or goes
+			if l, _ := s.Connections(Filter{}); len(l.Items) > 0 && rnd.IntN(2) == 0 {
+				c := l.Items[rnd.IntN(len(l.Items))]
+				if rnd.IntN(2) == 0 {
+					_ = s.DeleteConnection(c.ID)
+				} else {
+					ka := rnd.IntN(60)
+					_, _ = s.UpdateConnection(c.ID, func(c *api.Connection) error { c.PersistentKeepalive = &ka; return nil })
+				}
+				return
+			}
+			is := append(ifaces(false), ifaces(true)...)
+			if len(is) < 2 {
+				return
+			}
+			a := is[rnd.IntN(len(is))]
+			is = slices.DeleteFunc(is, func(b *api.Interface) bool { return b.NetworkID != a.NetworkID || b.ID == a.ID })
+			if len(is) > 0 {
+				b := is[rnd.IntN(len(is))]
+				side := api.ConnectionSide{InterfaceID: b.ID}
+				if rnd.IntN(2) == 0 {
+					side.AllowedIPs = []string{"172.16.0.0/12"}
+				}
+				if _, err := s.CreateConnection(api.Connection{NetworkID: a.NetworkID, A: api.ConnectionSide{InterfaceID: a.ID}, B: side}); err == nil {
+					conns++
+				}
+			}
+		},
+		func() { // a network changes topology or hub
+			n := nets[rnd.IntN(len(nets))]
+			topo, hub := []string{api.TopologyMesh, api.TopologyHub, api.TopologyNone}[rnd.IntN(3)], ""
+			for _, i := range ifaces(false) {
+				if i.NetworkID == n && rnd.IntN(2) == 0 {
+					hub = i.ID
+				}
+			}
+			if topo == api.TopologyHub && hub == "" {
+				topo = api.TopologyMesh
+			}
+			_, _ = s.UpdateNetwork(n, func(n *api.Network) error {
+				n.Topology, n.HubInterfaceID = topo, ""
+				if topo == api.TopologyHub {
+					n.HubInterfaceID = hub
+				}
+				return nil
+			})
+		},
+	}
+	deltas := 0
+	for range 600 {
+		weights := []int{4, 6, 3, 1, 2, 2, 1}
+		r := rnd.IntN(19)
+		for k, w := range weights {
+			if r < w {
+				steps[k]()
+				break
+			}
+			r -= w
+		}
+		for _, h := range hosts() {
+			if rnd.IntN(3) != 0 {
+				continue // this agent lags behind
+			}
+			want, err := s.DesiredState(ctx, h, 0, 0, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := held[h]
+			index := uint64(0)
+			if base != nil {
+				index = base.Index
+			}
+			got, err := s.DesiredState(ctx, h, index, 0, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.IsDelta() {
+				deltas++
+				if got, err = got.Patched(base); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("host %s from index %d: patched state\n%+v\nwant\n%+v", h, index, got, want)
+			}
+			held[h] = got
+		}
+	}
+	if deltas < 100 || conns < 5 {
+		t.Fatalf("only %d deltas answered and %d connections made; the test does not exercise them", deltas, conns)
+	}
+}
