@@ -362,26 +362,35 @@ func (s *State) appliedIndex(hostID string) uint64 {
 // ready now that the host applied index: every agent peer of the rotating
 // interface has applied the state that announced its next key.
 func (s *State) markKeysReady(w *write, hostID string, applied uint64) {
-	for id := range s.hostIfaces[hostID] {
-		s.eachPeer(s.ifaces[id], func(p *api.Interface, _ *api.Connection) {
-			if p.NextPublicKey == "" || p.NextKeyReady || p.NextKeyIndex > applied {
-				return
-			}
-			ready := true
-			s.eachPeer(p, func(q *api.Interface, _ *api.Connection) {
-				if q.HostID != "" && q.HostID != hostID && q.PublicKey != "" && s.appliedIndex(q.HostID) < p.NextKeyIndex {
-					ready = false
-				}
-			})
-			if ready {
-				p2 := clone(p)
-				p2.NextKeyReady = true
-				w.meta(&p2.Meta)
-				w.put(store.KindInterfaces, p2.ID, p2, "updated", p2.Name)
-				w.wake.add(p2.HostID)
+	for id := range s.rotating {
+		p := s.ifaces[id]
+		if p.NextKeyIndex > applied || !s.peersWithHost(p, hostID) {
+			continue
+		}
+		ready := true
+		s.eachPeer(p, func(q *api.Interface, _ *api.Connection) {
+			if q.HostID != "" && q.HostID != hostID && q.PublicKey != "" && s.appliedIndex(q.HostID) < p.NextKeyIndex {
+				ready = false
 			}
 		})
+		if ready {
+			p2 := clone(p)
+			p2.NextKeyReady = true
+			w.meta(&p2.Meta)
+			w.put(store.KindInterfaces, p2.ID, p2, "updated", p2.Name)
+			w.wake.add(p2.HostID)
+		}
 	}
+}
+
+// peersWithHost reports whether p is a peer of one of the host's interfaces.
+func (s *State) peersWithHost(p *api.Interface, hostID string) bool {
+	for id := range s.hostIfaces[hostID] {
+		if ok, _ := s.link(s.ifaces[id], p); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // merge returns the report to keep in memory: r, with its peers merged

@@ -57,6 +57,7 @@ type State struct {
 	hostWake   map[string]chan struct{}
 	reports    map[string]*api.StatusReport
 	changes    changeLog   // recent commits, for delta desired states
+	rotating   set         // interfaces whose next key awaits its peers (NextKeyReady unset)
 	events     []api.Event // ring of recent changes, oldest first
 	eventWake  chan struct{}
 }
@@ -87,7 +88,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, hostIfaces: map[string]set{},
 		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
-		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{},
+		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{},
 		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}),
 	}
 	err := st.View(func(tx store.Tx) error {
@@ -358,12 +359,16 @@ func (s *State) apply(c change) {
 			delete(s.hostIfaces[old.HostID], c.id)
 			s.releaseAddrs(old)
 		}
+		delete(s.rotating, c.id)
 		if c.val == nil {
 			delete(s.ifaces, c.id)
 			return
 		}
 		i := c.val.(*api.Interface)
 		s.ifaces[c.id] = i
+		if i.NextPublicKey != "" && !i.NextKeyReady {
+			s.rotating.add(c.id)
+		}
 		index(s.netIfaces, i.NetworkID, c.id)
 		if i.HostID != "" {
 			index(s.hostIfaces, i.HostID, c.id)
