@@ -58,11 +58,12 @@ type agent struct {
 	http   *http.Client                      // under every API client
 	jitter func(time.Duration) time.Duration // fullJitter; tests replace it
 
-	ident      *identity         // nil until registered
-	state      *api.DesiredState // last desired state, from disk or server
-	fromServer bool              // state came from the server in this run
-	applied    uint64            // index of the last state applied without error
-	reports    *mailbox          // shared with the status sender
+	ident      *identity                   // nil until registered
+	state      *api.DesiredState           // last desired state, from disk or server
+	fromServer bool                        // state came from the server in this run
+	applied    uint64                      // index of the last state applied without error
+	peers      map[string][]api.PeerStatus // interface id -> peers of the last report with counters
+	reports    *mailbox                    // shared with the status sender
 	// pollUp and reportUp cut a retry wait short when the other loop has
 	// just reached the server, so both resync at once after an outage.
 	pollUp, reportUp chan struct{}
@@ -187,7 +188,7 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	defer heartbeat.Stop()
 	rotate := time.NewTimer(time.Hour)
 	defer rotate.Stop()
-	a.reports.put(a.statusReport())
+	a.reports.put(a.statusReport(true))
 	for {
 		if a.rotateAt.IsZero() {
 			rotate.Stop()
@@ -201,14 +202,14 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 			a.accept(ctx, ds)
 		case <-rotate.C:
 			if a.rotateKeys(time.Now()) {
-				a.reports.put(a.statusReport())
+				a.reports.put(a.statusReport(false))
 			}
 		case <-drift.C:
 			if a.state != nil && a.reconcile(ctx, "drift") {
-				a.reports.put(a.statusReport())
+				a.reports.put(a.statusReport(false))
 			}
 		case <-heartbeat.C:
-			a.reports.put(a.statusReport())
+			a.reports.put(a.statusReport(true))
 		}
 	}
 }
@@ -228,7 +229,7 @@ func (a *agent) accept(ctx context.Context, ds *api.DesiredState) {
 	a.state, a.fromServer = ds, true
 	a.reconcile(ctx, "update")
 	a.rotateKeys(time.Now())
-	a.reports.put(a.statusReport())
+	a.reports.put(a.statusReport(false))
 	if err := a.dir.saveDesired(ds); err != nil {
 		a.log.Error("cannot save the desired state; the next start applies an older one until the server answers", "err", err)
 	}

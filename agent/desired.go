@@ -52,8 +52,9 @@ func checkName(name string) error {
 	return nil
 }
 
-// parseInterface checks one desired interface from the server.
-func parseInterface(d api.DesiredInterface) (wantInterface, error) {
+// parseInterface checks one desired interface from the server, taking the
+// peers that did not change from cache when it is not nil.
+func parseInterface(d api.DesiredInterface, cache *peerCache) (wantInterface, error) {
 	w := wantInterface{ID: d.ID, Name: d.Name, ListenPort: d.ListenPort, MTU: d.MTU}
 	if !validID.MatchString(d.ID) {
 		return w, fmt.Errorf("interface id %q: want letters, digits, '_', '.', '-'", d.ID)
@@ -75,20 +76,16 @@ func parseInterface(d api.DesiredInterface) (wantInterface, error) {
 		w.Addresses = append(w.Addresses, p)
 	}
 	w.Addresses = sortPrefixes(w.Addresses)
-	w.Peers = slices.Grow(w.Peers, len(d.Peers))
-	seen := make(map[wgtypes.Key]bool, len(d.Peers))
-	for _, dp := range d.Peers {
-		p, err := parsePeer(dp)
-		if err != nil {
-			return w, fmt.Errorf("peer %q: %w", dp.PublicKey, err)
-		}
-		if seen[p.PublicKey] {
-			return w, fmt.Errorf("peer %s listed twice", p.PublicKey)
-		}
-		seen[p.PublicKey] = true
-		w.Peers = append(w.Peers, p)
+	peers, err := cache.parsePeers(d)
+	if err != nil {
+		return w, err
 	}
-	slices.SortFunc(w.Peers, func(a, b wantPeer) int { return compareKeys(a.PublicKey, b.PublicKey) })
+	w.Peers = peers
+	for k := 1; k < len(w.Peers); k++ {
+		if w.Peers[k].PublicKey == w.Peers[k-1].PublicKey {
+			return w, fmt.Errorf("peer %s listed twice", w.Peers[k].PublicKey)
+		}
+	}
 	return w, nil
 }
 
@@ -149,11 +146,13 @@ type desiredSet struct {
 // parseState checks a desired state. A malformed interface, or one whose id
 // or name repeats an earlier one, is skipped with an error; it never fails
 // the whole state.
-func parseState(ds *api.DesiredState) desiredSet {
+func parseState(ds *api.DesiredState, cache *peerCache) desiredSet {
 	set := desiredSet{Skipped: map[string]bool{}}
 	ids, names := map[string]bool{}, map[string]bool{}
+	cache.begin()
+	defer cache.end()
 	for _, d := range ds.Interfaces {
-		w, err := parseInterface(d)
+		w, err := parseInterface(d, cache)
 		switch {
 		case err != nil:
 		case ids[w.ID]:
@@ -170,6 +169,94 @@ func parseState(ds *api.DesiredState) desiredSet {
 		set.Interfaces = append(set.Interfaces, w)
 	}
 	return set
+}
+
+// peerCache keeps each interface's peers of the last parse, as received
+// and as parsed, so that a new state that changed a few peers of a large
+// interface parses only those. A nil *peerCache parses everything.
+type peerCache struct {
+	last, next map[string]parsedPeers // interface id -> its peers
+}
+
+// parsedPeers are an interface's peers as received (src), parsed in the
+// same order (want), and sorted by key (sorted, with pos[i] the place of
+// want[i] in it).
+type parsedPeers struct {
+	src    []api.DesiredPeer
+	want   []wantPeer
+	sorted []wantPeer
+	pos    []int32
+}
+
+func (c *peerCache) begin() {
+	if c != nil {
+		c.next = make(map[string]parsedPeers, len(c.last))
+	}
+}
+
+// end keeps the peers of this parse, dropping the others.
+func (c *peerCache) end() {
+	if c != nil {
+		c.last, c.next = c.next, nil
+	}
+}
+
+// parsePeers parses the peers of d and returns them sorted by key; the
+// result is shared with the cache and must not be modified. The server
+// sends peers ordered by api.ComparePeers, so a walk in step with the last
+// parse finds the unchanged ones, and when the keys are the same as last
+// time (only allowed IPs, endpoints or keepalives changed), so is the order.
+func (c *peerCache) parsePeers(d api.DesiredInterface) ([]wantPeer, error) {
+	var prev parsedPeers
+	if c != nil {
+		prev = c.last[d.ID]
+	}
+	out := make([]wantPeer, 0, len(d.Peers))
+	var changed []int
+	sameKeys := prev.sorted != nil && len(prev.src) == len(d.Peers)
+	j := 0
+	for k, dp := range d.Peers {
+		sameKeys = sameKeys && prev.src[k].PublicKey == dp.PublicKey
+		for j < len(prev.src) && api.ComparePeers(prev.src[j], dp) < 0 {
+			j++
+		}
+		if j < len(prev.src) && sameDesiredPeer(prev.src[j], dp) {
+			out = append(out, prev.want[j])
+			continue
+		}
+		p, err := parsePeer(dp)
+		if err != nil {
+			return nil, fmt.Errorf("peer %q: %w", dp.PublicKey, err)
+		}
+		out = append(out, p)
+		changed = append(changed, k)
+	}
+	next := parsedPeers{src: d.Peers, want: out}
+	if sameKeys {
+		next.sorted, next.pos = slices.Clone(prev.sorted), prev.pos
+		for _, k := range changed {
+			next.sorted[next.pos[k]] = out[k]
+		}
+	} else {
+		order := make([]int32, len(out))
+		for k := range order {
+			order[k] = int32(k)
+		}
+		slices.SortFunc(order, func(a, b int32) int { return compareKeys(out[a].PublicKey, out[b].PublicKey) })
+		next.sorted, next.pos = make([]wantPeer, len(out)), make([]int32, len(out))
+		for at, k := range order {
+			next.sorted[at], next.pos[k] = out[k], int32(at)
+		}
+	}
+	if c != nil {
+		c.next[d.ID] = next
+	}
+	return next.sorted, nil
+}
+
+func sameDesiredPeer(a, b api.DesiredPeer) bool {
+	return a.InterfaceID == b.InterfaceID && a.PublicKey == b.PublicKey && a.Endpoint == b.Endpoint &&
+		a.PersistentKeepalive == b.PersistentKeepalive && slices.Equal(a.AllowedIPs, b.AllowedIPs)
 }
 
 // sortPrefixes sorts ps by address then length and drops duplicates.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -28,6 +29,7 @@ func benchState(n int) *api.DesiredState {
 			AllowedIPs: []string{fmt.Sprintf("10.0.%d.%d/32", a/256, a%256)},
 		})
 	}
+	slices.SortFunc(ifc.Peers, api.ComparePeers) // as the server sends them
 	return &api.DesiredState{Index: 1, HostID: "host-1", Interfaces: []api.DesiredInterface{ifc}}
 }
 
@@ -35,7 +37,21 @@ func BenchmarkParseState1000Peers(b *testing.B) {
 	ds := benchState(1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		if set := parseState(ds); len(set.Errors) != 0 {
+		if set := parseState(ds, nil); len(set.Errors) != 0 {
+			b.Fatal(set.Errors)
+		}
+	}
+}
+
+// BenchmarkParseState1000PeersOneChanged parses, with the peer cache, a
+// state in which one peer of 1,000 changed since the last parse.
+func BenchmarkParseState1000PeersOneChanged(b *testing.B) {
+	states := [2]*api.DesiredState{benchState(1000), benchState(1000)}
+	states[1].Interfaces[0].Peers[500].AllowedIPs = []string{"10.9.0.0/16"}
+	var cache peerCache
+	b.ReportAllocs()
+	for n := 0; b.Loop(); n++ {
+		if set := parseState(states[n%2], &cache); len(set.Errors) != 0 {
 			b.Fatal(set.Errors)
 		}
 	}

@@ -50,7 +50,7 @@ func TestParseInterface(t *testing.T) {
 		}
 	}
 	t.Run("valid", func(t *testing.T) {
-		got, err := parseInterface(good())
+		got, err := parseInterface(good(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestParseInterface(t *testing.T) {
 	t.Run("host name endpoint is kept unresolved", func(t *testing.T) {
 		d := good()
 		d.Peers[0].Endpoint = "peer.example.com:51820"
-		got, err := parseInterface(d)
+		got, err := parseInterface(d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func TestParseInterface(t *testing.T) {
 		for n := range byte(40) {
 			d.Peers = append(d.Peers, api.DesiredPeer{PublicKey: peerKey(n).String()})
 		}
-		got, err := parseInterface(d)
+		got, err := parseInterface(d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func TestParseInterface(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := good()
 			tt.mutate(&d)
-			_, err := parseInterface(d)
+			_, err := parseInterface(d, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
 				t.Errorf("parseInterface error = %v, want one mentioning %q", err, tt.errHas)
 			}
@@ -130,7 +130,7 @@ func TestParseStateSkipsBadInterfaces(t *testing.T) {
 		{ID: "a", Name: "drago-x"}, // id taken by a
 		{ID: "d", Name: "drago-d"},
 	}}
-	set := parseState(ds)
+	set := parseState(ds, nil)
 	var names []string
 	for _, w := range set.Interfaces {
 		names = append(names, w.Name)
@@ -143,5 +143,48 @@ func TestParseStateSkipsBadInterfaces(t *testing.T) {
 	}
 	if len(set.Errors) != 3 {
 		t.Errorf("got %d errors, want 3: %v", len(set.Errors), set.Errors)
+	}
+}
+
+// TestPeerCacheParsesLikeWithout checks that parsing through the peer cache
+// gives what a fresh parse gives, across changed, added, removed and
+// rotating peers, and a peer that turns malformed.
+func TestPeerCacheParsesLikeWithout(t *testing.T) {
+	var cache peerCache
+	ds := benchState(50)
+	check := func(what string) {
+		t.Helper()
+		want, got := parseState(ds, nil), parseState(ds, &cache)
+		if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+			cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }), cmp.Comparer(func(a, b error) bool { return a.Error() == b.Error() })); d != "" {
+			t.Fatalf("%s: cached parse (-fresh +cached):\n%s", what, d)
+		}
+	}
+	check("first parse")
+	check("same state again")
+	edit := func(what string, f func(ps []api.DesiredPeer) []api.DesiredPeer) {
+		t.Helper()
+		next := *ds
+		next.Interfaces = slices.Clone(ds.Interfaces)
+		next.Interfaces[0].Peers = f(slices.Clone(ds.Interfaces[0].Peers))
+		ds = &next
+		check(what)
+	}
+	edit("allowed IPs changed", func(ps []api.DesiredPeer) []api.DesiredPeer {
+		ps[3].AllowedIPs = []string{"10.9.0.0/16"}
+		return ps
+	})
+	edit("endpoint changed", func(ps []api.DesiredPeer) []api.DesiredPeer { ps[4].Endpoint = "192.0.2.99:1"; return ps })
+	edit("keepalive changed", func(ps []api.DesiredPeer) []api.DesiredPeer { ps[5].PersistentKeepalive = 25; return ps })
+	edit("peer removed", func(ps []api.DesiredPeer) []api.DesiredPeer { return slices.Delete(ps, 0, 1) })
+	edit("next key added", func(ps []api.DesiredPeer) []api.DesiredPeer {
+		next := ps[6]
+		next.PublicKey, next.AllowedIPs = benchState(60).Interfaces[0].Peers[55].PublicKey, []string{}
+		return append(ps, next)
+	})
+	edit("peer malformed", func(ps []api.DesiredPeer) []api.DesiredPeer { ps[7].AllowedIPs = []string{"nope"}; return ps })
+	edit("peer fixed", func(ps []api.DesiredPeer) []api.DesiredPeer { ps[7].AllowedIPs = []string{"10.8.0.0/16"}; return ps })
+	if got := cache.last["if-a"].want; len(got) != len(ds.Interfaces[0].Peers) {
+		t.Errorf("cache holds %d peers, the state %d", len(got), len(ds.Interfaces[0].Peers))
 	}
 }

@@ -36,6 +36,7 @@ type reconciler struct {
 	// parsedFrom is the state parse parsed last; parsed is its result.
 	parsedFrom *api.DesiredState
 	parsed     desiredSet
+	peers      peerCache // the peers parsed last
 }
 
 func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconciler, error) {
@@ -61,7 +62,7 @@ func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconci
 // must not modify it.
 func (r *reconciler) parse(ds *api.DesiredState) desiredSet {
 	if ds != r.parsedFrom {
-		r.parsedFrom, r.parsed = ds, parseState(ds)
+		r.parsedFrom, r.parsed = ds, parseState(ds, &r.peers)
 	}
 	return r.parsed
 }

@@ -21,6 +21,10 @@ func peerDelta(base, r *api.StatusReport) *api.StatusReport {
 		if j < 0 {
 			continue // new interface: all its peers
 		}
+		if was := base.Interfaces[j].Peers; len(was) == len(is.Peers) && (len(was) == 0 || &was[0] == &is.Peers[0]) {
+			is.Peers = nil // the same peers, not read again
+			continue
+		}
 		had := make(map[string]api.PeerStatus, len(base.Interfaces[j].Peers))
 		for _, p := range base.Interfaces[j].Peers {
 			had[p.PublicKey] = p

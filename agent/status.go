@@ -8,9 +8,12 @@ import (
 )
 
 // statusReport describes the host as it is now: the interfaces of the last
-// desired state with their public keys and the peers' counters. It carries
-// no secret.
-func (a *agent) statusReport() *api.StatusReport {
+// desired state with their public keys and, read from the devices when
+// counters is set, the peers' counters; otherwise the peers of the last
+// report that read them (reports on change leave counters to heartbeats,
+// so that a change in a large mesh does not read every peer of every
+// host). It carries no secret.
+func (a *agent) statusReport(counters bool) *api.StatusReport {
 	r := &api.StatusReport{
 		Backend:          a.b.Name(),
 		AdvertiseAddress: a.cfg.AdvertiseAddress,
@@ -20,15 +23,27 @@ func (a *agent) statusReport() *api.StatusReport {
 		AppliedIndex:     a.applied,
 		Interfaces:       []api.InterfaceStatus{},
 	}
-	if a.state != nil {
-		r.Interfaces = a.rec.status(a.state)
+	if a.state == nil {
+		return r
+	}
+	r.Interfaces = a.rec.status(a.state, counters)
+	if counters {
+		a.peers = map[string][]api.PeerStatus{}
+	}
+	for k, is := range r.Interfaces {
+		if counters {
+			a.peers[is.ID] = is.Peers
+		} else {
+			r.Interfaces[k].Peers = a.peers[is.ID]
+		}
 	}
 	return r
 }
 
 // status reports each desired interface that has a key: its public key and,
-// when drago's device exists, the observed listen port and peers.
-func (r *reconciler) status(ds *api.DesiredState) []api.InterfaceStatus {
+// when drago's device exists, the observed listen port and, with counters,
+// its peers.
+func (r *reconciler) status(ds *api.DesiredState, counters bool) []api.InterfaceStatus {
 	out := []api.InterfaceStatus{}
 	for _, w := range r.parse(ds).Interfaces {
 		k, err := r.keys.load(w.ID)
@@ -39,7 +54,7 @@ func (r *reconciler) status(ds *api.DesiredState) []api.InterfaceStatus {
 		if k.staged() {
 			st.NextPublicKey = k.Next.PublicKey().String()
 		}
-		if r.owned[w.Name] == w.ID {
+		if counters && r.owned[w.Name] == w.ID {
 			if dev, err := r.b.Device(w.Name); err == nil {
 				st.ListenPort = dev.WireGuard.ListenPort
 				for _, p := range dev.WireGuard.Peers {

@@ -41,16 +41,19 @@ func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
 		for _, e := range p.Peers {
 			drop[e.InterfaceID] = true
 		}
+		added := slices.SortedFunc(slices.Values(p.Peers), ComparePeers)
 		old := out.Interfaces[k].Peers
-		peers := make([]DesiredPeer, 0, len(old)+len(p.Peers))
-		for _, e := range old {
-			if !drop[e.InterfaceID] {
-				peers = append(peers, e)
+		peers := make([]DesiredPeer, 0, len(old)+len(added))
+		for _, e := range old { // merge: old is in order already
+			if drop[e.InterfaceID] {
+				continue
 			}
+			for len(added) > 0 && ComparePeers(added[0], e) < 0 {
+				peers, added = append(peers, added[0]), added[1:]
+			}
+			peers = append(peers, e)
 		}
-		peers = append(peers, p.Peers...)
-		slices.SortFunc(peers, ComparePeers)
-		out.Interfaces[k].Peers = peers
+		out.Interfaces[k].Peers = append(peers, added...)
 	}
 	return &out, nil
 }

@@ -114,10 +114,12 @@ func (s *State) delta(h *api.Host, base uint64) *api.DesiredState {
 	idx := s.hostIndex[h.ID]
 	ds := &api.DesiredState{Index: idx, HostID: h.ID, BaseIndex: base}
 	switch {
-	case base == 0 || base < s.changes.start || base > s.index || idx < base:
-		return nil // no base, one older than the log, or from before a reset
+	case base == 0 || base > s.index || idx < base:
+		return nil // no base, or one from before a reset
 	case idx == base:
-		return ds // nothing changed for this host
+		return ds // nothing changed for this host since base
+	case base < s.changes.start:
+		return nil // changes older than the log
 	}
 	entries := s.changes.entries
 	k := sort.Search(len(entries), func(k int) bool { return entries[k].index > base })

@@ -231,3 +231,40 @@ func checkDeltas(t *testing.T, seed uint64) {
 		t.Fatalf("only %d deltas answered and %d connections made; the test does not exercise them", deltas, conns)
 	}
 }
+
+// TestDeltaAfterLogTrim checks the answers once the change log dropped the
+// commits after an agent's index: a host nothing changed for still gets
+// "unchanged", and a changed one its whole state.
+func TestDeltaAfterLogTrim(t *testing.T) {
+	s, hosts := fleet(t, 2, 2, api.TopologyMesh)
+	ctx := context.Background()
+	quiet, changed := hosts[0][0], hosts[1][0]
+	base := func(h string) uint64 {
+		ds, err := s.DesiredState(ctx, h, 0, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds.Index
+	}
+	quietIndex, changedIndex := base(quiet), base(changed)
+	peer, _ := s.Interfaces(Filter{Host: hosts[1][1]}, false)
+	for n := range maxChangeLog + 10 {
+		if _, err := s.UpdateInterface(peer.Items[0].ID, func(i *api.Interface) error {
+			i.RoutedSubnets = []string{fmt.Sprintf("192.168.%d.0/24", n%200)}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.changes.start <= changedIndex {
+		t.Fatalf("log not trimmed: starts at %d", s.changes.start)
+	}
+	ds, err := s.DesiredState(ctx, quiet, quietIndex, 0, true)
+	if err != nil || !ds.IsDelta() || ds.Index != quietIndex || len(ds.Patches) != 0 {
+		t.Fatalf("unchanged host: %+v %v", ds, err)
+	}
+	ds, err = s.DesiredState(ctx, changed, changedIndex, 0, true)
+	if err != nil || ds.IsDelta() || ds.Index <= changedIndex || len(ds.Interfaces) != 1 {
+		t.Fatalf("changed host behind the log: %+v %v", ds, err)
+	}
+}
