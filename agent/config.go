@@ -18,8 +18,8 @@ import (
 const (
 	DefaultDataDir           = "/var/lib/drago"
 	DefaultDriftInterval     = 30 * time.Second
-	DefaultHeartbeatInterval = 15 * time.Second
-	DefaultWait              = 60 * time.Second
+	DefaultHeartbeatInterval = time.Minute
+	DefaultWait              = 5 * time.Minute
 	DefaultBackoffBase       = time.Second
 	DefaultBackoffMax        = 30 * time.Second
 	// DefaultKeyRotationInterval is how long an interface keeps a key pair.
@@ -61,10 +61,12 @@ type Config struct {
 	// last desired state even when nothing changed on the server, repairing
 	// changes made by hand. Default 30s.
 	DriftInterval time.Duration
-	// HeartbeatInterval is how often a status report is sent. Default 15s.
+	// HeartbeatInterval is how often a status report with the peers'
+	// counters is sent. Default 1m: the server takes the blocking query in
+	// flight as the sign of life between heartbeats.
 	HeartbeatInterval time.Duration
 	// Wait is how long one desired-state blocking query may wait on the
-	// server; the HTTP request's timeout is a little longer. Default 60s.
+	// server; the HTTP request's timeout is a little longer. Default 5m.
 	Wait time.Duration
 	// BackoffBase and BackoffMax bound the exponential backoff, with full
 	// jitter, between failed calls to the server. Defaults 1s and 30s.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/drago-wg/drago/agent"
 )
 
 // Scenarios, numbered as in issue 8 and docs/benchmarks.md.
@@ -100,8 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Idle, "idle", time.Minute, "scenario 5: how long the hosts stay idle while measured")
 	fs.DurationVar(&c.BurstWindow, "burst-window", 2*time.Second, "scenario 4: the agents start spread over this window")
 	fs.IntVar(&c.SetupConcurrency, "setup-concurrency", 256, "registrations in flight while setting up")
-	fs.DurationVar(&c.Heartbeat, "heartbeat", 30*time.Second, "agent heartbeat (status report) interval")
-	fs.DurationVar(&c.Wait, "wait", 60*time.Second, "agent blocking-query wait (the agent default)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", agent.DefaultHeartbeatInterval, "agent heartbeat (status report) interval (the agent default)")
+	fs.DurationVar(&c.Wait, "wait", agent.DefaultWait, "agent blocking-query wait (the agent default)")
 	fs.DurationVar(&c.Drift, "drift", time.Hour, "agent drift-repair interval (it reads the in-memory backend only)")
 	fs.DurationVar(&c.ConnIdle, "conn-idle", 0, "close the agents' idle HTTP connections after this long (default: Go's 90s, or 5s when the open-file limit cannot hold 2 connections per agent)")
 	fs.DurationVar(&c.ChangeTimeout, "timeout", 5*time.Minute, "how long one change may take to reach every affected agent")

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/drago-wg/drago/agent"
+
 	"bytes"
 	"errors"
 	"io"
@@ -80,7 +82,7 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 func TestParseFlagsDefaults(t *testing.T) {
 	base := config{
 		Change: changeRotate, Idle: time.Minute, BurstWindow: 2 * time.Second, SetupConcurrency: 256,
-		Heartbeat: 30 * time.Second, Wait: time.Minute, Drift: time.Hour, ChangeTimeout: 5 * time.Minute,
+		Heartbeat: agent.DefaultHeartbeatInterval, Wait: agent.DefaultWait, Drift: time.Hour, ChangeTimeout: 5 * time.Minute,
 		SetupTimeout: 30 * time.Minute, Settle: 500 * time.Millisecond, AgentDir: "/dev/shm", ServerDir: os.TempDir(),
 	}
 	with := func(f func(*config)) config {

@@ -53,7 +53,7 @@ func agentCommand(e *env) *ffcli.Command {
 	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "host or host:port that peers dial (default: the address the server sees)")
 	fs.StringVar(&cfg.Backend, "backend", "auto", "WireGuard backend: "+strings.Join(platform.Kinds(), ", "))
 	fs.DurationVar(&cfg.DriftInterval, "drift-interval", 30*time.Second, "full reconcile period that repairs hand-made changes")
-	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 15*time.Second, "status report period")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", agent.DefaultHeartbeatInterval, "period of the status report with the peers' counters")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", agent.DefaultKeyRotationInterval,
 		"how long each interface keeps its WireGuard key pair before the agent rotates it (jittered over the last tenth); 0 disables scheduled rotation")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -34,7 +34,7 @@ func serverCommand(e *env) *ffcli.Command {
 	fs.StringVar(&cfg.DataDir, "data-dir", server.DefaultDataDir, "directory for the state database and root token")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "TLS certificate (PEM); enables HTTPS with -tls-key-file")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "TLS private key (PEM)")
-	fs.DurationVar(&cfg.HeartbeatGrace, "heartbeat-grace", 45*time.Second, "a host without a report for this long is down")
+	fs.DurationVar(&cfg.HeartbeatGrace, "heartbeat-grace", 45*time.Second, "a host with no status report and no blocking query for this long is down")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", 24*time.Hour, "the agents' key rotation period; keys older than twice this are flagged (0: never)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, apart from the API, e.g. 127.0.0.1:6060 (default off)")

@@ -32,5 +32,5 @@ agent {
 
   backend            = "auto"  # kernel WireGuard when it works, else embedded wireguard-go
   drift_interval     = "30s"   # full reconcile that repairs hand-made changes
-  heartbeat_interval = "15s"
+  heartbeat_interval = "1m"
 }

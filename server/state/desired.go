@@ -152,6 +152,8 @@ func (s *State) desired(h *api.Host) *api.DesiredState {
 // returns the current state. With delta, it answers with a delta on the
 // state of index when it can (see delta).
 func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, wait time.Duration, delta bool) (*api.DesiredState, error) {
+	s.live.begin(hostID)
+	defer func() { s.live.end(hostID, s.opts.Now()) }()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {

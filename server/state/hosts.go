@@ -55,14 +55,19 @@ func (s *State) host(ref string) (*api.Host, error) {
 	return nil, notFound("host", ref)
 }
 
-// hostView copies h with its status derived from the last heartbeat.
+// hostView copies h with its status derived from the last sign of life:
+// a status report, or once the agent has reported, a blocking query.
 func (s *State) hostView(h *api.Host) api.Host {
 	v := *h
 	v.Labels = maps.Clone(h.Labels)
+	now := s.opts.Now()
+	if t, ok := s.live.seen(h.ID, now); ok && h.LastSeen != nil && t.After(*h.LastSeen) {
+		v.LastSeen = &t
+	}
 	switch {
 	case h.LastSeen == nil:
 		v.Status = api.HostPending
-	case s.opts.Now().Sub(*h.LastSeen) > s.opts.HeartbeatGrace:
+	case now.Sub(*v.LastSeen) > s.opts.HeartbeatGrace:
 		v.Status = api.HostDown
 	default:
 		v.Status = api.HostReady

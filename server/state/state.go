@@ -58,6 +58,7 @@ type State struct {
 	reports    map[string]*api.StatusReport
 	changes    changeLog   // recent commits, for delta desired states
 	rotating   set         // interfaces whose next key awaits its peers (NextKeyReady unset)
+	live       liveness    // agents' blocking queries, as signs of life
 	events     []api.Event // ring of recent changes, oldest first
 	eventWake  chan struct{}
 }
@@ -345,6 +346,7 @@ func (s *State) apply(c change) {
 			delete(s.hosts, c.id)
 			delete(s.hostIndex, c.id)
 			delete(s.reports, c.id)
+			s.live.forget(c.id)
 			return
 		}
 		h := c.val.(*api.Host)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -146,5 +147,77 @@ func TestStatusReportPeerDeltas(t *testing.T) {
 	}
 	if err := report(4, 3, []api.PeerStatus{peer(4, 1)}); err != nil {
 		t.Fatalf("delta on the last accepted report: %v", err)
+	}
+}
+
+// TestBlockingQueryIsASignOfLife checks that a host whose agent has a
+// blocking query in flight stays ready without heartbeats, and turns down
+// one grace after the query ends.
+func TestBlockingQueryIsASignOfLife(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, err := Open(store.NewMem(), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{HeartbeatGrace: 45 * time.Second, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := s.CreateNetwork(api.Network{Name: "n", IPv4Range: "10.0.0.0/24"})
+	jt, _ := s.CreateJoinToken(api.JoinToken{Networks: []string{n.ID}})
+	_, joinID, _, _ := splitSecret(jt.Secret)
+	reg, err := s.Register(joinID, api.RegisterRequest{Name: "h"}, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() string {
+		h, err := s.Host("h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Status
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	// poll starts a blocking query that lasts until ctx is done or the
+	// host's state changes.
+	poll := func() chan struct{} {
+		ds, _ := s.DesiredState(ctx, reg.HostID, 0, 0, false)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.DesiredState(ctx, reg.HostID, ds.Index, time.Hour, true)
+		}()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			s.live.mu.Lock()
+			n := s.live.polls[reg.HostID]
+			s.live.mu.Unlock()
+			if n > 0 {
+				return done
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the query did not start")
+			}
+		}
+	}
+	done := poll()
+	if got := status(); got != api.HostPending {
+		t.Fatalf("a query before any report: %s, want pending", got)
+	}
+	ifs, _ := s.Interfaces(Filter{Host: "h"}, false)
+	rep := api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: ifs.Items[0].ID, PublicKey: "yZOV6dSvjg7Qt3r8v2OnAvcpA/JQiGxGpzjFf3tYFBE="}}}
+	if err := s.ReportStatus(reg.HostID, rep, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	<-done // the new key woke it
+	done = poll()
+	clock.advance(10 * time.Minute)
+	if got := status(); got != api.HostReady {
+		t.Fatalf("query in flight, no heartbeat for 10 min: %s, want ready", got)
+	}
+	cancel()
+	<-done
+	clock.advance(44 * time.Second)
+	if got := status(); got != api.HostReady {
+		t.Fatalf("44 s after the query ended: %s, want ready", got)
+	}
+	clock.advance(2 * time.Second)
+	if got := status(); got != api.HostDown {
+		t.Fatalf("46 s after the query ended: %s, want down", got)
 	}
 }
