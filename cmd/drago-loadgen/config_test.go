@@ -3,7 +3,6 @@
 package main
 
 import (
-	"github.com/drago-wg/drago/agent"
 
 	"bytes"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/drago-wg/drago/agent"
 )
 
 func TestParseFlagsRejectsBadValues(t *testing.T) {
