@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/drago-wg/drago/platform/platformtest"
 	"github.com/drago-wg/drago/server"
+	"github.com/drago-wg/drago/server/servertest"
 	"github.com/drago-wg/drago/server/api"
 )
 
@@ -129,24 +129,8 @@ func (p *dropProxy) counts() (registers []api.RegisterRequest, dropped int) {
 // client and a join token for the network that registers one host.
 func realServer(t *testing.T) (*api.Client, *api.JoinToken, string) {
 	t.Helper()
-	srv, root, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	addr := "http://" + srv.Addr()
+	addr, root := servertest.Start(t, server.Config{})
+	ctx := context.Background()
 	c, err := api.NewClient(api.ClientConfig{Address: addr, Token: root})
 	if err != nil {
 		t.Fatal(err)

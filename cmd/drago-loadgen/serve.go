@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os/signal"
 	rpprof "runtime/pprof"
 	"sync"
@@ -83,12 +82,7 @@ func serve(ctx context.Context, log *slog.Logger, addr, dataDir, pprofAddr strin
 // demand (/loadgen/cpu/start, /loadgen/cpu/stop), so that a profile covers
 // exactly a measured phase whose length is not known in advance.
 func pprofMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux := server.PprofMux()
 	var (
 		mu  sync.Mutex
 		buf *bytes.Buffer

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/server"
+	"github.com/drago-wg/drago/server/servertest"
 	"github.com/drago-wg/drago/server/api"
 )
 
@@ -44,24 +44,8 @@ type testServer struct {
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	srv, root, err := server.New(server.Config{DataDir: dir, Addr: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	ts := &testServer{addr: "http://" + srv.Addr(), root: root, dataDir: dir}
+	addr, root := servertest.Start(t, server.Config{DataDir: dir})
+	ts := &testServer{addr: addr, root: root, dataDir: dir}
 	ts.client = ts.clientWith(t, root)
 	return ts
 }

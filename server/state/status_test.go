@@ -33,9 +33,10 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func TestHostStatusFollowsHeartbeats(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := Open(store.NewMem(), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{HeartbeatGrace: 45 * time.Second, KeyRotationInterval: time.Hour, Now: clock.Now})
+// oneHost opens an in-memory state with a host "h" registered in network "n".
+func oneHost(t *testing.T, opts Options) (*State, *api.RegisterResponse) {
+	t.Helper()
+	s, err := Open(store.NewMem(), slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +47,12 @@ func TestHostStatusFollowsHeartbeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, reg
+}
+
+func TestHostStatusFollowsHeartbeats(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, reg := oneHost(t, Options{HeartbeatGrace: 45 * time.Second, KeyRotationInterval: time.Hour, Now: clock.Now})
 	status := func() api.Host {
 		h, err := s.Host("h")
 		if err != nil {
@@ -155,17 +162,7 @@ func TestStatusReportPeerDeltas(t *testing.T) {
 // one grace after the query ends.
 func TestBlockingQueryIsASignOfLife(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := Open(store.NewMem(), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{HeartbeatGrace: 45 * time.Second, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := s.CreateNetwork(api.Network{Name: "n", IPv4Range: "10.0.0.0/24"})
-	jt, _ := s.CreateJoinToken(api.JoinToken{Networks: []string{n.ID}})
-	_, joinID, _, _ := splitSecret(jt.Secret)
-	reg, err := s.Register(joinID, api.RegisterRequest{Name: "h"}, "192.0.2.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, reg := oneHost(t, Options{HeartbeatGrace: 45 * time.Second, Now: clock.Now})
 	status := func() string {
 		h, err := s.Host("h")
 		if err != nil {
