@@ -20,8 +20,8 @@ import (
 
 	"github.com/drago-wg/drago/platform/platformtest"
 	"github.com/drago-wg/drago/server"
-	"github.com/drago-wg/drago/server/servertest"
 	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/servertest"
 )
 
 func TestRegisterRequestIDFile(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/server"
-	"github.com/drago-wg/drago/server/servertest"
 	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/servertest"
 )
 
 func TestMain(m *testing.M) {
