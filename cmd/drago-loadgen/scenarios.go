@@ -634,8 +634,10 @@ func (r *runner) runIdle(ctx context.Context) error {
 	if err := r.setupMeshes(ctx, nets, c.MeshSize); err != nil {
 		return err
 	}
-	// Let the heartbeats of the setup's last agents fall into their rhythm.
-	if err := sleep(ctx, min(c.Heartbeat, 30*time.Second)); err != nil {
+	// At rest means after joining: every agent's first heartbeat, which
+	// lists all its peers' counters (later ones list the changed ones only),
+	// has gone before the measured phase.
+	if err := sleep(ctx, c.Heartbeat+5*time.Second); err != nil {
 		return err
 	}
 	before := r.fleet.snapshot()
