@@ -68,7 +68,7 @@ func TestConfigDefaults(t *testing.T) {
 	got := Config{Server: "http://x:1"}.withDefaults()
 	want := Config{
 		Server: "http://x:1", DataDir: "/var/lib/drago", Name: host, Backend: "auto",
-		DriftInterval: 30 * time.Second, HeartbeatInterval: 15 * time.Second, Wait: 60 * time.Second,
+		DriftInterval: 30 * time.Second, HeartbeatInterval: time.Minute, Wait: 5 * time.Minute,
 		BackoffBase: time.Second, BackoffMax: 30 * time.Second, KeyRotationInterval: 24 * time.Hour,
 	}
 	if d := cmp.Diff(want, got); d != "" {

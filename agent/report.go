@@ -51,3 +51,21 @@ func samePeerStatus(a, b api.PeerStatus) bool {
 		(a.LastHandshake == nil) == (b.LastHandshake == nil) &&
 		(a.LastHandshake == nil || a.LastHandshake.Equal(*b.LastHandshake))
 }
+
+// saysNothingNew reports whether delta report d, built on base, changes
+// nothing the server holds: the same facts, keys and applied index, and no
+// peer changed.
+func saysNothingNew(base, d *api.StatusReport) bool {
+	if d.AppliedIndex != base.AppliedIndex || d.Backend != base.Backend || d.AdvertiseAddress != base.AdvertiseAddress ||
+		d.AgentVersion != base.AgentVersion || d.OS != base.OS || d.Arch != base.Arch || len(d.Interfaces) != len(base.Interfaces) {
+		return false
+	}
+	for k, is := range d.Interfaces {
+		b := base.Interfaces[k]
+		if is.ID != b.ID || is.PublicKey != b.PublicKey || is.NextPublicKey != b.NextPublicKey ||
+			is.ListenPort != b.ListenPort || len(is.Peers) > 0 || len(is.RemovedPeers) > 0 {
+			return false
+		}
+	}
+	return true
+}

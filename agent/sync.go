@@ -161,15 +161,23 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 	}
 }
 
+// quietReports is how many heartbeat intervals may pass without a report
+// when nothing changed: an idle host then costs the server one report every
+// five minutes (by default), and a restarted server gets the whole report
+// back by then.
+const quietReports = 5
+
 // sendReports sends the newest waiting status report, retrying failures
 // with backoff until a newer report replaces it. After the first report the
 // server accepted, reports carry only the peers that changed since the last
-// accepted one; when the server no longer holds that one (it restarted), the
-// whole report goes again at once.
+// accepted one, and one that says nothing new is skipped for up to
+// quietReports heartbeats; when the server no longer holds the accepted one
+// (it restarted), the whole report goes again at once.
 func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 	bo := a.newBackoff()
 	fails := &failures{call: "send status"}
 	var accepted *api.StatusReport // last report the server took, whole
+	var acceptedAt time.Time
 	var seq uint64
 	for {
 		select {
@@ -181,17 +189,20 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		if r == nil {
 			continue
 		}
-		seq++
-		r.Seq = seq
 		send := r
 		if accepted != nil {
 			send = peerDelta(accepted, r)
+			if saysNothingNew(accepted, send) && time.Since(acceptedAt) < quietReports*a.cfg.HeartbeatInterval {
+				continue // the blocking query tells the server this host is alive
+			}
 		}
+		seq++
+		r.Seq, send.Seq = seq, seq
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		err := c.ReportStatus(rctx, send)
 		cancel()
 		if err == nil {
-			accepted = r
+			accepted, acceptedAt = r, time.Now()
 			bo.reset()
 			a.succeeded(fails)
 			signal(a.pollUp)

@@ -651,3 +651,27 @@ func TestWholeReportAfterConflict(t *testing.T) {
 		t.Errorf("whole report after 409 = %+v", r)
 	}
 }
+
+// TestQuietHeartbeats checks that heartbeats that would tell the server
+// nothing new are skipped for up to quietReports intervals, while a change
+// is reported at once.
+func TestQuietHeartbeats(t *testing.T) {
+	s := newFakeServer(t)
+	s.setState(testState(2))
+	cfg := testConfig(t, s, t.TempDir())
+	cfg.HeartbeatInterval = 40 * time.Millisecond
+	startAgent(t, cfg, platformtest.NewRecorder(), nil)
+	waitFor(t, "a report of index 7", func() bool { r := s.lastReport(); return r != nil && r.AppliedIndex == 7 })
+	time.Sleep(200 * time.Millisecond) // let the first heartbeat with counters go
+	_, before, _, _ := s.snapshot()
+	time.Sleep(1200 * time.Millisecond) // 30 heartbeats
+	_, after, _, _ := s.snapshot()
+	// Nothing changed: one report per quietReports heartbeats (200 ms), not 30.
+	if n := len(after) - len(before); n < 3 || n > 8 {
+		t.Errorf("%d reports in 30 quiet heartbeats, want about 6", n)
+	}
+	next := testState(3)
+	next.Index = 12
+	s.setState(next)
+	waitFor(t, "the report of a change", func() bool { r := s.lastReport(); return r.AppliedIndex == 12 })
+}
