@@ -62,6 +62,7 @@ type agent struct {
 	state      *api.DesiredState           // last desired state, from disk or server
 	fromServer bool                        // state came from the server in this run
 	applied    uint64                      // index of the last state applied without error
+	unsaved    *api.DesiredState           // taken from the server, not saved yet
 	peers      map[string][]api.PeerStatus // interface id -> peers of the last report with counters
 	reports    *mailbox                    // shared with the status sender
 	// pollUp and reportUp cut a retry wait short when the other loop has
@@ -188,6 +189,9 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	defer heartbeat.Stop()
 	rotate := time.NewTimer(time.Hour)
 	defer rotate.Stop()
+	save := time.NewTimer(time.Hour)
+	save.Stop()
+	defer a.saveState() // a state not saved yet
 	a.reports.put(a.statusReport(true))
 	for {
 		if a.rotateAt.IsZero() {
@@ -199,7 +203,11 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 		case <-ctx.Done():
 			return
 		case ds := <-states:
-			a.accept(ctx, ds)
+			if a.accept(ctx, ds) {
+				save.Reset(saveDelay)
+			}
+		case <-save.C:
+			a.saveState()
 		case <-rotate.C:
 			if a.rotateKeys(time.Now()) {
 				a.reports.put(a.statusReport(false))
@@ -214,25 +222,42 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	}
 }
 
+// saveDelay is how long a new desired state waits before it is saved for
+// the next start, so that a burst of states (a key rotation, hosts joining)
+// costs one synced write of the last of them.
+const saveDelay = 2 * time.Second
+
 // accept applies a desired state from the server, runs the key rotation
-// steps it allows, reports, and saves the state for the next start. The
-// save (a synced file write, milliseconds) comes last: during a peer's key
-// rotation, the time this host takes to apply and report is time in which
-// the peer's packets under its new key are dropped here. A crash before
-// the save only makes the next start apply the previous state until the
-// server answers.
-func (a *agent) accept(ctx context.Context, ds *api.DesiredState) {
+// steps it allows and reports. It leaves the state to save for the next
+// start, and reports whether none was waiting to be saved before. The save
+// (a synced file write of the whole state, milliseconds for a large mesh)
+// comes saveDelay later: during a peer's key rotation, the time this host
+// takes to apply and report is time in which the peer's packets under its
+// new key are dropped here. A crash before the save only makes the next
+// start apply the previous state until the server answers.
+func (a *agent) accept(ctx context.Context, ds *api.DesiredState) bool {
 	if ds.HostID != "" && ds.HostID != a.ident.HostID {
 		a.log.Error("ignoring a desired state for another host", "host_id", ds.HostID, "want_host_id", a.ident.HostID)
-		return
+		return false
 	}
 	a.state, a.fromServer = ds, true
 	a.reconcile(ctx, "update")
 	a.rotateKeys(time.Now())
 	a.reports.put(a.statusReport(false))
-	if err := a.dir.saveDesired(ds); err != nil {
+	first := a.unsaved == nil
+	a.unsaved = ds
+	return first
+}
+
+// saveState saves the state accept left unsaved, if any.
+func (a *agent) saveState() {
+	if a.unsaved == nil {
+		return
+	}
+	if err := a.dir.saveDesired(a.unsaved); err != nil {
 		a.log.Error("cannot save the desired state; the next start applies an older one until the server answers", "err", err)
 	}
+	a.unsaved = nil
 }
 
 // reconcile applies a.state and reports whether the host changed or the

@@ -675,3 +675,31 @@ func TestQuietHeartbeats(t *testing.T) {
 	s.setState(next)
 	waitFor(t, "the report of a change", func() bool { r := s.lastReport(); return r.AppliedIndex == 12 })
 }
+
+// TestDesiredStateSavedOnStop checks that a state taken less than saveDelay
+// before the agent stops is saved on the way out, so the next start
+// applies it.
+func TestDesiredStateSavedOnStop(t *testing.T) {
+	s := newFakeServer(t)
+	s.setState(testState(2))
+	dir := t.TempDir()
+	a := startAgent(t, testConfig(t, s, dir), platformtest.NewRecorder(), nil)
+	waitFor(t, "a report of index 7", func() bool { r := s.lastReport(); return r != nil && r.AppliedIndex == 7 })
+	next := testState(3)
+	next.Index = 12
+	s.setState(next)
+	waitFor(t, "a report of index 12", func() bool { r := s.lastReport(); return r.AppliedIndex == 12 })
+	d, err := openDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := d.loadDesired(); err != nil || ds != nil {
+		t.Fatalf("saved before saveDelay: %+v %v", ds, err)
+	}
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := d.loadDesired(); err != nil || ds == nil || ds.Index != 12 {
+		t.Fatalf("after stop: %+v %v, want the state of index 12", ds, err)
+	}
+}
