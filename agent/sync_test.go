@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -636,11 +637,7 @@ func TestSleepOrWake(t *testing.T) {
 // again when the server does not hold the one a delta report builds on (the
 // server restarted), without waiting for a retry.
 func TestWholeReportAfterConflict(t *testing.T) {
-	s := newFakeServer(t)
-	s.setState(testState(3))
-	cfg := testConfig(t, s, t.TempDir())
-	cfg.HeartbeatInterval = 50 * time.Millisecond
-	startAgent(t, cfg, platformtest.NewRecorder(), nil)
+	s := startHeartbeating(t, 3, 50*time.Millisecond)
 	waitFor(t, "a delta report", func() bool { r := s.lastReport(); return r != nil && r.PeersSince != 0 })
 	s.mu.Lock()
 	s.rejectDeltas = true
@@ -656,11 +653,7 @@ func TestWholeReportAfterConflict(t *testing.T) {
 // nothing new are skipped for up to quietReports intervals, while a change
 // is reported at once.
 func TestQuietHeartbeats(t *testing.T) {
-	s := newFakeServer(t)
-	s.setState(testState(2))
-	cfg := testConfig(t, s, t.TempDir())
-	cfg.HeartbeatInterval = 40 * time.Millisecond
-	startAgent(t, cfg, platformtest.NewRecorder(), nil)
+	s := startHeartbeating(t, 2, 40*time.Millisecond)
 	waitFor(t, "a report of index 7", func() bool { r := s.lastReport(); return r != nil && r.AppliedIndex == 7 })
 	time.Sleep(200 * time.Millisecond) // let the first heartbeat with counters go
 	_, before, _, _ := s.snapshot()
@@ -670,10 +663,7 @@ func TestQuietHeartbeats(t *testing.T) {
 	if n := len(after) - len(before); n < 3 || n > 8 {
 		t.Errorf("%d reports in 30 quiet heartbeats, want about 6", n)
 	}
-	next := testState(3)
-	next.Index = 12
-	s.setState(next)
-	waitFor(t, "the report of a change", func() bool { r := s.lastReport(); return r.AppliedIndex == 12 })
+	applyAndWait(t, s, 3, 12)
 }
 
 // TestDesiredStateSavedOnStop checks that a state taken less than saveDelay
@@ -685,10 +675,7 @@ func TestDesiredStateSavedOnStop(t *testing.T) {
 	dir := t.TempDir()
 	a := startAgent(t, testConfig(t, s, dir), platformtest.NewRecorder(), nil)
 	waitFor(t, "a report of index 7", func() bool { r := s.lastReport(); return r != nil && r.AppliedIndex == 7 })
-	next := testState(3)
-	next.Index = 12
-	s.setState(next)
-	waitFor(t, "a report of index 12", func() bool { r := s.lastReport(); return r.AppliedIndex == 12 })
+	applyAndWait(t, s, 3, 12)
 	d, err := openDataDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -702,4 +689,26 @@ func TestDesiredStateSavedOnStop(t *testing.T) {
 	if ds, err := d.loadDesired(); err != nil || ds == nil || ds.Index != 12 {
 		t.Fatalf("after stop: %+v %v, want the state of index 12", ds, err)
 	}
+}
+
+// applyAndWait sets a state of peers peers and index on s and waits for
+// the agent's report of it.
+func applyAndWait(t *testing.T, s *fakeServer, peers int, index uint64) {
+	t.Helper()
+	next := testState(peers)
+	next.Index = index
+	s.setState(next)
+	waitFor(t, fmt.Sprintf("a report of index %d", index), func() bool { r := s.lastReport(); return r != nil && r.AppliedIndex == index })
+}
+
+// startHeartbeating starts an agent with the given heartbeat on a fake
+// server holding a state of peers peers.
+func startHeartbeating(t *testing.T, peers int, heartbeat time.Duration) *fakeServer {
+	t.Helper()
+	s := newFakeServer(t)
+	s.setState(testState(peers))
+	cfg := testConfig(t, s, t.TempDir())
+	cfg.HeartbeatInterval = heartbeat
+	startAgent(t, cfg, platformtest.NewRecorder(), nil)
+	return s
 }
