@@ -56,10 +56,11 @@ type State struct {
 	wakeMu     sync.Mutex             // guards hostWake, so waiters need only s.mu.RLock
 	hostWake   map[string]chan struct{}
 	reports    map[string]*api.StatusReport
-	changes    changeLog   // recent commits, for delta desired states
-	rotating   set         // interfaces whose next key awaits its peers (NextKeyReady unset)
-	live       liveness    // agents' blocking queries, as signs of life
-	events     []api.Event // ring of recent changes, oldest first
+	changes    changeLog      // recent commits, for delta desired states
+	rotating   set            // interfaces whose next key awaits its peers (NextKeyReady unset)
+	waiting    map[string]set // rotating interface id -> hosts it still waits for (markKeysReady)
+	live       liveness       // agents' blocking queries, as signs of life
+	events     []api.Event    // ring of recent changes, oldest first
 	eventWake  chan struct{}
 }
 
@@ -89,7 +90,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, hostIfaces: map[string]set{},
 		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
-		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{},
+		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
 		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}),
 	}
 	err := st.View(func(tx store.Tx) error {
@@ -347,6 +348,9 @@ func (s *State) apply(c change) {
 			delete(s.hostIndex, c.id)
 			delete(s.reports, c.id)
 			s.live.forget(c.id)
+			for _, wait := range s.waiting {
+				delete(wait, c.id)
+			}
 			return
 		}
 		h := c.val.(*api.Host)
@@ -362,6 +366,7 @@ func (s *State) apply(c change) {
 			s.releaseAddrs(old)
 		}
 		delete(s.rotating, c.id)
+		delete(s.waiting, c.id)
 		if c.val == nil {
 			delete(s.ifaces, c.id)
 			return

@@ -218,3 +218,62 @@ func TestBlockingQueryIsASignOfLife(t *testing.T) {
 		t.Fatalf("46 s after the query ended: %s, want down", got)
 	}
 }
+
+// TestRotationReadyWhenEveryPeerApplied checks that a rotation is marked
+// ready only once every agent peer has applied the state announcing the next
+// key, that a peer deleted meanwhile is not waited for, and that a peer
+// joining meanwhile is.
+func TestRotationReadyWhenEveryPeerApplied(t *testing.T) {
+	s, hosts := fleet(t, 1, 6, api.TopologyMesh)
+	rotating, peers := hosts[0][0], hosts[0][1:]
+	ds, _ := s.DesiredState(context.Background(), rotating, 0, 0, false)
+	i := ds.Interfaces[0]
+	next := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	if err := s.ReportStatus(rotating, api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: i.ID, PublicKey: i.PublicKey, NextPublicKey: next}}}, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	ready := func() bool {
+		got, err := s.Interface(i.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.NextKeyReady
+	}
+	apply := func(h string) {
+		t.Helper()
+		ds, _ := s.DesiredState(context.Background(), h, 0, 0, false)
+		if err := s.ReportStatus(h, api.StatusReport{AppliedIndex: ds.Index, Interfaces: []api.InterfaceStatus{{ID: ds.Interfaces[0].ID, PublicKey: ds.Interfaces[0].PublicKey}}}, "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(peers[0])
+	apply(peers[1])
+	if err := s.DeleteHost(peers[2]); err != nil {
+		t.Fatal(err)
+	}
+	apply(peers[3])
+	if ready() {
+		t.Fatal("ready before every peer applied")
+	}
+	// A host joining now must apply too.
+	jt, _ := s.CreateJoinToken(api.JoinToken{Networks: []string{ds.Interfaces[0].NetworkID}})
+	_, joinID, _, _ := splitSecret(jt.Secret)
+	reg, err := s.Register(joinID, api.RegisterRequest{Name: "late"}, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, _ := s.DesiredState(context.Background(), reg.HostID, 0, 0, false)
+	var key [32]byte
+	key[0] = 7
+	if err := s.ReportStatus(reg.HostID, api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: late.Interfaces[0].ID, PublicKey: base64.StdEncoding.EncodeToString(key[:])}}}, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	apply(peers[4])
+	if ready() {
+		t.Fatal("ready before the peer that joined applied")
+	}
+	apply(reg.HostID)
+	if !ready() {
+		t.Fatal("not ready after every remaining peer applied")
+	}
+}
