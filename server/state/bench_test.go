@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"testing"
 
@@ -112,6 +113,22 @@ func TestWriteWakesOnlyAffectedHosts(t *testing.T) {
 	for _, h := range hosts[3] {
 		if !woken[h] {
 			t.Errorf("host %s of the changed network not woken", h)
+		}
+	}
+}
+
+// TestKeyRotationRequestWakesOnlyTheHost checks that asking a host to rotate
+// wakes that host alone: its peers learn of the rotation when it announces
+// the next key.
+func TestKeyRotationRequestWakesOnlyTheHost(t *testing.T) {
+	s, hosts := fleet(t, 1, 20, api.TopologyMesh)
+	before := maps.Clone(s.hostIndex)
+	if _, err := s.RequestKeyRotation(hosts[0][3]); err != nil {
+		t.Fatal(err)
+	}
+	for h, i := range s.hostIndex {
+		if woken := i != before[h]; woken != (h == hosts[0][3]) {
+			t.Errorf("host %s woken: %v", h, woken)
 		}
 	}
 }

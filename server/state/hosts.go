@@ -108,7 +108,7 @@ func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, e
 	if err := s.checkHost(h, old); err != nil {
 		return nil, err
 	}
-	return s.putHost(h)
+	return s.putHost(h, true)
 }
 
 func (s *State) checkHost(h, old *api.Host) error {
@@ -175,15 +175,20 @@ func (s *State) RequestKeyRotation(ref string) (*api.Host, error) {
 	}
 	h := clone(old)
 	h.RotateKeys = true
-	return s.putHost(h)
+	return s.putHost(h, false)
 }
 
-// putHost stores a changed host, wakes it and its peers, and returns its view.
-func (s *State) putHost(h *api.Host) (*api.Host, error) {
+// putHost stores a changed host, wakes it and, when the change shows in
+// their states (peers: its addresses), its peers, and returns its view.
+func (s *State) putHost(h *api.Host, peers bool) (*api.Host, error) {
 	w := s.begin()
 	w.meta(&h.Meta)
 	w.put(store.KindHosts, h.ID, h, "updated", h.Name)
-	w.hosts.add(h.ID)
+	if peers {
+		w.hosts.add(h.ID)
+	} else {
+		w.wake.add(h.ID)
+	}
 	if err := w.commit(); err != nil {
 		return nil, err
 	}
