@@ -15,10 +15,10 @@ import (
 // connections sends the whole state again, as does a base older than the log.
 
 const (
-	maxChangeLog   = 4096 // commits kept
-	maxDeltaPeers  = 1024 // changed peers above which a whole state is cheaper
-	maxChangedIDs  = 1 << 16
-	changeLogTrims = maxChangeLog / 4
+	maxChangeLog   = 4096             // commits kept
+	maxChangedIDs  = 1 << 16          // peer entries kept across the log's commits
+	changeLogTrims = maxChangeLog / 4 // commits dropped at once when the log is full
+	maxDeltaPeers  = 1024             // changed peers above which a whole state is cheaper
 )
 
 // changeLog lists recent commits' changes, oldest first. It covers every
