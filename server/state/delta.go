@@ -15,8 +15,8 @@ import (
 // connections sends the whole state again, as does a base older than the log.
 
 const (
-	maxChangeLog   = 4096             // commits kept
-	maxChangedIDs  = 1 << 16          // peer entries kept across the log's commits
+	maxChangeLog   = 16384            // commits kept
+	maxChangedIDs  = 1 << 18          // peer entries kept across the log's commits
 	changeLogTrims = maxChangeLog / 4 // commits dropped at once when the log is full
 	maxDeltaPeers  = 1024             // changed peers above which a whole state is cheaper
 )
@@ -121,21 +121,23 @@ func (s *State) delta(h *api.Host, base uint64) *api.DesiredState {
 	case base < s.changes.start:
 		return nil // changes older than the log
 	}
+	changed := map[string]set{} // network id -> interface ids, the host's networks only
+	for id := range s.hostIfaces[h.ID] {
+		changed[s.ifaces[id].NetworkID] = set{}
+	}
 	entries := s.changes.entries
 	k := sort.Search(len(entries), func(k int) bool { return entries[k].index > base })
-	changed := map[string]set{} // network id -> interface ids
 	n := 0
 	for _, e := range entries[k:] {
 		if _, ok := e.whole[h.ID]; ok {
 			return nil
 		}
 		for _, p := range e.peers {
-			if changed[p.network] == nil {
-				changed[p.network] = set{}
-			}
-			changed[p.network].add(p.id)
-			if n++; n > maxDeltaPeers {
-				return nil
+			if ids, ok := changed[p.network]; ok {
+				ids.add(p.id)
+				if n++; n > maxDeltaPeers {
+					return nil
+				}
 			}
 		}
 	}

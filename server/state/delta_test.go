@@ -268,3 +268,30 @@ func TestDeltaAfterLogTrim(t *testing.T) {
 		t.Fatalf("changed host behind the log: %+v %v", ds, err)
 	}
 }
+
+// TestDeltaIgnoresOtherNetworks checks that many changes in other networks
+// do not push a host to its whole state: only its networks' changes count
+// against the delta's bound.
+func TestDeltaIgnoresOtherNetworks(t *testing.T) {
+	s, hosts := fleet(t, 2, 3, api.TopologyMesh)
+	ctx := context.Background()
+	ds, _ := s.DesiredState(ctx, hosts[0][0], 0, 0, false)
+	update := func(h string, n int) {
+		t.Helper()
+		l, _ := s.Interfaces(Filter{Host: h}, false)
+		if _, err := s.UpdateInterface(l.Items[0].ID, func(i *api.Interface) error {
+			i.RoutedSubnets = []string{fmt.Sprintf("192.168.%d.0/24", n%200)}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := range maxDeltaPeers + 10 {
+		update(hosts[1][n%3], n)
+	}
+	update(hosts[0][1], 7)
+	got, err := s.DesiredState(ctx, hosts[0][0], ds.Index, 0, true)
+	if err != nil || !got.IsDelta() || len(got.Patches) != 1 || len(got.Patches[0].Peers) != 1 {
+		t.Fatalf("after one change in its network and %d elsewhere: %+v %v", maxDeltaPeers+10, got, err)
+	}
+}
