@@ -15,18 +15,21 @@ import (
 // connections sends the whole state again, as does a base older than the log.
 
 const (
-	maxChangeLog   = 16384            // commits kept
-	maxChangedIDs  = 1 << 18          // peer entries kept across the log's commits
-	changeLogTrims = maxChangeLog / 4 // commits dropped at once when the log is full
-	maxDeltaPeers  = 1024             // changed peers above which a whole state is cheaper
+	// maxChangeLog is how many commits the log keeps: enough for the
+	// joining of 20,000 hosts (a registration and a key report each).
+	maxChangeLog  = 1 << 16
+	maxChangedIDs = 1 << 19 // peer entries kept across the log's commits
+	maxDeltaPeers = 1024    // changed peers above which a whole state is cheaper
 )
 
 // changeLog lists recent commits' changes, oldest first. It covers every
-// commit with an index above start.
+// commit with an index above start, and keeps at most limit commits
+// (maxChangeLog; tests lower it).
 type changeLog struct {
 	start   uint64
 	entries []changeEntry
 	ids     int // peers held by entries
+	limit   int
 }
 
 // changeEntry is what one commit changed: the hosts that need their whole
@@ -96,11 +99,11 @@ func (s *State) record(e *changeEntry, w *write) {
 func (l *changeLog) add(e changeEntry) {
 	l.entries = append(l.entries, e)
 	l.ids += len(e.peers)
-	if len(l.entries) <= maxChangeLog && l.ids <= maxChangedIDs {
+	if len(l.entries) <= l.limit && l.ids <= maxChangedIDs {
 		return
 	}
 	n := 0
-	for n < len(l.entries) && (len(l.entries)-n > maxChangeLog-changeLogTrims || l.ids > maxChangedIDs) {
+	for n < len(l.entries) && (len(l.entries)-n > l.limit-l.limit/4 || l.ids > maxChangedIDs) {
 		l.ids -= len(l.entries[n].peers)
 		n++
 	}

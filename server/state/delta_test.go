@@ -248,7 +248,8 @@ func TestDeltaAfterLogTrim(t *testing.T) {
 	}
 	quietIndex, changedIndex := base(quiet), base(changed)
 	peer, _ := s.Interfaces(Filter{Host: hosts[1][1]}, false)
-	for n := range maxChangeLog + 10 {
+	s.changes.limit = 64
+	for n := range 100 {
 		if _, err := s.UpdateInterface(peer.Items[0].ID, func(i *api.Interface) error {
 			i.RoutedSubnets = []string{fmt.Sprintf("192.168.%d.0/24", n%200)}
 			return nil

@@ -118,7 +118,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	for id := range s.hosts {
 		s.hostIndex[id] = s.index
 	}
-	s.changes.start = s.index
+	s.changes.start, s.changes.limit = s.index, maxChangeLog
 	return s, nil
 }
 
