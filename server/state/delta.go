@@ -9,63 +9,96 @@ import (
 )
 
 // Delta desired states. The server does not keep what it sent each host:
-// it keeps a log of what each recent commit changed, and answers an agent
-// that holds the state of index N with the peers of the interfaces changed
-// since N. A change to a host's own interfaces, its networks or its
-// connections sends the whole state again, as does a base older than the log.
+// it keeps a log of what recent commits changed, per network, and answers
+// an agent that holds the state of index N with the peers of its networks'
+// interfaces changed since N, at a cost of O(log + those changes). A change
+// to a host's own interfaces, its networks or its connections sends the
+// whole state again, as does a base older than the log.
 
 const (
-	// maxChangeLog is how many commits the log keeps: enough for the
-	// joining of 20,000 hosts (a registration and a key report each).
+	// maxChangeLog is how many changes the log keeps: enough for 20,000
+	// hosts joining (a registration and a key report each).
 	maxChangeLog  = 1 << 16
-	maxChangedIDs = 1 << 19 // peer entries kept across the log's commits
-	maxDeltaPeers = 1024    // changed peers above which a whole state is cheaper
+	maxDeltaPeers = 1024 // changed peers above which a whole state is cheaper
 )
 
-// changeLog lists recent commits' changes, oldest first. It covers every
-// commit with an index above start, and keeps at most limit commits
-// (maxChangeLog; tests lower it).
+// changeLog is what recent commits changed. It covers every commit with an
+// index above start.
 type changeLog struct {
 	start   uint64
-	entries []changeEntry
-	ids     int // peers held by entries
-	limit   int
+	limit   int                    // changes kept: maxChangeLog; tests lower it
+	wholeAt map[string]uint64      // host id -> last commit that needs its whole state sent
+	nets    map[string][]netChange // network id -> changed interfaces, oldest first
+	order   []netChange            // every change, oldest first, for trimming
 }
 
-// changeEntry is what one commit changed: the hosts that need their whole
-// state again, and the interfaces whose peer entries may have changed, each
-// with the network it was in.
-type changeEntry struct {
-	index uint64
-	whole set
-	peers []ifaceNet
+// netChange is an interface of a network whose peer entries a commit may
+// have changed.
+type netChange struct {
+	index          uint64
+	network, iface string
 }
 
-type ifaceNet struct{ id, network string }
+func newChangeLog(start uint64) changeLog {
+	return changeLog{start: start, limit: maxChangeLog, wholeAt: map[string]uint64{}, nets: map[string][]netChange{}}
+}
+
+// whole notes that commit index needs the host's whole state sent.
+func (l *changeLog) whole(host string, index uint64) { l.wholeAt[host] = index }
+
+// peer notes that commit index may have changed the peer entries of iface,
+// an interface of network.
+func (l *changeLog) peer(network, iface string, index uint64) {
+	c := netChange{index, network, iface}
+	if list := l.nets[network]; len(list) > 0 && list[len(list)-1] == c {
+		return // noted before the commit applied
+	}
+	l.nets[network] = append(l.nets[network], c)
+	l.order = append(l.order, c)
+	if len(l.order) <= l.limit {
+		return
+	}
+	// Drop the oldest quarter at once.
+	drop := l.order[:len(l.order)-l.limit*3/4]
+	for _, c := range drop {
+		if list := l.nets[c.network][1:]; len(list) > 0 {
+			l.nets[c.network] = list
+		} else {
+			delete(l.nets, c.network)
+		}
+	}
+	l.start = drop[len(drop)-1].index
+	l.order = slices.Delete(l.order, 0, len(drop))
+}
+
+// forget drops a deleted host.
+func (l *changeLog) forget(host string) { delete(l.wholeAt, host) }
 
 // record notes what w changes; called by commit before (old) and after
 // (new) the changes are applied, so both sides of a move or delete count.
-func (s *State) record(e *changeEntry, w *write) {
+func (s *State) record(w *write) {
+	l := &s.changes
+	whole := func(h string) {
+		if _, ok := s.hosts[h]; ok {
+			l.whole(h, w.index)
+		}
+	}
 	hostOf := func(ifaceID string) {
 		if i, ok := s.ifaces[ifaceID]; ok {
-			e.peers = append(e.peers, ifaceNet{i.ID, i.NetworkID})
-			if i.HostID != "" {
-				e.whole.add(i.HostID)
-			}
+			l.peer(i.NetworkID, i.ID, w.index)
+			whole(i.HostID)
 		}
 	}
 	wholeNet := func(netID string) {
 		for id := range s.netIfaces[netID] {
-			if h := s.ifaces[id].HostID; h != "" {
-				e.whole.add(h)
-			}
+			whole(s.ifaces[id].HostID)
 		}
 	}
 	for h := range w.hosts {
-		e.whole.add(h)
+		whole(h)
 	}
 	for h := range w.wake {
-		e.whole.add(h)
+		whole(h)
 	}
 	for n := range w.nets {
 		wholeNet(n)
@@ -79,7 +112,7 @@ func (s *State) record(e *changeEntry, w *write) {
 			hostOf(c.id)
 		case store.KindHosts:
 			// Its interfaces' endpoints come from the host's addresses.
-			e.whole.add(c.id)
+			whole(c.id)
 			for id := range s.hostIfaces[c.id] {
 				hostOf(id)
 			}
@@ -94,23 +127,6 @@ func (s *State) record(e *changeEntry, w *write) {
 	}
 }
 
-// add appends the entry of a commit, dropping the oldest quarter of the
-// log when it outgrows its bounds.
-func (l *changeLog) add(e changeEntry) {
-	l.entries = append(l.entries, e)
-	l.ids += len(e.peers)
-	if len(l.entries) <= l.limit && l.ids <= maxChangedIDs {
-		return
-	}
-	n := 0
-	for n < len(l.entries) && (len(l.entries)-n > l.limit-l.limit/4 || l.ids > maxChangedIDs) {
-		l.ids -= len(l.entries[n].peers)
-		n++
-	}
-	l.start = l.entries[n-1].index
-	l.entries = slices.Delete(l.entries, 0, n)
-}
-
 // delta returns the host's desired state as a delta on the state of index
 // base, or nil when the whole state must be sent; the caller holds s.mu.
 func (s *State) delta(h *api.Host, base uint64) *api.DesiredState {
@@ -121,28 +137,26 @@ func (s *State) delta(h *api.Host, base uint64) *api.DesiredState {
 		return nil // no base, or one from before a reset
 	case idx == base:
 		return ds // nothing changed for this host since base
-	case base < s.changes.start:
-		return nil // changes older than the log
+	case base < s.changes.start || s.changes.wholeAt[h.ID] > base:
+		return nil // changes older than the log, or to the host's own state
 	}
-	changed := map[string]set{} // network id -> interface ids, the host's networks only
-	for id := range s.hostIfaces[h.ID] {
-		changed[s.ifaces[id].NetworkID] = set{}
-	}
-	entries := s.changes.entries
-	k := sort.Search(len(entries), func(k int) bool { return entries[k].index > base })
+	changed := map[string]set{} // network id -> interface ids
 	n := 0
-	for _, e := range entries[k:] {
-		if _, ok := e.whole[h.ID]; ok {
-			return nil
+	for id := range s.hostIfaces[h.ID] {
+		netID := s.ifaces[id].NetworkID
+		if _, done := changed[netID]; done {
+			continue
 		}
-		for _, p := range e.peers {
-			if ids, ok := changed[p.network]; ok {
-				ids.add(p.id)
-				if n++; n > maxDeltaPeers {
-					return nil
-				}
+		ids := set{}
+		list := s.changes.nets[netID]
+		k := sort.Search(len(list), func(k int) bool { return list[k].index > base })
+		for _, c := range list[k:] {
+			ids.add(c.iface)
+			if n++; n > maxDeltaPeers {
+				return nil
 			}
 		}
+		changed[netID] = ids
 	}
 	for _, id := range s.hostIfaces[h.ID].sorted() {
 		i := s.ifaces[id]

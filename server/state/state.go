@@ -118,7 +118,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	for id := range s.hosts {
 		s.hostIndex[id] = s.index
 	}
-	s.changes.start, s.changes.limit = s.index, maxChangeLog
+	s.changes = newChangeLog(s.index)
 	return s, nil
 }
 
@@ -245,16 +245,14 @@ func (w *write) commit() error {
 		return fmt.Errorf("persisting change: %w", err)
 	}
 	affected := s.affectedHosts(w)
-	entry := changeEntry{index: w.index, whole: set{}}
-	s.record(&entry, w)
+	s.record(w)
 	for _, c := range w.changes {
 		s.apply(c)
 	}
 	for h := range s.affectedHosts(w) {
 		affected.add(h)
 	}
-	s.record(&entry, w)
-	s.changes.add(entry)
+	s.record(w)
 	s.index = w.index
 	s.wakeMu.Lock()
 	for h := range affected {
@@ -348,6 +346,7 @@ func (s *State) apply(c change) {
 			delete(s.hostIndex, c.id)
 			delete(s.reports, c.id)
 			s.live.forget(c.id)
+			s.changes.forget(c.id)
 			for _, wait := range s.waiting {
 				delete(wait, c.id)
 			}
