@@ -77,6 +77,13 @@ func (r *runner) setupMeshes(ctx context.Context, networks, size int) error {
 	if err := r.waitQuiet(ctx, time.Second); err != nil {
 		return err
 	}
+	// Every agent's first heartbeat lists all its peers' counters (the
+	// server holds none yet; later ones list the changed ones only): a
+	// one-time cost of joining, let pass before anything is measured.
+	r.log.Info("setting up: waiting for the agents' first heartbeats", "for", r.c.Heartbeat)
+	if err := sleep(ctx, r.c.Heartbeat+5*time.Second); err != nil {
+		return err
+	}
 	r.res.Setup = r.phase(m)
 	r.log.Info("set up", "took", r.res.Setup.Duration.Round(100*time.Millisecond), "server_cpu", r.res.Setup.ServerCPU.Round(100*time.Millisecond),
 		"server_peak_rss_mib", r.res.Setup.ServerPeakRSS>>20)
@@ -439,6 +446,13 @@ func (r *runner) runHub(ctx context.Context) error {
 	if err := r.waitQuiet(ctx, time.Second); err != nil {
 		return err
 	}
+	// Every agent's first heartbeat lists all its peers' counters (the
+	// server holds none yet; later ones list the changed ones only): a
+	// one-time cost of joining, let pass before anything is measured.
+	r.log.Info("setting up: waiting for the agents' first heartbeats", "for", r.c.Heartbeat)
+	if err := sleep(ctx, r.c.Heartbeat+5*time.Second); err != nil {
+		return err
+	}
 	r.res.Setup = r.phase(m)
 	idle, err := r.idleRate(ctx, baselineWindow)
 	if err != nil {
@@ -632,12 +646,6 @@ func (r *runner) runIdle(ctx context.Context) error {
 	nets := c.Hosts / c.MeshSize
 	r.res.Layout = fmt.Sprintf("%d hosts in %d meshes of %d, idle for %v", c.Hosts, nets, c.MeshSize, c.Idle)
 	if err := r.setupMeshes(ctx, nets, c.MeshSize); err != nil {
-		return err
-	}
-	// At rest means after joining: every agent's first heartbeat, which
-	// lists all its peers' counters (later ones list the changed ones only),
-	// has gone before the measured phase.
-	if err := sleep(ctx, c.Heartbeat+5*time.Second); err != nil {
 		return err
 	}
 	before := r.fleet.snapshot()
