@@ -136,9 +136,7 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 	}
 	now := w.now
 	if !hostFactsEqual(&h, old) || h.RotateKeys != old.RotateKeys {
-		h2 := clone(old) // no aliasing of the old host's maps
-		h2.OS, h2.Arch, h2.AgentVersion, h2.Backend = h.OS, h.Arch, h.AgentVersion, h.Backend
-		h2.AdvertiseAddress, h2.ObservedAddress, h2.RotateKeys = h.AdvertiseAddress, h.ObservedAddress, h.RotateKeys
+		h2 := clone(&h) // h shares the old host's maps
 		h2.LastSeen = &now
 		w.meta(&h2.Meta)
 		w.put(store.KindHosts, h2.ID, h2, "updated", h2.Name)
@@ -181,20 +179,26 @@ func checkReport(r *api.StatusReport) error {
 	}
 	for k, is := range r.Interfaces {
 		field := "interfaces[" + strconv.Itoa(k) + "]"
-		keys := []struct{ field, key string }{{".public_key", is.PublicKey}, {".next_public_key", is.NextPublicKey}}
+		var err error
+		check := func(name, key string) {
+			if err == nil {
+				_, err = checkKey(field+name, key)
+			}
+		}
+		if is.PublicKey != "" { // none yet
+			check(".public_key", is.PublicKey)
+		}
+		if is.NextPublicKey != "" { // no rotation
+			check(".next_public_key", is.NextPublicKey)
+		}
 		for p, ps := range is.Peers {
-			keys = append(keys, struct{ field, key string }{".peers[" + strconv.Itoa(p) + "].public_key", ps.PublicKey})
+			check(".peers["+strconv.Itoa(p)+"].public_key", ps.PublicKey)
 		}
 		for p, key := range is.RemovedPeers {
-			keys = append(keys, struct{ field, key string }{".removed_peers[" + strconv.Itoa(p) + "]", key})
+			check(".removed_peers["+strconv.Itoa(p)+"]", key)
 		}
-		for p, k := range keys {
-			if k.key == "" && p < 2 {
-				continue // no key yet, or no rotation
-			}
-			if _, err := checkKey(field+k.field, k.key); err != nil {
-				return err
-			}
+		if err != nil {
+			return err
 		}
 		if len(is.RemovedPeers) > 0 && r.PeersSince == 0 {
 			return invalid(field+".removed_peers", "needs peers_since: a whole report lists the peers there are")
@@ -431,17 +435,19 @@ func merge(kept *api.StatusReport, r api.StatusReport) *api.StatusReport {
 				continue
 			}
 		}
-		drop := make(map[string]bool, len(is.RemovedPeers)+len(is.Peers))
-		for _, key := range is.RemovedPeers {
-			drop[key] = true
-		}
-		for _, p := range is.Peers {
-			drop[p.PublicKey] = true
-		}
 		peers := make([]api.PeerStatus, 0, len(base)+len(is.Peers))
-		for _, p := range base {
-			if !drop[p.PublicKey] {
-				peers = append(peers, p)
+		if len(base) > 0 {
+			drop := make(map[string]bool, len(is.RemovedPeers)+len(is.Peers))
+			for _, key := range is.RemovedPeers {
+				drop[key] = true
+			}
+			for _, p := range is.Peers {
+				drop[p.PublicKey] = true
+			}
+			for _, p := range base {
+				if !drop[p.PublicKey] {
+					peers = append(peers, p)
+				}
 			}
 		}
 		for _, p := range is.Peers {
