@@ -19,6 +19,26 @@ import (
 // the changes, to be subtracted from their CPU time.
 const baselineWindow = 5 * time.Second
 
+// finishSetup waits for agents to converge and go quiet, then for their
+// first heartbeats, and ends the setup phase that m began. Every agent's
+// first heartbeat lists all its peers' counters (the server holds none
+// yet; later ones list the changed ones only): a one-time cost of joining,
+// let pass before anything is measured.
+func (r *runner) finishSetup(ctx context.Context, agents []*simAgent, m meter) error {
+	if err := r.waitConverged(ctx, agents, r.c.SetupTimeout); err != nil {
+		return err
+	}
+	if err := r.waitQuiet(ctx, time.Second); err != nil {
+		return err
+	}
+	r.log.Info("setting up: waiting for the agents' first heartbeats", "for", r.c.Heartbeat)
+	if err := sleep(ctx, r.c.Heartbeat+5*time.Second); err != nil {
+		return err
+	}
+	r.res.Setup = r.phase(m)
+	return nil
+}
+
 // setupMeshes creates networks meshes of size hosts each and converges
 // their agents, in two stages. First every agent registers with a join
 // token that joins no network, so that registrations never queue behind
@@ -71,20 +91,9 @@ func (r *runner) setupMeshes(ctx context.Context, networks, size int) error {
 	if err := r.joinNetworks(ctx, agents, netIDs); err != nil {
 		return err
 	}
-	if err := r.waitConverged(ctx, agents, r.c.SetupTimeout); err != nil {
+	if err := r.finishSetup(ctx, agents, m); err != nil {
 		return err
 	}
-	if err := r.waitQuiet(ctx, time.Second); err != nil {
-		return err
-	}
-	// Every agent's first heartbeat lists all its peers' counters (the
-	// server holds none yet; later ones list the changed ones only): a
-	// one-time cost of joining, let pass before anything is measured.
-	r.log.Info("setting up: waiting for the agents' first heartbeats", "for", r.c.Heartbeat)
-	if err := sleep(ctx, r.c.Heartbeat+5*time.Second); err != nil {
-		return err
-	}
-	r.res.Setup = r.phase(m)
 	r.log.Info("set up", "took", r.res.Setup.Duration.Round(100*time.Millisecond), "server_cpu", r.res.Setup.ServerCPU.Round(100*time.Millisecond),
 		"server_peak_rss_mib", r.res.Setup.ServerPeakRSS>>20)
 	return nil
@@ -440,20 +449,9 @@ func (r *runner) runHub(ctx context.Context) error {
 	if err := r.startAgents(ctx, r.fleet.agents[1:], c.Heartbeat, func(*simAgent) string { return token }); err != nil {
 		return err
 	}
-	if err := r.waitConverged(ctx, r.fleet.agents, c.SetupTimeout); err != nil {
+	if err := r.finishSetup(ctx, r.fleet.agents, m); err != nil {
 		return err
 	}
-	if err := r.waitQuiet(ctx, time.Second); err != nil {
-		return err
-	}
-	// Every agent's first heartbeat lists all its peers' counters (the
-	// server holds none yet; later ones list the changed ones only): a
-	// one-time cost of joining, let pass before anything is measured.
-	r.log.Info("setting up: waiting for the agents' first heartbeats", "for", r.c.Heartbeat)
-	if err := sleep(ctx, r.c.Heartbeat+5*time.Second); err != nil {
-		return err
-	}
-	r.res.Setup = r.phase(m)
 	idle, err := r.idleRate(ctx, baselineWindow)
 	if err != nil {
 		return err
