@@ -462,12 +462,12 @@ func TestAgentIgnoresStateOfAnotherHost(t *testing.T) {
 	fake := platformtest.NewRecorder()
 	a := startAgent(t, testConfig(t, s, t.TempDir()), fake, nil)
 	waitFor(t, "registration", func() bool { r, _, _, _ := s.snapshot(); return len(r) == 1 })
-	ds := testState(1)
-	s.setState(ds)
+	// One step: the agent must never see this state under its own host ID.
 	s.mu.Lock()
+	s.state = *testState(1)
 	s.state.HostID = "someone-else"
+	s.wake()
 	s.mu.Unlock()
-	s.setState(&s.state) // wake the poll; setState keeps the HostID
 	waitFor(t, "the refusal logged", func() bool { return strings.Contains(a.logs.String(), "another host") })
 	if _, err := fake.Device("drago-a"); err == nil {
 		t.Error("applied another host's state")
