@@ -204,7 +204,7 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 			return
 		case ds := <-states:
 			if a.accept(ctx, ds) {
-				save.Reset(saveDelay)
+				save.Reset(StateSaveDelay)
 			}
 		case <-save.C:
 			a.saveState()
@@ -222,16 +222,16 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	}
 }
 
-// saveDelay is how long a new desired state waits before it is saved for
-// the next start, so that a burst of states (a key rotation, hosts joining)
+// StateSaveDelay is how long a new desired state waits before it is saved
+// for the next start, so that a burst of states (a key rotation, hosts joining)
 // costs one synced write of the last of them.
-const saveDelay = 2 * time.Second
+const StateSaveDelay = 2 * time.Second
 
 // accept applies a desired state from the server, runs the key rotation
 // steps it allows and reports. It leaves the state to save for the next
 // start, and reports whether none was waiting to be saved before. The save
 // (a synced file write of the whole state, milliseconds for a large mesh)
-// comes saveDelay later: during a peer's key rotation, the time this host
+// comes StateSaveDelay later: during a peer's key rotation, the time this host
 // takes to apply and report is time in which the peer's packets under its
 // new key are dropped here. A crash before the save only makes the next
 // start apply the previous state until the server answers.

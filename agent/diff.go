@@ -88,51 +88,69 @@ func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
 	return p
 }
 
-// diffPeers returns the peer changes from have to want, sorted by key
-// (compareKeys): removals of gone peers, full configs of new ones, and for
-// changed ones an UpdateOnly config carrying only the fields that differ.
+// diffPeers returns the peer changes from have to want (sorted by key,
+// compareKeys), themselves sorted by key: removals of gone peers, full
+// configs of new ones, and for changed ones an UpdateOnly config carrying
+// only the fields that differ. It walks both lists in step; devices list
+// peers in the order they were added, mostly the sorted order drago adds
+// them in, so a device out of order is walked through sorted positions.
 func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
-	// unwanted maps the key of each device peer to its position in have;
-	// desired peers leave it as they are matched.
-	unwanted := make(map[wgtypes.Key]int, len(have))
-	for i, hp := range have {
-		unwanted[hp.PublicKey] = i
+	byKey := func(a, b int32) int { return compareKeys(have[a].PublicKey, have[b].PublicKey) }
+	var order []int32 // have's positions in key order; nil when have is sorted
+	if !slices.IsSortedFunc(have, func(a, b wgtypes.Peer) int { return compareKeys(a.PublicKey, b.PublicKey) }) {
+		order = make([]int32, len(have))
+		for k := range order {
+			order[k] = int32(k)
+		}
+		slices.SortFunc(order, byKey)
 	}
 	var out []wgtypes.PeerConfig
-	for _, wp := range want {
-		i, ok := unwanted[wp.PublicKey]
-		if !ok {
-			out = append(out, newPeerConfig(wp))
-			continue
+	i, j := 0, 0
+	for i < len(want) || j < len(have) {
+		var hp *wgtypes.Peer
+		if j < len(have) {
+			hp = &have[j]
+			if order != nil {
+				hp = &have[order[j]]
+			}
 		}
-		delete(unwanted, wp.PublicKey)
-		hp := &have[i]
-		pc := wgtypes.PeerConfig{PublicKey: wp.PublicKey, UpdateOnly: true}
-		changed := false
-		if wp.Addr.IsValid() && udpAddrPort(hp.Endpoint) != wp.Addr {
-			pc.Endpoint = net.UDPAddrFromAddrPort(wp.Addr)
-			changed = true
-		}
-		if !slices.Equal(wp.AllowedIPs, peerPrefixes(hp.AllowedIPs)) {
-			pc.ReplaceAllowedIPs = true
-			pc.AllowedIPs = ipNets(wp.AllowedIPs)
-			changed = true
-		}
-		if hp.PersistentKeepaliveInterval != wp.Keepalive {
-			pc.PersistentKeepaliveInterval = ptr(wp.Keepalive)
-			changed = true
-		}
-		if changed {
-			out = append(out, pc)
-		}
-	}
-	for _, hp := range have {
-		if _, ok := unwanted[hp.PublicKey]; ok {
+		switch {
+		case hp == nil || i < len(want) && compareKeys(want[i].PublicKey, hp.PublicKey) < 0:
+			out = append(out, newPeerConfig(want[i]))
+			i++
+		case i == len(want) || compareKeys(want[i].PublicKey, hp.PublicKey) > 0:
 			out = append(out, wgtypes.PeerConfig{PublicKey: hp.PublicKey, Remove: true})
+			j++
+		default:
+			if pc, changed := updatePeer(want[i], hp); changed {
+				out = append(out, pc)
+			}
+			i++
+			j++
 		}
 	}
-	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int { return compareKeys(a.PublicKey, b.PublicKey) })
 	return out
+}
+
+// updatePeer returns the UpdateOnly config that brings device peer hp to
+// wp, and whether anything differs.
+func updatePeer(wp wantPeer, hp *wgtypes.Peer) (wgtypes.PeerConfig, bool) {
+	pc := wgtypes.PeerConfig{PublicKey: wp.PublicKey, UpdateOnly: true}
+	changed := false
+	if wp.Addr.IsValid() && udpAddrPort(hp.Endpoint) != wp.Addr {
+		pc.Endpoint = net.UDPAddrFromAddrPort(wp.Addr)
+		changed = true
+	}
+	if !sameAllowedIPs(wp.AllowedIPs, hp.AllowedIPs) {
+		pc.ReplaceAllowedIPs = true
+		pc.AllowedIPs = ipNets(wp.AllowedIPs)
+		changed = true
+	}
+	if hp.PersistentKeepaliveInterval != wp.Keepalive {
+		pc.PersistentKeepaliveInterval = ptr(wp.Keepalive)
+		changed = true
+	}
+	return pc, changed
 }
 
 // newPeerConfig is the full configuration of a peer being added.
@@ -198,21 +216,40 @@ func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
+// sameAllowedIPs reports whether a device peer's allowed IPs are want
+// (sorted, masked). Devices keep the order drago gave them, so the common
+// case compares in place, without converting the list.
+func sameAllowedIPs(want []netip.Prefix, have []net.IPNet) bool {
+	inOrder := len(want) == len(have)
+	for k := 0; inOrder && k < len(have); k++ {
+		p, ok := netPrefix(have[k])
+		inOrder = ok && p == want[k]
+	}
+	return inOrder || slices.Equal(want, peerPrefixes(have))
+}
+
 // peerPrefixes converts a peer's allowed IPs to sorted, masked prefixes.
 func peerPrefixes(nets []net.IPNet) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(nets))
 	for _, n := range nets {
-		addr, ok := netip.AddrFromSlice(n.IP)
-		if !ok {
-			continue
+		if p, ok := netPrefix(n); ok {
+			out = append(out, p)
 		}
-		ones, bits := n.Mask.Size()
-		if addr.Is4In6() && bits == 128 {
-			ones -= 96
-		}
-		out = append(out, netip.PrefixFrom(addr.Unmap(), ones).Masked())
 	}
 	return sortPrefixes(out)
+}
+
+// netPrefix converts an allowed IP to a masked prefix, IPv4 unmapped.
+func netPrefix(n net.IPNet) (netip.Prefix, bool) {
+	addr, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, bits := n.Mask.Size()
+	if addr.Is4In6() && bits == 128 {
+		ones -= 96
+	}
+	return netip.PrefixFrom(addr.Unmap(), ones).Masked(), true
 }
 
 func ipNets(ps []netip.Prefix) []net.IPNet {

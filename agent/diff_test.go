@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/platform/platformtest"
 )
 
 // cmpNetip compares netip values, whose fields are unexported.
@@ -318,5 +321,77 @@ func TestPeerPrefixes(t *testing.T) {
 	got := peerPrefixes([]net.IPNet{*v4, mapped})
 	if d := cmp.Diff(mustPrefixes(t, "10.1.2.0/24", "10.9.9.0/24"), got, cmpNetip); d != "" {
 		t.Errorf("peerPrefixes (-want +got):\n%s", d)
+	}
+}
+
+// TestDiffPeersRandom applies diffPeers between random devices, whose peers
+// and allowed IPs come in any order, and random desired peers: the device
+// must then hold exactly the desired peers, the plan must name each key
+// once in key order, and a second diff must find nothing.
+func TestDiffPeersRandom(t *testing.T) {
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		randomPeer := func(n byte) wantPeer {
+			wp := wantPeer{PublicKey: peerKey(n), Keepalive: time.Duration(rng.IntN(2)*25) * time.Second}
+			if rng.IntN(2) == 0 {
+				wp.Addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(4))}), 51820)
+			}
+			// Allowed IPs unique to the peer: 10.<n>.<i>.0/24.
+			for i := range rng.IntN(4) {
+				wp.AllowedIPs = append(wp.AllowedIPs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, n, byte(i + rng.IntN(2)*10), 0}), 24))
+			}
+			return wp
+		}
+		r := platformtest.NewRecorder()
+		must(t, r.CreateDevice("wg0"))
+		var start []wgtypes.PeerConfig
+		for _, n := range rng.Perm(40)[:rng.IntN(40)] {
+			pc := newPeerConfig(randomPeer(byte(n + 1)))
+			rng.Shuffle(len(pc.AllowedIPs), func(i, j int) { pc.AllowedIPs[i], pc.AllowedIPs[j] = pc.AllowedIPs[j], pc.AllowedIPs[i] })
+			start = append(start, pc)
+		}
+		must(t, r.ConfigureWireGuard("wg0", wgtypes.Config{Peers: start}))
+		var want []wantPeer
+		for n := range byte(40) {
+			if rng.IntN(2) == 0 {
+				wp := randomPeer(n + 1)
+				wp.AllowedIPs = sortPrefixes(wp.AllowedIPs)
+				want = append(want, wp)
+			}
+		}
+		want = sortedPeers(want)
+
+		have, err := r.Device("wg0")
+		must(t, err)
+		plan := diffPeers(want, have.WireGuard.Peers)
+		if !slices.IsSortedFunc(plan, func(a, b wgtypes.PeerConfig) int { return compareKeys(a.PublicKey, b.PublicKey) }) ||
+			len(slices.CompactFunc(slices.Clone(plan), func(a, b wgtypes.PeerConfig) bool { return a.PublicKey == b.PublicKey })) != len(plan) {
+			t.Fatalf("seed %d: plan not in key order or a key twice", seed)
+		}
+		must(t, r.ConfigureWireGuard("wg0", wgtypes.Config{Peers: plan}))
+		got, err := r.Device("wg0")
+		must(t, err)
+		var gotPeers []wantPeer
+		for _, p := range got.WireGuard.Peers {
+			gp := wantPeer{PublicKey: p.PublicKey, AllowedIPs: peerPrefixes(p.AllowedIPs), Keepalive: p.PersistentKeepaliveInterval}
+			if len(gp.AllowedIPs) == 0 {
+				gp.AllowedIPs = nil
+			}
+			gp.Addr = udpAddrPort(p.Endpoint)
+			gotPeers = append(gotPeers, gp)
+		}
+		gotPeers = sortedPeers(gotPeers)
+		// An endpoint the desired state leaves alone keeps the device's.
+		for i := range want {
+			if !want[i].Addr.IsValid() && i < len(gotPeers) {
+				want[i].Addr = gotPeers[i].Addr
+			}
+		}
+		if d := cmp.Diff(want, gotPeers, cmpNetip); d != "" {
+			t.Fatalf("seed %d: device after the plan (-want +got):\n%s", seed, d)
+		}
+		if again := diffPeers(want, got.WireGuard.Peers); len(again) != 0 {
+			t.Fatalf("seed %d: second diff = %d changes, want none", seed, len(again))
+		}
 	}
 }

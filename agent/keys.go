@@ -21,8 +21,13 @@ import (
 // rotation can stage a new key, publish its public half, and promote it with
 // one atomic file replacement (see rotation.go). Every write is synced
 // before it returns.
+//
+// The agent is the files' only writer: each is read once, then served from
+// memory with its public keys, which reconciles, rotations and status
+// reports all need.
 type keyStore struct {
-	dir string
+	dir   string
+	cache map[string]keyPair // interface id -> its keys as stored
 }
 
 // keyFile is the content of keys/<id>.json. Keys are base64, as wg(8) prints.
@@ -46,6 +51,9 @@ type keyPair struct {
 	ActivatedAt time.Time
 	Next        wgtypes.Key // the staged key; zero when none
 	NextCreated time.Time
+
+	// The public halves, set by the keyStore.
+	CurrentPublic, NextPublic wgtypes.Key
 }
 
 // staged reports whether a next key waits to be switched to.
@@ -71,6 +79,9 @@ func (s *keyStore) get(id string) (wgtypes.Key, error) {
 // load returns the interface's keys; errors.Is(err, fs.ErrNotExist) when
 // none is stored.
 func (s *keyStore) load(id string) (keyPair, error) {
+	if k, ok := s.cache[id]; ok {
+		return k, nil
+	}
 	p, err := s.path(id)
 	if err != nil {
 		return keyPair{}, err
@@ -98,14 +109,27 @@ func (s *keyStore) load(id string) (keyPair, error) {
 			k.ActivatedAt = fi.ModTime()
 		}
 	}
-	return k, nil
+	return s.remember(id, k), nil
 }
 
-// save replaces the interface's key file with k.
-func (s *keyStore) save(id string, k keyPair) error {
+// remember caches k, with its public keys, as the keys of interface id.
+func (s *keyStore) remember(id string, k keyPair) keyPair {
+	k.CurrentPublic, k.NextPublic = k.Current.PublicKey(), wgtypes.Key{}
+	if k.staged() {
+		k.NextPublic = k.Next.PublicKey()
+	}
+	if s.cache == nil {
+		s.cache = make(map[string]keyPair)
+	}
+	s.cache[id] = k
+	return k
+}
+
+// save replaces the interface's key file with k and returns k as stored.
+func (s *keyStore) save(id string, k keyPair) (keyPair, error) {
 	p, err := s.path(id)
 	if err != nil {
-		return err
+		return keyPair{}, err
 	}
 	kf := keyFile{PrivateKey: k.Current.String(), ActivatedAt: k.ActivatedAt.UTC()}
 	if k.staged() {
@@ -113,12 +137,13 @@ func (s *keyStore) save(id string, k keyPair) error {
 	}
 	b, err := json.MarshalIndent(kf, "", "  ")
 	if err != nil {
-		return err
+		return keyPair{}, err
 	}
+	delete(s.cache, id) // a failed write may have replaced the file or not
 	if err := writeFileAtomic(p, append(b, '\n'), secretFileMode); err != nil {
-		return fmt.Errorf("storing key of interface %s: %w", id, err)
+		return keyPair{}, fmt.Errorf("storing key of interface %s: %w", id, err)
 	}
-	return nil
+	return s.remember(id, k), nil
 }
 
 // getOrCreate returns the interface's private key, generating and storing a
@@ -132,7 +157,7 @@ func (s *keyStore) getOrCreate(id string) (k wgtypes.Key, created bool, err erro
 	if err != nil {
 		return wgtypes.Key{}, false, fmt.Errorf("generating key: %w", err)
 	}
-	if err := s.save(id, keyPair{Current: k, ActivatedAt: time.Now()}); err != nil {
+	if _, err := s.save(id, keyPair{Current: k, ActivatedAt: time.Now()}); err != nil {
 		return wgtypes.Key{}, false, err
 	}
 	return k, true, nil
@@ -150,10 +175,7 @@ func (s *keyStore) stage(id string, now time.Time) (keyPair, error) {
 		return keyPair{}, fmt.Errorf("generating key: %w", err)
 	}
 	k.NextCreated = now
-	if err := s.save(id, k); err != nil {
-		return keyPair{}, err
-	}
-	return k, nil
+	return s.save(id, k)
 }
 
 // promote makes the staged key the one in use, activated at now, and drops
@@ -167,11 +189,7 @@ func (s *keyStore) promote(id string, now time.Time) (keyPair, error) {
 	if !k.staged() {
 		return keyPair{}, fmt.Errorf("interface %s has no staged key to switch to", id)
 	}
-	k = keyPair{Current: k.Next, ActivatedAt: now}
-	if err := s.save(id, k); err != nil {
-		return keyPair{}, err
-	}
-	return k, nil
+	return s.save(id, keyPair{Current: k.Next, ActivatedAt: now})
 }
 
 // remove deletes the interface's keys; a missing file is not an error.
@@ -180,6 +198,7 @@ func (s *keyStore) remove(id string) error {
 	if err != nil {
 		return err
 	}
+	delete(s.cache, id)
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing key of interface %s: %w", id, err)
 	}

@@ -102,7 +102,7 @@ func startRotation(now time.Time, k keyPair, interval time.Duration, onDemand bo
 	if onDemand {
 		return true
 	}
-	due, ok := rotationDue(k.Current.PublicKey(), k.ActivatedAt, interval)
+	due, ok := rotationDue(k.CurrentPublic, k.ActivatedAt, interval)
 	return ok && !now.Before(due)
 }
 
@@ -177,7 +177,7 @@ func (a *agent) rotateInterface(now time.Time, w wantInterface, d api.DesiredInt
 	if !k.staged() {
 		delete(a.echoes, w.ID)
 		if !startRotation(now, k, a.cfg.KeyRotationInterval, a.state.RotateKeys) {
-			if due, ok := rotationDue(k.Current.PublicKey(), k.ActivatedAt, a.cfg.KeyRotationInterval); ok {
+			if due, ok := rotationDue(k.CurrentPublic, k.ActivatedAt, a.cfg.KeyRotationInterval); ok {
 				a.wakeAt(due)
 			}
 			return false
@@ -192,12 +192,12 @@ func (a *agent) rotateInterface(now time.Time, w wantInterface, d api.DesiredInt
 			return false
 		}
 		log.Info("key rotation: generated the next key; announcing it", "reason", reason,
-			"public_key", k.Current.PublicKey().String(), "next_public_key", k.Next.PublicKey().String())
+			"public_key", k.CurrentPublic.String(), "next_public_key", k.NextPublic.String())
 		a.crashPoint(stepGenerated)
 		return true
 	}
 
-	next := k.Next.PublicKey()
+	next := k.NextPublic
 	e, ok := a.echoes[w.ID]
 	switch {
 	case d.NextPublicKey != next.String():
@@ -240,7 +240,7 @@ func (a *agent) switchKey(log *slog.Logger, w wantInterface, now time.Time) {
 	if err := a.rec.applyKey(w.Name, k.Current); err != nil {
 		log.Error("key rotation: cannot apply the new key; the next reconcile retries", "err", err)
 	} else {
-		log.Info("key rotation: switched to the next key", "public_key", k.Current.PublicKey().String())
+		log.Info("key rotation: switched to the next key", "public_key", k.CurrentPublic.String())
 	}
 	a.crashPoint(stepSwitched)
 }

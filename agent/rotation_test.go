@@ -82,8 +82,9 @@ func TestStartRotation(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	key := testKey(1)
 	due, _ := rotationDue(key.PublicKey(), t0, time.Hour)
-	fresh := keyPair{Current: key, ActivatedAt: t0}
-	staged := keyPair{Current: key, ActivatedAt: t0, Next: testKey(2), NextCreated: t0}
+	fresh := keyPair{Current: key, ActivatedAt: t0, CurrentPublic: key.PublicKey()}
+	staged := keyPair{Current: key, ActivatedAt: t0, Next: testKey(2), NextCreated: t0,
+		CurrentPublic: key.PublicKey(), NextPublic: testKey(2).PublicKey()}
 	for _, tt := range []struct {
 		name     string
 		now      time.Time
@@ -159,6 +160,9 @@ func TestKeyStoreRotation(t *testing.T) {
 	if err != nil || k.Current != cur || !k.staged() || k.Next == cur || !k.NextCreated.Equal(t1) {
 		t.Fatalf("stage: staged %v, err %v", k.staged(), err)
 	}
+	if k.CurrentPublic != cur.PublicKey() || k.NextPublic != k.Next.PublicKey() {
+		t.Error("stage: public keys do not match the private ones")
+	}
 	next := k.Next
 	if k2, _ := ks.stage("if-1", t1.Add(time.Hour)); k2.Next != next {
 		t.Error("a second stage replaced the staged key")
@@ -181,8 +185,15 @@ func TestKeyStoreRotation(t *testing.T) {
 	if err != nil || k.Current != next || k.staged() || !k.ActivatedAt.Equal(t2) {
 		t.Fatalf("promote: %+v, %v", k.ActivatedAt, err)
 	}
-	if k, _ = ks.load("if-1"); k.Current != next || k.staged() || !k.ActivatedAt.Equal(t2) {
+	fromFile := &keyStore{dir: d.keysDir()} // reads the file, not ks's memory
+	if k, _ = fromFile.load("if-1"); k.Current != next || k.staged() || !k.ActivatedAt.Equal(t2) {
 		t.Errorf("after promote the file holds staged %v, activated %v", k.staged(), k.ActivatedAt)
+	}
+	if k.CurrentPublic != next.PublicKey() || k.NextPublic != (wgtypes.Key{}) {
+		t.Error("public keys not derived from the file's keys")
+	}
+	if cached, _ := ks.load("if-1"); cached.CurrentPublic != next.PublicKey() || cached.Current != next {
+		t.Error("the store's memory differs from its file after promote")
 	}
 	if _, err := ks.promote("if-1", t2); err == nil {
 		t.Error("promote without a staged key succeeded")
@@ -578,12 +589,17 @@ func TestAgentSkipsScheduleWhenDisabled(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, s, dir)
 	cfg.KeyRotationInterval = KeyRotationDisabled
-	startAgent(t, cfg, platformtest.NewRecorder(), nil)
+	fake := platformtest.NewRecorder()
+	a := startAgent(t, cfg, fake, nil)
 	waitFor(t, "the first key on the server", func() bool { pub, _, _, _ := rs.view(); return pub != "" })
-	// Make the key look a year old: still no rotation.
+	// Make the key look a year old (the agent reads its key files when it
+	// starts): still no rotation.
+	must(t, a.stop(t))
 	k := keysOf(t, dir)
 	k.ActivatedAt = time.Now().Add(-365 * 24 * time.Hour)
-	must(t, (&keyStore{dir: filepath.Join(dir, agentDirName, keysDirName)}).save("if-a", k))
+	_, err := (&keyStore{dir: filepath.Join(dir, agentDirName, keysDirName)}).save("if-a", k)
+	must(t, err)
+	startAgent(t, cfg, fake, nil)
 	rs.update(func(*rotationServer) {}) // a new state: the agent looks again
 	time.Sleep(200 * time.Millisecond)
 	if _, _, ann, _ := rs.view(); len(ann) != 0 {

@@ -50,9 +50,9 @@ func (r *reconciler) status(ds *api.DesiredState, counters bool) []api.Interface
 		if err != nil {
 			continue // not created yet
 		}
-		st := api.InterfaceStatus{ID: w.ID, PublicKey: k.Current.PublicKey().String(), ListenPort: w.ListenPort}
+		st := api.InterfaceStatus{ID: w.ID, PublicKey: k.CurrentPublic.String(), ListenPort: w.ListenPort}
 		if k.staged() {
-			st.NextPublicKey = k.Next.PublicKey().String()
+			st.NextPublicKey = k.NextPublic.String()
 		}
 		if counters && r.owned[w.Name] == w.ID {
 			if dev, err := r.b.Device(w.Name); err == nil {

@@ -666,7 +666,7 @@ func TestQuietHeartbeats(t *testing.T) {
 	applyAndWait(t, s, 3, 12)
 }
 
-// TestDesiredStateSavedOnStop checks that a state taken less than saveDelay
+// TestDesiredStateSavedOnStop checks that a state taken less than StateSaveDelay
 // before the agent stops is saved on the way out, so the next start
 // applies it.
 func TestDesiredStateSavedOnStop(t *testing.T) {
@@ -681,7 +681,7 @@ func TestDesiredStateSavedOnStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ds, err := d.loadDesired(); err != nil || ds != nil {
-		t.Fatalf("saved before saveDelay: %+v %v", ds, err)
+		t.Fatalf("saved before StateSaveDelay: %+v %v", ds, err)
 	}
 	if err := a.stop(t); err != nil {
 		t.Fatal(err)

@@ -141,14 +141,8 @@ func (b *backend) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
 		return err
 	}
 	at := time.Now()
-	if d, err := b.Recorder.Device(name); err == nil {
-		var n int64
-		for _, p := range d.WireGuard.Peers {
-			if len(p.AllowedIPs) > 0 {
-				n++
-			}
-		}
-		b.a.setPeers(n, at)
+	if n, err := b.Recorder.PeersWithAllowedIPs(name); err == nil {
+		b.a.setPeers(int64(n), at)
 	}
 	b.a.f.observe(b.a, event{at: at, op: opConfigure, cfg: &cfg})
 	return nil

@@ -116,7 +116,7 @@ func (r *Result) write(w io.Writer, asJSON bool) error {
 	}
 	p("  measured:    %s", r.Measured.line())
 	if r.Changes > 0 {
-		p("  changes:     %d, one after the other", r.Changes)
+		p("  changes:     %d, one after the other, each once the last one's state saves are done", r.Changes)
 	}
 	if r.ConvergeWhat != "" {
 		p("  convergence: %s", r.Convergence)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drago-wg/drago/agent"
 	"github.com/drago-wg/drago/server/api"
 )
 
@@ -398,7 +399,10 @@ type outcome struct {
 
 // measureChange runs one change: it arms a watch, performs the write and
 // waits until every required goal is reached (or -timeout), then keeps
-// counting for -settle so that agents woken late are seen.
+// counting for -settle so that agents woken late are seen. It returns once
+// the change's aftermath is over too: each agent saves a new state
+// agent.StateSaveDelay after taking it, off the change's path, and a
+// change measured while the last one's saves run would carry their CPU.
 func (r *runner) measureChange(ctx context.Context, ch change) (*outcome, error) {
 	before := r.fleet.snapshot()
 	o := &outcome{before: r.srv.sample()}
@@ -427,6 +431,9 @@ func (r *runner) measureChange(ctx context.Context, ch change) (*outcome, error)
 		} else {
 			o.delta[i] = after[i]
 		}
+	}
+	if err := sleep(ctx, agent.StateSaveDelay+time.Second-r.c.Settle); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

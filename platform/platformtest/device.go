@@ -34,9 +34,11 @@ func (e *kindError) Error() string { return e.msg }
 func (e *kindError) Unwrap() error { return e.kind }
 
 // device is one in-memory interface. Peers keep their insertion order.
-// AllowedIPs slices are never modified in place once handed out by snapshot.
+// Snapshots share wg.Peers until the next peer change copies it (shared),
+// and AllowedIPs slices are never modified in place once handed out.
 type device struct {
 	wg     wgtypes.Device
+	shared bool // a snapshot holds wg.Peers: copy before changing a peer
 	index  map[wgtypes.Key]int          // peer public key -> position in wg.Peers
 	owners map[netip.Prefix]wgtypes.Key // allowed IP -> peer
 	mtu    int
@@ -45,20 +47,26 @@ type device struct {
 	routes []netip.Prefix // sorted
 }
 
-// snapshot returns the device as a platform.Device.
+// snapshot returns the device as a platform.Device, sharing its peers
+// until the next change (see own): reading a device with many peers costs
+// no copy of them.
 func (d *device) snapshot() *platform.Device {
 	wg := d.wg
-	wg.Peers = slices.Clone(d.wg.Peers)
-	for i := range wg.Peers {
-		ips := wg.Peers[i].AllowedIPs
-		wg.Peers[i].AllowedIPs = ips[:len(ips):len(ips)]
-	}
+	wg.Peers = d.wg.Peers[:len(d.wg.Peers):len(d.wg.Peers)]
+	d.shared = true
 	return &platform.Device{
 		WireGuard: wg,
 		MTU:       d.mtu,
 		Up:        d.up,
 		Addresses: slices.Clone(d.addrs),
 		Routes:    slices.Clone(d.routes),
+	}
+}
+
+// own copies the peers before a change if a snapshot shares them.
+func (d *device) own() {
+	if d.shared {
+		d.wg.Peers, d.shared = slices.Clone(d.wg.Peers), false
 	}
 }
 
@@ -87,6 +95,7 @@ func (d *device) configure(cfg wgtypes.Config) error {
 	if cfg.FirewallMark != nil {
 		d.wg.FirewallMark = *cfg.FirewallMark
 	}
+	d.own()
 	if cfg.ReplacePeers || d.index == nil {
 		d.wg.Peers = nil
 		d.index = make(map[wgtypes.Key]int)

@@ -109,6 +109,7 @@ func (r *Recorder) SetPeerStats(name string, peer wgtypes.Key, handshake time.Ti
 	if !ok {
 		return fmt.Errorf("setting peer stats on %s: no peer %s: %w", name, peer, os.ErrNotExist)
 	}
+	d.own()
 	p := &d.wg.Peers[i]
 	p.LastHandshakeTime, p.ReceiveBytes, p.TransmitBytes = handshake, rx, tx
 	return nil
@@ -117,8 +118,8 @@ func (r *Recorder) SetPeerStats(name string, peer wgtypes.Key, handshake time.Ti
 // Name implements platform.Backend.
 func (r *Recorder) Name() string { return "fake" }
 
-// Device implements platform.Backend. The returned Device shares allowed IPs
-// and endpoints with the Recorder: do not modify them in place.
+// Device implements platform.Backend. The returned Device shares its peers
+// with the Recorder: do not modify them in place.
 func (r *Recorder) Device(name string) (*platform.Device, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -127,6 +128,24 @@ func (r *Recorder) Device(name string) (*platform.Device, error) {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	return d.snapshot(), nil
+}
+
+// PeersWithAllowedIPs counts the device's peers that have an allowed IP,
+// without copying them as Device does.
+func (r *Recorder) PeersWithAllowedIPs(name string) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.devices[name]
+	if !ok {
+		return 0, fmt.Errorf("reading %s: %w", name, errNoDevice)
+	}
+	n := 0
+	for _, p := range d.wg.Peers {
+		if len(p.AllowedIPs) > 0 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // CreateDevice implements platform.Backend.
