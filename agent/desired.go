@@ -178,12 +178,10 @@ type peerCache struct {
 	last, next map[string]parsedPeers // interface id -> its peers
 }
 
-// parsedPeers are an interface's peers as received (src), parsed in the
-// same order (want), and sorted by key (sorted, with pos[i] the place of
-// want[i] in it).
+// parsedPeers are an interface's peers as received (src) and parsed,
+// sorted by key (sorted, with pos[i] the place of src[i] in it).
 type parsedPeers struct {
 	src    []api.DesiredPeer
-	want   []wantPeer
 	sorted []wantPeer
 	pos    []int32
 }
@@ -204,54 +202,91 @@ func (c *peerCache) end() {
 // parsePeers parses the peers of d and returns them sorted by key; the
 // result is shared with the cache and must not be modified. The server
 // sends peers ordered by api.ComparePeers, so a walk in step with the last
-// parse finds the unchanged ones, and when the keys are the same as last
-// time (only allowed IPs, endpoints or keepalives changed), so is the order.
+// parse finds the unchanged ones; when the keys are the same as last time
+// (only allowed IPs, endpoints or keepalives changed), so is the order, and
+// the changed peers are put in place of their old versions.
 func (c *peerCache) parsePeers(d api.DesiredInterface) ([]wantPeer, error) {
 	var prev parsedPeers
 	if c != nil {
 		prev = c.last[d.ID]
 	}
-	out := make([]wantPeer, 0, len(d.Peers))
-	var changed []int
-	sameKeys := prev.sorted != nil && len(prev.src) == len(d.Peers)
-	j := 0
-	for k, dp := range d.Peers {
-		sameKeys = sameKeys && prev.src[k].PublicKey == dp.PublicKey
-		for j < len(prev.src) && api.ComparePeers(prev.src[j], dp) < 0 {
-			j++
-		}
-		if j < len(prev.src) && sameDesiredPeer(prev.src[j], dp) {
-			out = append(out, prev.want[j])
-			continue
-		}
-		p, err := parsePeer(dp)
-		if err != nil {
-			return nil, fmt.Errorf("peer %q: %w", dp.PublicKey, err)
-		}
-		out = append(out, p)
-		changed = append(changed, k)
+	next, err := prev.sameKeys(d.Peers)
+	if next.sorted == nil && err == nil {
+		next, err = prev.reorder(d.Peers)
 	}
-	next := parsedPeers{src: d.Peers, want: out}
-	if sameKeys {
-		next.sorted, next.pos = slices.Clone(prev.sorted), prev.pos
-		for _, k := range changed {
-			next.sorted[next.pos[k]] = out[k]
-		}
-	} else {
-		order := make([]int32, len(out))
-		for k := range order {
-			order[k] = int32(k)
-		}
-		slices.SortFunc(order, func(a, b int32) int { return compareKeys(out[a].PublicKey, out[b].PublicKey) })
-		next.sorted, next.pos = make([]wantPeer, len(out)), make([]int32, len(out))
-		for at, k := range order {
-			next.sorted[at], next.pos[k] = out[k], int32(at)
-		}
+	if err != nil {
+		return nil, err
 	}
 	if c != nil {
 		c.next[d.ID] = next
 	}
 	return next.sorted, nil
+}
+
+// sameKeys parses peers, which list the same keys in the same order as
+// prev.src, as prev with the changed peers replaced. It returns a zero
+// parsedPeers when the keys differ.
+func (prev parsedPeers) sameKeys(peers []api.DesiredPeer) (parsedPeers, error) {
+	if prev.sorted == nil || len(prev.src) != len(peers) {
+		return parsedPeers{}, nil
+	}
+	type change struct {
+		at int32
+		p  wantPeer
+	}
+	var changed []change
+	for k, dp := range peers {
+		if prev.src[k].PublicKey != dp.PublicKey {
+			return parsedPeers{}, nil
+		}
+		if sameDesiredPeer(prev.src[k], dp) {
+			continue
+		}
+		p, err := parsePeer(dp)
+		if err != nil {
+			return parsedPeers{}, fmt.Errorf("peer %q: %w", dp.PublicKey, err)
+		}
+		changed = append(changed, change{prev.pos[k], p})
+	}
+	next := parsedPeers{src: peers, sorted: prev.sorted, pos: prev.pos}
+	if len(changed) > 0 {
+		next.sorted = slices.Clone(prev.sorted)
+		for _, ch := range changed {
+			next.sorted[ch.at] = ch.p
+		}
+	}
+	return next, nil
+}
+
+// reorder parses peers, reusing the peers of prev that are unchanged, and
+// sorts them.
+func (prev parsedPeers) reorder(peers []api.DesiredPeer) (parsedPeers, error) {
+	out := make([]wantPeer, 0, len(peers))
+	j := 0
+	for _, dp := range peers {
+		for j < len(prev.src) && api.ComparePeers(prev.src[j], dp) < 0 {
+			j++
+		}
+		if j < len(prev.src) && sameDesiredPeer(prev.src[j], dp) {
+			out = append(out, prev.sorted[prev.pos[j]])
+			continue
+		}
+		p, err := parsePeer(dp)
+		if err != nil {
+			return parsedPeers{}, fmt.Errorf("peer %q: %w", dp.PublicKey, err)
+		}
+		out = append(out, p)
+	}
+	order := make([]int32, len(out))
+	for k := range order {
+		order[k] = int32(k)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return compareKeys(out[a].PublicKey, out[b].PublicKey) })
+	next := parsedPeers{src: peers, sorted: make([]wantPeer, len(out)), pos: make([]int32, len(out))}
+	for at, k := range order {
+		next.sorted[at], next.pos[k] = out[k], int32(at)
+	}
+	return next, nil
 }
 
 func sameDesiredPeer(a, b api.DesiredPeer) bool {

@@ -184,7 +184,7 @@ func TestPeerCacheParsesLikeWithout(t *testing.T) {
 	})
 	edit("peer malformed", func(ps []api.DesiredPeer) []api.DesiredPeer { ps[7].AllowedIPs = []string{"nope"}; return ps })
 	edit("peer fixed", func(ps []api.DesiredPeer) []api.DesiredPeer { ps[7].AllowedIPs = []string{"10.8.0.0/16"}; return ps })
-	if got := cache.last["if-a"].want; len(got) != len(ds.Interfaces[0].Peers) {
+	if got := cache.last["if-a"].sorted; len(got) != len(ds.Interfaces[0].Peers) {
 		t.Errorf("cache holds %d peers, the state %d", len(got), len(ds.Interfaces[0].Peers))
 	}
 }

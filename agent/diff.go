@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sort"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
@@ -88,47 +89,32 @@ func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
 	return p
 }
 
-// diffPeers returns the peer changes from have to want (sorted by key,
-// compareKeys), themselves sorted by key: removals of gone peers, full
+// diffPeers returns the peer changes from have to want (sorted by key),
+// themselves sorted by key (compareKeys): removals of gone peers, full
 // configs of new ones, and for changed ones an UpdateOnly config carrying
-// only the fields that differ. It walks both lists in step; devices list
-// peers in the order they were added, mostly the sorted order drago adds
-// them in, so a device out of order is walked through sorted positions.
+// only the fields that differ. Devices list peers in the order they were
+// added; each is looked up in want by binary search.
 func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
-	byKey := func(a, b int32) int { return compareKeys(have[a].PublicKey, have[b].PublicKey) }
-	var order []int32 // have's positions in key order; nil when have is sorted
-	if !slices.IsSortedFunc(have, func(a, b wgtypes.Peer) int { return compareKeys(a.PublicKey, b.PublicKey) }) {
-		order = make([]int32, len(have))
-		for k := range order {
-			order[k] = int32(k)
-		}
-		slices.SortFunc(order, byKey)
-	}
+	matched := make([]bool, len(want))
 	var out []wgtypes.PeerConfig
-	i, j := 0, 0
-	for i < len(want) || j < len(have) {
-		var hp *wgtypes.Peer
-		if j < len(have) {
-			hp = &have[j]
-			if order != nil {
-				hp = &have[order[j]]
-			}
-		}
-		switch {
-		case hp == nil || i < len(want) && compareKeys(want[i].PublicKey, hp.PublicKey) < 0:
-			out = append(out, newPeerConfig(want[i]))
-			i++
-		case i == len(want) || compareKeys(want[i].PublicKey, hp.PublicKey) > 0:
+	for j := range have {
+		hp := &have[j]
+		i := sort.Search(len(want), func(i int) bool { return compareKeys(want[i].PublicKey, hp.PublicKey) >= 0 })
+		if i == len(want) || want[i].PublicKey != hp.PublicKey {
 			out = append(out, wgtypes.PeerConfig{PublicKey: hp.PublicKey, Remove: true})
-			j++
-		default:
-			if pc, changed := updatePeer(want[i], hp); changed {
-				out = append(out, pc)
-			}
-			i++
-			j++
+			continue
+		}
+		matched[i] = true
+		if pc, changed := updatePeer(want[i], hp); changed {
+			out = append(out, pc)
 		}
 	}
+	for i := range want {
+		if !matched[i] {
+			out = append(out, newPeerConfig(want[i]))
+		}
+	}
+	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int { return compareKeys(a.PublicKey, b.PublicKey) })
 	return out
 }
 
