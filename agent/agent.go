@@ -264,7 +264,11 @@ func (a *agent) saveState() {
 // applied index moved.
 func (a *agent) reconcile(ctx context.Context, why string) bool {
 	start := time.Now()
-	res, err := a.rec.reconcile(ctx, a.state)
+	apply := a.rec.reconcile
+	if why == "update" {
+		apply = a.rec.reconcileChanges // the drift check reads the devices
+	}
+	res, err := apply(ctx, a.state)
 	log := a.log.With("reason", why, "index", a.state.Index, "ops", res.Ops, "skipped", res.Skipped, "took", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		log.Error("reconcile failed; retrying at the next drift check", "err", err)

@@ -118,6 +118,110 @@ func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
 	return out
 }
 
+// sameLink reports whether a and b differ at most in their peers.
+func sameLink(a, b wantInterface) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.ListenPort == b.ListenPort && a.MTU == b.MTU &&
+		slices.Equal(a.Addresses, b.Addresses)
+}
+
+// diffFrom computes the plan for want on a device that matches was, which
+// differs from want in peers only (sameLink): the peers that differ, and
+// the routes that their allowed IPs gain or lose. Walking the two sorted
+// peer lists compares values; no device is read and nothing is allocated
+// for peers that did not change. diff(want, key, device) is empty after the
+// plan is applied to a device that matched was.
+func diffFrom(was, want wantInterface) plan {
+	var peers []wgtypes.PeerConfig
+	var lost, gained []netip.Prefix // routes of the changed peers, before and after
+	i, j := 0, 0
+	for i < len(was.Peers) || j < len(want.Peers) {
+		c := 0
+		switch {
+		case i == len(was.Peers):
+			c = 1
+		case j == len(want.Peers):
+			c = -1
+		default:
+			c = compareKeys(was.Peers[i].PublicKey, want.Peers[j].PublicKey)
+		}
+		switch {
+		case c < 0:
+			peers = append(peers, wgtypes.PeerConfig{PublicKey: was.Peers[i].PublicKey, Remove: true})
+			lost = appendRoutes(lost, was, &was.Peers[i])
+			i++
+		case c > 0:
+			peers = append(peers, newPeerConfig(want.Peers[j]))
+			gained = appendRoutes(gained, want, &want.Peers[j])
+			j++
+		default:
+			old, wp := &was.Peers[i], &want.Peers[j]
+			if !samePeer(old, wp) {
+				hp := devicePeer(old)
+				if pc, changed := updatePeer(*wp, &hp); changed {
+					peers = append(peers, pc)
+				}
+				lost, gained = appendRoutes(lost, was, old), appendRoutes(gained, want, wp)
+			}
+			i++
+			j++
+		}
+	}
+	var p plan
+	if len(peers) > 0 {
+		p.WireGuard = &wgtypes.Config{Peers: peers}
+	}
+	// A route one changed peer lost may still be another peer's, which
+	// then had it before and keeps it; likewise for one gained.
+	lost, gained = sortPrefixes(lost), sortPrefixes(gained)
+	for _, rt := range missing(lost, gained) {
+		if !routedBy(want, rt) {
+			p.DelRoutes = append(p.DelRoutes, rt)
+		}
+	}
+	for _, rt := range missing(gained, lost) {
+		if !routedBy(was, rt) {
+			p.AddRoutes = append(p.AddRoutes, rt)
+		}
+	}
+	return p
+}
+
+// samePeer reports whether a and b are the same desired peer.
+func samePeer(a, b *wantPeer) bool {
+	return a.PublicKey == b.PublicKey && a.Endpoint == b.Endpoint && a.Addr == b.Addr &&
+		a.Keepalive == b.Keepalive && slices.Equal(a.AllowedIPs, b.AllowedIPs)
+}
+
+// devicePeer is the device peer that applying wp leaves (an endpoint left
+// alone is unknown: none).
+func devicePeer(wp *wantPeer) wgtypes.Peer {
+	hp := wgtypes.Peer{PublicKey: wp.PublicKey, PersistentKeepaliveInterval: wp.Keepalive, AllowedIPs: ipNets(wp.AllowedIPs)}
+	if wp.Addr.IsValid() {
+		hp.Endpoint = net.UDPAddrFromAddrPort(wp.Addr)
+	}
+	return hp
+}
+
+// appendRoutes appends the routes peer wp of w needs (see wantRoutes).
+func appendRoutes(out []netip.Prefix, w wantInterface, wp *wantPeer) []netip.Prefix {
+	for _, p := range wp.AllowedIPs {
+		if p.Bits() != 0 && !covered(p, w.Addresses) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// routedBy reports whether a peer of w needs route rt.
+func routedBy(w wantInterface, rt netip.Prefix) bool {
+	for i := range w.Peers {
+		if slices.Contains(w.Peers[i].AllowedIPs, rt) {
+			return true
+		}
+	}
+	return false
+}
+
 // updatePeer returns the UpdateOnly config that brings device peer hp to
 // wp, and whether anything differs.
 func updatePeer(wp wantPeer, hp *wgtypes.Peer) (wgtypes.PeerConfig, bool) {
@@ -161,13 +265,8 @@ func newPeerConfig(wp wantPeer) wgtypes.PeerConfig {
 // the tunnel needs policy routing so the tunnel's own packets escape it.
 func wantRoutes(w wantInterface) []netip.Prefix {
 	var out []netip.Prefix
-	for _, wp := range w.Peers {
-		for _, p := range wp.AllowedIPs {
-			if p.Bits() == 0 || covered(p, w.Addresses) {
-				continue
-			}
-			out = append(out, p)
-		}
+	for i := range w.Peers {
+		out = appendRoutes(out, w, &w.Peers[i])
 	}
 	return sortPrefixes(out)
 }

@@ -395,3 +395,103 @@ func TestDiffPeersRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffFromMatchesFull applies diffFrom between random interfaces that
+// differ in peers (added, removed, rekeyed, allowed IPs, endpoints,
+// keepalives changed) to a device that matched the first: the full diff
+// must then find nothing, the routes must be wantRoutes, and only the
+// peers that differ may be named.
+func TestDiffFromMatchesFull(t *testing.T) {
+	key := testKey(99)
+	for seed := range uint64(40) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		randomPeer := func(n byte) wantPeer {
+			wp := wantPeer{PublicKey: peerKey(n), Keepalive: time.Duration(rng.IntN(2)*25) * time.Second}
+			if rng.IntN(3) > 0 {
+				wp.Addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(3))}), 51820)
+			}
+			// Allowed IPs unique to the peer: its address on the interface's
+			// subnet (no route) and up to two routed subnets.
+			wp.AllowedIPs = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, n}), 32)}
+			for i := range rng.IntN(3) {
+				wp.AllowedIPs = append(wp.AllowedIPs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, n, byte(i*10 + rng.IntN(3)), 0}), 24))
+			}
+			wp.AllowedIPs = sortPrefixes(wp.AllowedIPs)
+			return wp
+		}
+		link := wantInterface{ID: "if-1", Name: "drago0", Addresses: mustPrefixes(t, "10.0.0.1/24"), ListenPort: 51820}
+		was, want := link, link
+		for n := range byte(30) {
+			var wp wantPeer
+			inWas := rng.IntN(2) == 0
+			if inWas {
+				wp = randomPeer(n + 2)
+				was.Peers = append(was.Peers, wp)
+			}
+			switch {
+			case inWas && rng.IntN(6) == 0: // removed
+			case inWas && rng.IntN(5) == 0: // changed
+				want.Peers = append(want.Peers, randomPeer(n+2))
+			case inWas:
+				want.Peers = append(want.Peers, wp)
+			case rng.IntN(8) == 0: // added
+				want.Peers = append(want.Peers, randomPeer(n+2))
+			}
+		}
+		was.Peers, want.Peers = sortedPeers(was.Peers), sortedPeers(want.Peers)
+
+		r := &reconciler{b: platformtest.NewRecorder()}
+		if _, err := r.apply(link.Name, diff(was, key, nil)); err != nil {
+			t.Fatal(err)
+		}
+		p := diffFrom(was, want)
+		if p.WireGuard != nil {
+			for _, pc := range p.WireGuard.Peers {
+				i := slices.IndexFunc(was.Peers, func(wp wantPeer) bool { return wp.PublicKey == pc.PublicKey })
+				j := slices.IndexFunc(want.Peers, func(wp wantPeer) bool { return wp.PublicKey == pc.PublicKey })
+				if i >= 0 && j >= 0 && samePeer(&was.Peers[i], &want.Peers[j]) {
+					t.Fatalf("seed %d: plan names unchanged peer %s", seed, pc.PublicKey)
+				}
+			}
+		}
+		if _, err := r.apply(link.Name, p); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		dev, err := r.b.Device(link.Name)
+		must(t, err)
+		if left := diff(want, key, dev); !left.empty() {
+			t.Fatalf("seed %d: full diff after diffFrom: %+v", seed, left)
+		}
+		if d := cmp.Diff(wantRoutes(want), dev.Routes, cmpNetip); d != "" {
+			t.Fatalf("seed %d: routes (-want +got):\n%s", seed, d)
+		}
+	}
+}
+
+// TestDiffFromSharedRoute: a route one changed peer drops stays while
+// another peer still needs it, and is not added again for a peer that
+// gains a route another peer already had.
+func TestDiffFromSharedRoute(t *testing.T) {
+	link := wantInterface{ID: "if-1", Name: "drago0", Addresses: mustPrefixes(t, "10.0.0.1/24")}
+	shared := mustPrefixes(t, "192.168.9.0/24")
+	peer := func(n byte, ips []netip.Prefix) wantPeer { return wantPeer{PublicKey: peerKey(n), AllowedIPs: ips} }
+	for _, tt := range []struct {
+		name      string
+		was, want []wantPeer
+		updated   int
+	}{
+		{"one drops it", []wantPeer{peer(2, shared), peer(3, shared)}, []wantPeer{peer(2, nil), peer(3, shared)}, 1},
+		{"one gains it", []wantPeer{peer(2, nil), peer(3, shared)}, []wantPeer{peer(2, shared), peer(3, shared)}, 1},
+		{"it moves", []wantPeer{peer(2, shared), peer(3, shared), peer(4, nil)}, []wantPeer{peer(2, nil), peer(3, shared), peer(4, shared)}, 2},
+	} {
+		was, want := link, link
+		was.Peers, want.Peers = sortedPeers(tt.was), sortedPeers(tt.want)
+		p := diffFrom(was, want)
+		if len(p.DelRoutes)+len(p.AddRoutes) != 0 {
+			t.Errorf("%s: route changes %v %v, want none: peer 3 keeps needing the route", tt.name, p.DelRoutes, p.AddRoutes)
+		}
+		if p.WireGuard == nil || len(p.WireGuard.Peers) != tt.updated {
+			t.Errorf("%s: plan %+v, want %d peers updated", tt.name, p.WireGuard, tt.updated)
+		}
+	}
+}

@@ -21,7 +21,8 @@ import (
 // reconciler makes the host's interfaces match a desired state through a
 // platform.Backend, in the style of tailscale's wgengine/router: reconcile
 // may be called any number of times with the same state, and a host that
-// already matches costs only Device reads.
+// already matches costs only Device reads. reconcileChanges applies a new
+// state from what the last reconcile left, touching only what changed.
 //
 // It is not safe for concurrent use; the agent calls it from one goroutine.
 type reconciler struct {
@@ -37,6 +38,19 @@ type reconciler struct {
 	parsedFrom *api.DesiredState
 	parsed     desiredSet
 	peers      peerCache // the peers parsed last
+
+	// synced holds, per interface name, the interface as a reconcile last
+	// made the device match it, with the private key it set: what the device
+	// holds unless something outside drago changed it since, which only a
+	// full reconcile (the agent's drift check) looks for. A failure drops
+	// the interface's entry.
+	synced map[string]syncedInterface
+}
+
+// syncedInterface is an interface as applied, with its private key.
+type syncedInterface struct {
+	w   wantInterface
+	key wgtypes.Key
 }
 
 func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconciler, error) {
@@ -47,9 +61,10 @@ func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconci
 	return &reconciler{
 		b:     b,
 		dir:   dir,
-		keys:  &keyStore{dir: dir.keysDir()},
-		owned: owned,
-		log:   log,
+		keys:   &keyStore{dir: dir.keysDir()},
+		owned:  owned,
+		log:    log,
+		synced: map[string]syncedInterface{},
 		lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		},
@@ -73,11 +88,26 @@ type result struct {
 	Skipped int // interfaces skipped: malformed, or not owned by drago
 }
 
-// reconcile applies ds. Malformed interfaces, and interfaces whose name is
-// taken by a device drago did not create, are logged and left alone; a
-// failing interface does not stop the others. The error joins the backend
-// failures; the next reconcile retries them.
+// reconcile applies ds, comparing each interface with the device as it is.
+// Malformed interfaces, and interfaces whose name is taken by a device
+// drago did not create, are logged and left alone; a failing interface does
+// not stop the others. The error joins the backend failures; the next
+// reconcile retries them.
 func (r *reconciler) reconcile(ctx context.Context, ds *api.DesiredState) (result, error) {
+	return r.run(ctx, ds, true)
+}
+
+// reconcileChanges applies ds as reconcile does, except that an interface
+// the last reconcile left in sync, and that changed in peers only (none
+// of them with an endpoint host name to resolve), is brought from that
+// state without reading the device: only the peers that changed and their
+// routes are touched, so a one-peer change on a large interface costs one
+// peer's work. Changes made outside drago wait for the next reconcile.
+func (r *reconciler) reconcileChanges(ctx context.Context, ds *api.DesiredState) (result, error) {
+	return r.run(ctx, ds, false)
+}
+
+func (r *reconciler) run(ctx context.Context, ds *api.DesiredState, full bool) (result, error) {
 	var res result
 	set := r.parse(ds)
 	for _, err := range set.Errors {
@@ -89,7 +119,7 @@ func (r *reconciler) reconcile(ctx context.Context, ds *api.DesiredState) (resul
 	names := map[string]bool{}
 	for _, w := range set.Interfaces {
 		names[w.Name] = true
-		n, skipped, err := r.reconcileInterface(ctx, w)
+		n, skipped, err := r.reconcileInterface(ctx, w, full)
 		res.Ops += n
 		if skipped {
 			res.Skipped++
@@ -111,9 +141,18 @@ func (r *reconciler) reconcile(ctx context.Context, ds *api.DesiredState) (resul
 }
 
 // reconcileInterface brings one interface in line and returns the number of
-// backend calls made, and whether it was skipped.
-func (r *reconciler) reconcileInterface(ctx context.Context, w wantInterface) (int, bool, error) {
+// backend calls made, and whether it was skipped. Unless full, an interface
+// in sync with a state that differs from w in peers only is brought from
+// that state (see reconcileChanges).
+func (r *reconciler) reconcileInterface(ctx context.Context, w wantInterface, full bool) (int, bool, error) {
 	log := r.log.With("interface", w.Name, "interface_id", w.ID)
+	if s, ok := r.synced[w.Name]; ok && !full && sameLink(s.w, w) && !needsLookup(w) {
+		if key, err := r.keys.get(w.ID); err == nil && key == s.key {
+			n, err := r.applyPlan(log, w, key, diffFrom(s.w, w))
+			return n, false, err
+		}
+	}
+	delete(r.synced, w.Name)
 	have, err := r.b.Device(w.Name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -143,17 +182,36 @@ func (r *reconciler) reconcileInterface(ctx context.Context, w wantInterface) (i
 		log.Info("generated WireGuard key", "public_key", key.PublicKey().String())
 	}
 	r.resolveEndpoints(ctx, log, &w, have)
+	n, err := r.applyPlan(log, w, key, diff(w, key, have))
+	return n, false, err
+}
 
-	p := diff(w, key, have)
+// applyPlan runs p, which brings interface w to its desired state with the
+// private key key, and records the outcome in r.synced.
+func (r *reconciler) applyPlan(log *slog.Logger, w wantInterface, key wgtypes.Key, p plan) (int, error) {
 	if p.empty() {
-		return 0, false, nil
+		r.synced[w.Name] = syncedInterface{w, key}
+		return 0, nil
 	}
 	n, err := r.apply(w.Name, p)
 	if err != nil {
-		return n, false, err
+		delete(r.synced, w.Name)
+		return n, err
 	}
+	r.synced[w.Name] = syncedInterface{w, key}
 	log.Info("configured interface", describePlan(p)...)
-	return n, false, nil
+	return n, nil
+}
+
+// needsLookup reports whether a peer of w has an endpoint host name, which
+// resolveEndpoints resolves against the device at each reconcile.
+func needsLookup(w wantInterface) bool {
+	for i := range w.Peers {
+		if w.Peers[i].Endpoint != "" && !w.Peers[i].Addr.IsValid() {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveEndpoints fills in the address of peers whose endpoint is a host
@@ -287,6 +345,7 @@ func (r *reconciler) removeUnwanted(names, skipped map[string]bool) (int, error)
 			continue
 		}
 		n++
+		delete(r.synced, name)
 		if err := r.b.DeleteDevice(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("deleting interface %s: %w", name, err))
 			continue

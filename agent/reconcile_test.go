@@ -165,12 +165,16 @@ func TestReconcileIdempotent(t *testing.T) {
 	}
 }
 
+// TestReconcileChanges checks the writes of each kind of change, made by
+// a full reconcile and by reconcileChanges: the same, and without a device
+// read in the second case when only peers changed.
 func TestReconcileChanges(t *testing.T) {
 	const many = 20
 	tests := []struct {
 		name   string
 		change func(ds *api.DesiredState)
 		want   []platformtest.Op
+		link   bool // the change is not to peers only
 	}{
 		{
 			name:   "one peer's endpoint among many",
@@ -224,6 +228,7 @@ func TestReconcileChanges(t *testing.T) {
 				prefixOp("DeleteAddress", "drago-a", "10.0.0.1/24"),
 				prefixOp("AddAddress", "drago-a", "10.0.0.99/24"),
 			},
+			link: true,
 		},
 		{
 			name: "address added",
@@ -231,16 +236,19 @@ func TestReconcileChanges(t *testing.T) {
 				ds.Interfaces[0].Addresses = append(ds.Interfaces[0].Addresses, "fd00::1/64")
 			},
 			want: []platformtest.Op{prefixOp("AddAddress", "drago-a", "fd00::1/64")},
+			link: true,
 		},
 		{
 			name:   "mtu changed",
 			change: func(ds *api.DesiredState) { ds.Interfaces[0].MTU = 1380 },
 			want:   []platformtest.Op{{Method: "SetMTU", Device: "drago-a", MTU: 1380}},
+			link: true,
 		},
 		{
 			name:   "listen port changed",
 			change: func(ds *api.DesiredState) { ds.Interfaces[0].ListenPort = 51999 },
 			want:   []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a"}},
+			link: true,
 		},
 		{
 			name: "routed subnet added to a peer",
@@ -271,23 +279,68 @@ func TestReconcileChanges(t *testing.T) {
 				prefixOp("AddAddress", "drago-a", "192.168.9.1/16"),
 				prefixOp("DeleteRoute", "drago-a", "192.168.2.0/24"),
 			},
+			link: true,
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.apply(testState(many))
-			ds := testState(many)
-			ds.Index++
-			tt.change(ds)
-			got := f.apply(ds)
-			if d := cmp.Diff(tt.want, got, cmpNetip); d != "" {
-				t.Errorf("ops (-want +got):\n%s", d)
-			}
-			if again := f.apply(ds); len(again) != 0 {
-				t.Errorf("second reconcile made writes: %+v", again)
-			}
-		})
+		for _, changes := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/changes=%v", tt.name, changes), func(t *testing.T) {
+				f := newFixture(t)
+				f.apply(testState(many))
+				ds := testState(many)
+				ds.Index++
+				tt.change(ds)
+				reconcile := f.rec.reconcile
+				if changes {
+					reconcile = f.rec.reconcileChanges
+				}
+				f.fake.Reset()
+				if _, err := reconcile(context.Background(), ds); err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(tt.want, writes(f.fake), cmpNetip); d != "" {
+					t.Errorf("ops (-want +got):\n%s", d)
+				}
+				if reads := len(f.fake.Ops()) - len(writes(f.fake)); changes && !tt.link && reads != 0 {
+					t.Errorf("%d device reads for a change to peers only", reads)
+				}
+				if again := f.apply(ds); len(again) != 0 {
+					t.Errorf("a full reconcile after it made writes: %+v", again)
+				}
+			})
+		}
+	}
+}
+
+// TestReconcileChangesLeavesDriftToTheFullReconcile: reconcileChanges
+// trusts its last apply, so a hand-made change waits for reconcile, and an
+// interface whose apply failed is read again.
+func TestReconcileChangesLeavesDriftToTheFullReconcile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.apply(testState(3))
+	must(t, f.fake.ConfigureWireGuard("drago-a", wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: peerKey(10), Remove: true}}}))
+	f.fake.Reset()
+	if _, err := f.rec.reconcileChanges(ctx, testState(3)); err != nil || len(f.fake.Ops()) != 0 {
+		t.Fatalf("reconcileChanges of the same state: %v, ops %+v; want none", err, f.fake.Ops())
+	}
+	if got := f.apply(testState(3)); len(got) != 1 || got[0].Peers != 1 {
+		t.Fatalf("full reconcile after the hand-made removal: %+v, want the peer added back", got)
+	}
+
+	ds := testState(3)
+	ds.Interfaces[0].Peers[1].Endpoint = "198.51.100.1:4000"
+	f.fake.FailOn("ConfigureWireGuard", errors.New("boom"))
+	if _, err := f.rec.reconcileChanges(ctx, ds); err == nil {
+		t.Fatal("reconcileChanges with a failing backend: want error")
+	}
+	f.fake.FailOn("ConfigureWireGuard", nil)
+	f.fake.Reset()
+	if _, err := f.rec.reconcileChanges(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	if ops := f.fake.Ops(); len(ops) != 2 || ops[0].Method != "Device" || ops[1].Peers != 1 {
+		t.Errorf("after a failure: %+v, want the device read and the peer updated", ops)
 	}
 }
 
