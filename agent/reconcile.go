@@ -59,8 +59,8 @@ func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconci
 		return nil, err
 	}
 	return &reconciler{
-		b:     b,
-		dir:   dir,
+		b:      b,
+		dir:    dir,
 		keys:   &keyStore{dir: dir.keysDir()},
 		owned:  owned,
 		log:    log,

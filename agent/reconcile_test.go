@@ -242,13 +242,13 @@ func TestReconcileChanges(t *testing.T) {
 			name:   "mtu changed",
 			change: func(ds *api.DesiredState) { ds.Interfaces[0].MTU = 1380 },
 			want:   []platformtest.Op{{Method: "SetMTU", Device: "drago-a", MTU: 1380}},
-			link: true,
+			link:   true,
 		},
 		{
 			name:   "listen port changed",
 			change: func(ds *api.DesiredState) { ds.Interfaces[0].ListenPort = 51999 },
 			want:   []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a"}},
-			link: true,
+			link:   true,
 		},
 		{
 			name: "routed subnet added to a peer",

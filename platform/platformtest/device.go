@@ -38,7 +38,7 @@ func (e *kindError) Unwrap() error { return e.kind }
 // and AllowedIPs slices are never modified in place once handed out.
 type device struct {
 	wg     wgtypes.Device
-	shared bool // a snapshot holds wg.Peers: copy before changing a peer
+	shared bool                         // a snapshot holds wg.Peers: copy before changing a peer
 	index  map[wgtypes.Key]int          // peer public key -> position in wg.Peers
 	owners map[netip.Prefix]wgtypes.Key // allowed IP -> peer
 	mtu    int
