@@ -258,33 +258,60 @@ func (prev parsedPeers) sameKeys(peers []api.DesiredPeer) (parsedPeers, error) {
 	return next, nil
 }
 
-// reorder parses peers, reusing the peers of prev that are unchanged, and
-// sorts them.
+// reorder parses peers, reusing the peers of prev that are unchanged: the
+// parsed ones, sorted, are merged into the kept ones, which are in order.
 func (prev parsedPeers) reorder(peers []api.DesiredPeer) (parsedPeers, error) {
-	out := make([]wantPeer, 0, len(peers))
+	type fresh struct {
+		k int32 // index in peers
+		p wantPeer
+	}
+	var parsed []fresh
+	kept := make([]bool, len(prev.sorted))
+	from := make([]int32, len(peers)) // index in prev.sorted, or -1 when parsed
 	j := 0
-	for _, dp := range peers {
+	for k, dp := range peers {
 		for j < len(prev.src) && api.ComparePeers(prev.src[j], dp) < 0 {
 			j++
 		}
 		if j < len(prev.src) && sameDesiredPeer(prev.src[j], dp) {
-			out = append(out, prev.sorted[prev.pos[j]])
+			from[k], kept[prev.pos[j]] = prev.pos[j], true
 			continue
 		}
 		p, err := parsePeer(dp)
 		if err != nil {
 			return parsedPeers{}, fmt.Errorf("peer %q: %w", dp.PublicKey, err)
 		}
-		out = append(out, p)
+		from[k] = -1
+		parsed = append(parsed, fresh{int32(k), p})
 	}
-	order := make([]int32, len(out))
-	for k := range order {
-		order[k] = int32(k)
+	order := make([]int32, len(parsed)) // parsed, sorted by key
+	for f := range order {
+		order[f] = int32(f)
 	}
-	slices.SortFunc(order, func(a, b int32) int { return compareKeys(out[a].PublicKey, out[b].PublicKey) })
-	next := parsedPeers{src: peers, sorted: make([]wantPeer, len(out)), pos: make([]int32, len(out))}
-	for at, k := range order {
-		next.sorted[at], next.pos[k] = out[k], int32(at)
+	slices.SortFunc(order, func(a, b int32) int { return compareKeys(parsed[a].p.PublicKey, parsed[b].p.PublicKey) })
+
+	next := parsedPeers{src: peers, sorted: make([]wantPeer, 0, len(peers)), pos: make([]int32, len(peers))}
+	moved := make([]int32, len(prev.sorted)) // index in prev.sorted -> in next.sorted
+	i, f := 0, 0
+	for i < len(prev.sorted) || f < len(order) {
+		switch {
+		case i < len(prev.sorted) && !kept[i]:
+			i++
+		case f == len(order) || i < len(prev.sorted) && compareKeys(prev.sorted[i].PublicKey, parsed[order[f]].p.PublicKey) < 0:
+			moved[i] = int32(len(next.sorted))
+			next.sorted = append(next.sorted, prev.sorted[i])
+			i++
+		default:
+			pf := &parsed[order[f]]
+			next.pos[pf.k] = int32(len(next.sorted))
+			next.sorted = append(next.sorted, pf.p)
+			f++
+		}
+	}
+	for k, at := range from {
+		if at >= 0 {
+			next.pos[k] = moved[at]
+		}
 	}
 	return next, nil
 }

@@ -57,6 +57,23 @@ func BenchmarkParseState1000PeersOneChanged(b *testing.B) {
 	}
 }
 
+// BenchmarkParseState1000PeersOneRekeyed parses, with the peer cache, a
+// state in which one peer of 1,000 has a new key (the last step of its key
+// rotation): the keys differ, so the parse merges rather than replaces.
+func BenchmarkParseState1000PeersOneRekeyed(b *testing.B) {
+	states := [2]*api.DesiredState{benchState(1000), benchState(1000)}
+	ps := states[1].Interfaces[0].Peers
+	ps[500].PublicKey = wgtypes.Key(sha256.Sum256(fmt.Append(nil, 1000))).String()
+	slices.SortFunc(ps, api.ComparePeers)
+	var cache peerCache
+	b.ReportAllocs()
+	for n := 0; b.Loop(); n++ {
+		if set := parseState(states[n%2], &cache); len(set.Errors) != 0 {
+			b.Fatal(set.Errors)
+		}
+	}
+}
+
 // benchReconciler returns a reconciler on a Recorder that already applied
 // ds, with the Recorder's counters reset.
 func benchReconciler(b *testing.B, ds *api.DesiredState) (*reconciler, *platformtest.Recorder) {
@@ -78,23 +95,29 @@ func benchReconciler(b *testing.B, ds *api.DesiredState) (*reconciler, *platform
 }
 
 // BenchmarkReconcile1000PeersOneChanged applies new states that each move
-// one peer's endpoint: one parse, one diff and one peer update per state.
+// one peer's endpoint: one parse and one peer update per state, after a
+// read and diff of the device (full) or from the last state (changes, as
+// the agent applies new states).
 func BenchmarkReconcile1000PeersOneChanged(b *testing.B) {
 	states := [2]*api.DesiredState{benchState(1000), benchState(1000)}
 	states[1].Index++
 	states[1].Interfaces[0].Peers[500].Endpoint = "198.51.100.1:4000"
-	r, fake := benchReconciler(b, states[0])
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		before := fake.PeerOps()
-		if _, err := r.reconcile(context.Background(), states[i%2]); err != nil {
-			b.Fatal(err)
-		}
-		if n := fake.PeerOps() - before; n != 1 {
-			b.Fatalf("reconcile made %d peer changes, want 1", n)
-		}
+	for _, full := range []bool{true, false} {
+		b.Run(map[bool]string{true: "full", false: "changes"}[full], func(b *testing.B) {
+			r, fake := benchReconciler(b, states[0])
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				before := fake.PeerOps()
+				if _, err := r.run(context.Background(), states[i%2], full); err != nil {
+					b.Fatal(err)
+				}
+				if n := fake.PeerOps() - before; n != 1 {
+					b.Fatalf("reconcile made %d peer changes, want 1", n)
+				}
+			}
+		})
 	}
 }
 
