@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -290,22 +291,32 @@ func (prev parsedPeers) reorder(peers []api.DesiredPeer) (parsedPeers, error) {
 	}
 	slices.SortFunc(order, func(a, b int32) int { return compareKeys(parsed[a].p.PublicKey, parsed[b].p.PublicKey) })
 
+	// Kept peers are copied in runs: one copy per run between changes
+	// rather than one per peer.
 	next := parsedPeers{src: peers, sorted: make([]wantPeer, 0, len(peers)), pos: make([]int32, len(peers))}
 	moved := make([]int32, len(prev.sorted)) // index in prev.sorted -> in next.sorted
-	i, f := 0, 0
-	for i < len(prev.sorted) || f < len(order) {
-		switch {
-		case i < len(prev.sorted) && !kept[i]:
-			i++
-		case f == len(order) || i < len(prev.sorted) && compareKeys(prev.sorted[i].PublicKey, parsed[order[f]].p.PublicKey) < 0:
-			moved[i] = int32(len(next.sorted))
-			next.sorted = append(next.sorted, prev.sorted[i])
-			i++
-		default:
+	i := 0
+	for f := 0; f <= len(order); f++ {
+		end := len(prev.sorted) // the kept peers before parsed[order[f]]
+		if f < len(order) {
+			key := parsed[order[f]].p.PublicKey
+			end = i + sort.Search(end-i, func(n int) bool { return compareKeys(prev.sorted[i+n].PublicKey, key) >= 0 })
+		}
+		for i < end {
+			run := i
+			for i < end && kept[i] {
+				moved[i] = int32(len(next.sorted) + i - run)
+				i++
+			}
+			next.sorted = append(next.sorted, prev.sorted[run:i]...)
+			for i < end && !kept[i] {
+				i++
+			}
+		}
+		if f < len(order) {
 			pf := &parsed[order[f]]
 			next.pos[pf.k] = int32(len(next.sorted))
 			next.sorted = append(next.sorted, pf.p)
-			f++
 		}
 	}
 	for k, at := range from {

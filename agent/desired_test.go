@@ -2,6 +2,8 @@ package agent
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -186,5 +188,40 @@ func TestPeerCacheParsesLikeWithout(t *testing.T) {
 	edit("peer fixed", func(ps []api.DesiredPeer) []api.DesiredPeer { ps[7].AllowedIPs = []string{"10.8.0.0/16"}; return ps })
 	if got := cache.last["if-a"].sorted; len(got) != len(ds.Interfaces[0].Peers) {
 		t.Errorf("cache holds %d peers, the state %d", len(got), len(ds.Interfaces[0].Peers))
+	}
+}
+
+// TestPeerCacheRandomEdits parses random successions of states (peers
+// removed, added, rekeyed and changed at random places) with and without
+// the cache: the results must be the same.
+func TestPeerCacheRandomEdits(t *testing.T) {
+	opts := cmp.Options{cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+		cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })}
+	pool := benchState(60).Interfaces[0].Peers
+	for seed := range uint64(10) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		var cache peerCache
+		ds := benchState(0)
+		for step := range 20 {
+			next := *ds
+			next.Interfaces = slices.Clone(ds.Interfaces)
+			var ps []api.DesiredPeer
+			for _, p := range pool {
+				if rng.IntN(3) == 0 {
+					continue
+				}
+				if rng.IntN(10) == 0 {
+					p.Endpoint = fmt.Sprintf("192.0.2.%d:1", rng.IntN(60))
+				}
+				ps = append(ps, p)
+			}
+			slices.SortFunc(ps, api.ComparePeers)
+			next.Interfaces[0].Peers = ps
+			ds = &next
+			want, got := parseState(ds, nil), parseState(ds, &cache)
+			if d := cmp.Diff(want, got, opts); d != "" {
+				t.Fatalf("seed %d step %d: cached parse (-fresh +cached):\n%s", seed, step, d)
+			}
+		}
 	}
 }

@@ -44,15 +44,24 @@ func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
 		added := slices.SortedFunc(slices.Values(p.Peers), ComparePeers)
 		old := out.Interfaces[k].Peers
 		peers := make([]DesiredPeer, 0, len(old)+len(added))
-		for _, e := range old { // merge: old is in order already
-			if drop[e.InterfaceID] {
-				continue
+		// Merge, old being in order already; the kept peers are copied in
+		// runs, one copy per run between changes.
+		run := 0
+		for i := range old {
+			dropped := drop[old[i].InterfaceID]
+			if !dropped && (len(added) == 0 || ComparePeers(added[0], old[i]) >= 0) {
+				continue // extends the run
 			}
-			for len(added) > 0 && ComparePeers(added[0], e) < 0 {
+			peers = append(peers, old[run:i]...)
+			for len(added) > 0 && ComparePeers(added[0], old[i]) < 0 {
 				peers, added = append(peers, added[0]), added[1:]
 			}
-			peers = append(peers, e)
+			run = i
+			if dropped {
+				run = i + 1
+			}
 		}
+		peers = append(peers, old[run:]...)
 		out.Interfaces[k].Peers = append(peers, added...)
 	}
 	return &out, nil
