@@ -106,6 +106,11 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if method == http.MethodPut {
+		// A PUT replaces: net/http may resend it when the server closed the
+		// kept-alive connection as it went out (the key is not sent).
+		req.Header["Idempotency-Key"] = nil
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
