@@ -97,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Scenario, "scenario", 0, "scenario to run, 1-5 (required):\n"+scenarioHelp())
 	fs.IntVar(&c.Hosts, "hosts", 0, "simulated hosts (scenario 3: spokes); default per scenario: 1000, 10000, 10000, 1000, 10000")
 	fs.IntVar(&c.MeshSize, "mesh-size", 0, "hosts per mesh, scenarios 2 and 5 (default 100)")
-	fs.IntVar(&c.Changes, "changes", 0, "changes measured one after the other, scenarios 1-3 (default 3 rotations or 10 subnet changes, 20, 5)")
+	fs.IntVar(&c.Changes, "changes", 0, "changes measured one after the other, scenarios 1-3 (default 10, 20, 5)")
 	fs.StringVar(&c.Change, "change", changeRotate, "scenario 1: what changes, rotate (key rotation through the API) or subnet (routed_subnets of one interface)")
 	fs.DurationVar(&c.Idle, "idle", time.Minute, "scenario 5: how long the hosts stay idle while measured")
 	fs.DurationVar(&c.BurstWindow, "burst-window", 2*time.Second, "scenario 4: the agents start spread over this window")
@@ -171,10 +171,7 @@ func (c config) withDefaults() config {
 	if c.Changes == 0 {
 		switch c.Scenario {
 		case scenarioMesh:
-			c.Changes = 3
-			if c.Change == changeSubnet {
-				c.Changes = 10
-			}
+			c.Changes = 10
 		case scenarioScoped:
 			c.Changes = 20
 		case scenarioHub:
