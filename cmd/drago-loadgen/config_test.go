@@ -94,7 +94,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		args []string
 		want config
 	}{
-		{[]string{"-scenario", "1"}, with(func(c *config) { c.Scenario, c.Hosts, c.MeshSize, c.Changes = 1, 1000, 1000, 3 })},
+		{[]string{"-scenario", "1"}, with(func(c *config) { c.Scenario, c.Hosts, c.MeshSize, c.Changes = 1, 1000, 1000, 10 })},
 		{[]string{"-scenario", "1", "-change", "subnet"}, with(func(c *config) {
 			c.Scenario, c.Hosts, c.MeshSize, c.Changes, c.Change = 1, 1000, 1000, 10, changeSubnet
 		})},
