@@ -107,6 +107,7 @@ func (r *reconciler) reconcileChanges(ctx context.Context, ds *api.DesiredState)
 	return r.run(ctx, ds, false)
 }
 
+// run is reconcile when full, else reconcileChanges.
 func (r *reconciler) run(ctx context.Context, ds *api.DesiredState, full bool) (result, error) {
 	var res result
 	set := r.parse(ds)
