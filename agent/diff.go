@@ -307,8 +307,8 @@ func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
 func sameAllowedIPs(want []netip.Prefix, have []net.IPNet) bool {
 	inOrder := len(want) == len(have)
 	for k := 0; inOrder && k < len(have); k++ {
-		p, ok := netPrefix(have[k])
-		inOrder = ok && p == want[k]
+		p, ok := platform.Prefix(have[k])
+		inOrder = ok && p.Masked() == want[k]
 	}
 	return inOrder || slices.Equal(want, peerPrefixes(have))
 }
@@ -317,24 +317,11 @@ func sameAllowedIPs(want []netip.Prefix, have []net.IPNet) bool {
 func peerPrefixes(nets []net.IPNet) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(nets))
 	for _, n := range nets {
-		if p, ok := netPrefix(n); ok {
-			out = append(out, p)
+		if p, ok := platform.Prefix(n); ok {
+			out = append(out, p.Masked())
 		}
 	}
 	return sortPrefixes(out)
-}
-
-// netPrefix converts an allowed IP to a masked prefix, IPv4 unmapped.
-func netPrefix(n net.IPNet) (netip.Prefix, bool) {
-	addr, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ones, bits := n.Mask.Size()
-	if addr.Is4In6() && bits == 128 {
-		ones -= 96
-	}
-	return netip.PrefixFrom(addr.Unmap(), ones).Masked(), true
 }
 
 func ipNets(ps []netip.Prefix) []net.IPNet {

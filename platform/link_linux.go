@@ -73,7 +73,7 @@ func (ls links) state(name string) (*Device, error) {
 		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
 	for _, a := range addrs {
-		if p, ok := prefix(*a.IPNet); ok {
+		if p, ok := Prefix(*a.IPNet); ok {
 			d.Addresses = append(d.Addresses, p)
 		}
 	}
@@ -249,7 +249,7 @@ func ownedRoutes(l netlink.Link, dst netip.Prefix) ([]netlink.Route, error) {
 // routeDst returns r's destination; a nil Dst is the default route.
 func routeDst(r netlink.Route) netip.Prefix {
 	if r.Dst != nil {
-		if p, ok := prefix(*r.Dst); ok {
+		if p, ok := Prefix(*r.Dst); ok {
 			return p
 		}
 	}

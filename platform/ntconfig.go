@@ -123,7 +123,7 @@ func ntPeerConfig(pc wgtypes.PeerConfig) (ntPeer, error) {
 		p.Flags |= ntPeerReplaceAllowedIPs
 	}
 	for _, n := range pc.AllowedIPs {
-		pfx, ok := prefix(n)
+		pfx, ok := Prefix(n)
 		if !ok {
 			return p, fmt.Errorf("invalid allowed ip %s", n.String())
 		}

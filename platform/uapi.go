@@ -169,9 +169,9 @@ func ipNet(p netip.Prefix) net.IPNet {
 	return net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
 }
 
-// prefix converts n to a netip.Prefix, IPv4 unmapped. ok is false when n is
-// not a valid CIDR prefix.
-func prefix(n net.IPNet) (p netip.Prefix, ok bool) {
+// Prefix converts n to a netip.Prefix, IPv4 unmapped, host bits kept. ok
+// is false when n is not a valid CIDR prefix.
+func Prefix(n net.IPNet) (p netip.Prefix, ok bool) {
 	a, ok := netip.AddrFromSlice(n.IP)
 	if !ok {
 		return netip.Prefix{}, false

@@ -153,9 +153,9 @@ func TestPrefix(t *testing.T) {
 		{"Zero", net.IPNet{}, "invalid Prefix", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := prefix(tt.in)
+			got, ok := Prefix(tt.in)
 			if got.String() != tt.want || ok != tt.wantOK {
-				t.Errorf("prefix(%v) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
+				t.Errorf("Prefix(%v) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}

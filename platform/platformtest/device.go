@@ -185,17 +185,8 @@ func (d *device) dropAllowedIP(owner wgtypes.Key, pfx netip.Prefix) {
 
 // toPrefix converts n to a masked netip.Prefix, IPv4 unmapped.
 func toPrefix(n net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP)
-	ones, bits := n.Mask.Size()
-	if !ok || bits == 0 {
-		return netip.Prefix{}, false
-	}
-	a = a.Unmap()
-	if bits == 128 && a.Is4() {
-		ones -= 96
-	}
-	p := netip.PrefixFrom(a, ones)
-	return p.Masked(), p.IsValid()
+	p, ok := platform.Prefix(n)
+	return p.Masked(), ok
 }
 
 func ipNet(p netip.Prefix) net.IPNet {
