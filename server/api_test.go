@@ -432,18 +432,45 @@ func TestLargeAnswersAreCompressed(t *testing.T) {
 	}
 }
 
-func TestLargeHubStatusReportAccepted(t *testing.T) {
+// TestStatusReportBoundByPeers: a hub's report of its 10,000 spokes is
+// accepted, while a host with one peer that reports as many is refused
+// with 413 before the body is read whole.
+func TestStatusReportBoundByPeers(t *testing.T) {
 	ts := startServer(t, "")
 	c, ctx := ts.rootClient(), context.Background()
-	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "hub", IPv4Range: "10.1.0.0/24"}))
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "hub", IPv4Range: "10.1.0.0/16", Topology: api.TopologyMesh}))
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "pair", IPv4Range: "10.2.0.0/24", Topology: api.TopologyMesh}))
 	hc, _ := ts.agentHost("hub", "hub")
+	const spokes = 10000
+	st := ts.srv.State()
+	for i := range spokes { // devices are the cheapest real peers
+		if _, err := st.CreateDevice(api.DeviceRequest{Network: "hub", Name: "d" + strconv.Itoa(i), PublicKey: testKey("d" + strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ds := must[*api.DesiredState](t)(hc.DesiredState(ctx, 0, 0))
 	now := time.Now()
 	is := api.InterfaceStatus{ID: ds.Interfaces[0].ID, PublicKey: ds.Interfaces[0].PublicKey}
-	for i := range 10000 { // a 10,000-spoke hub: about 1.5 MiB of JSON
-		is.Peers = append(is.Peers, api.PeerStatus{PublicKey: testKey(strconv.Itoa(i)), Endpoint: "192.0.2.1:51820", LastHandshake: &now, RxBytes: 123456, TxBytes: 654321})
+	for i := range spokes { // about 1.5 MiB of JSON
+		is.Peers = append(is.Peers, api.PeerStatus{PublicKey: testKey("d" + strconv.Itoa(i)), Endpoint: "192.0.2.1:51820", LastHandshake: &now, RxBytes: 123456, TxBytes: 654321})
 	}
 	if err := hc.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{is}}); err != nil {
 		t.Fatalf("hub status report: %v", err)
+	}
+
+	small, _ := ts.agentHost("small", "pair")
+	ts.agentHost("other", "pair")
+	sds := must[*api.DesiredState](t)(small.DesiredState(ctx, 0, 0))
+	is.ID, is.PublicKey = sds.Interfaces[0].ID, sds.Interfaces[0].PublicKey
+	before := st.Index()
+	if err := small.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{is}}); api.StatusOf(err) != http.StatusRequestEntityTooLarge {
+		t.Fatalf("10,000 peers from a host with one: %v, want 413", err)
+	}
+	is.Peers = is.Peers[:200] // under the byte bound, over the peer bound
+	if err := small.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{is}}); api.StatusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "peers") {
+		t.Fatalf("200 peers from a host with one: %v, want 400 naming peers", err)
+	}
+	if st.Index() != before {
+		t.Fatal("a refused report changed the state")
 	}
 }

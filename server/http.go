@@ -50,16 +50,28 @@ type route struct {
 	access       string
 	summary      string
 	maxBody      int64 // 0: maxBody
-	handle       func(*request) (any, error)
+	// bodyLimit, when set, bounds the body after authentication (a status
+	// report by its host's peers).
+	bodyLimit func(*request) int64
+	handle    func(*request) (any, error)
+	// For the OpenAPI document: the zero value of the JSON request body
+	// (nil: none), of the success answer (created{}, noContent{} and text
+	// mark 201, 204 and text/plain), and the query parameters taken.
+	body   any
+	answer any
+	query  []string
 }
 
 // request is what a handler gets: the HTTP request, its path variables and
 // the authenticated caller.
 type request struct {
 	*http.Request
+	w    http.ResponseWriter
+	s    *Server
 	vars map[string]string
 	who  *state.Principal
 	body []byte
+	done []func() // run once the handler returned
 }
 
 // Answer types that the wrapper writes differently from a plain 200 JSON.
@@ -71,9 +83,10 @@ type (
 
 // apiError is an error with a status and an optional field, for the wrapper.
 type apiError struct {
-	status  int
-	field   string
-	message string
+	status     int
+	field      string
+	message    string
+	retryAfter string // seconds, for 429
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -86,8 +99,11 @@ func badRequest(field, format string, args ...any) error {
 func (s *Server) handler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		req := &request{Request: r, vars: mux.Vars(r)}
+		req := &request{Request: r, w: w, s: s, vars: mux.Vars(r)}
 		v, err := s.serve(rt, req)
+		for _, f := range req.done {
+			f()
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -113,25 +129,56 @@ func (s *Server) serve(rt route, req *request) (any, error) {
 			return nil, err
 		}
 	}
-	switch rt.auth {
-	case authManagement, authHost, authJoin:
-		req.who = s.state.Authenticate(bearer(r))
-		if req.who == nil {
-			return nil, &apiError{status: http.StatusUnauthorized, message: "missing or invalid token"}
+	for name, v := range req.vars {
+		if len(v) > maxRef {
+			return nil, badRequest(name, "is longer than %d characters", maxRef)
+		}
+	}
+	if rt.auth != authNone {
+		if err := s.authenticate(req); err != nil {
+			return nil, err
 		}
 	}
 	switch {
-	case rt.auth == authManagement && !req.who.AllowedAny(rt.resource, rt.access):
+	case rt.auth == authManagement && req.who.Token == nil:
+		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a management token"}
+	case rt.auth == authManagement && rt.resource != "" && !req.who.AllowedAny(rt.resource, rt.access):
 		return nil, &apiError{status: http.StatusForbidden, message: fmt.Sprintf("token has no %s access to %s", rt.access, rt.resource)}
 	case rt.auth == authHost && req.who.HostID == "":
 		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a host credential"}
 	case rt.auth == authJoin && req.who.Join == nil:
 		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a join token"}
 	}
-	if err := req.readBody(cmp.Or(rt.maxBody, maxBody)); err != nil {
+	limit := cmp.Or(rt.maxBody, maxBody)
+	if rt.bodyLimit != nil {
+		limit = rt.bodyLimit(req)
+	}
+	if err := req.readBody(limit); err != nil {
 		return nil, err
 	}
 	return rt.handle(req)
+}
+
+// maxRef bounds a path reference (a name or id).
+const maxRef = 256
+
+// authenticate resolves the caller's bearer secret. Failed attempts are
+// logged and limited per client address.
+func (s *Server) authenticate(req *request) error {
+	ip := remoteIP(req.Request)
+	if wait := s.authFails.blocked(ip); wait > 0 {
+		return tooMany(wait, "too many failed authentications from this address; retry later")
+	}
+	req.who = s.state.Authenticate(bearer(req.Request))
+	if req.who != nil {
+		return nil
+	}
+	if s.authFails.failed(ip) {
+		s.log.Warn("failed authentications: limit reached, refusing the address for a while", "remote", ip, "path", req.URL.Path)
+	} else {
+		s.log.Info("authentication failed", "remote", ip, "path", req.URL.Path, "token_given", bearer(req.Request) != "")
+	}
+	return &apiError{status: http.StatusUnauthorized, message: "missing or invalid token"}
 }
 
 // checkOrigin refuses state-changing calls from a browser page of another origin.
@@ -160,10 +207,22 @@ func (req *request) readBody(limit int64) error {
 	if req.Body == nil || req.Method == http.MethodGet || req.Method == http.MethodDelete {
 		return nil
 	}
+	// A trickled body must not hold the handler: bound its reading (the
+	// server sets no ReadTimeout, which would also end blocking queries).
+	if req.w != nil {
+		rc := http.NewResponseController(req.w)
+		if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) == nil {
+			defer rc.SetReadDeadline(time.Time{})
+		}
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, limit))
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooBig):
 		return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &apiError{status: http.StatusRequestTimeout, message: fmt.Sprintf("request body not received within %s", bodyTimeout)}
 	}
 	if err != nil {
 		return badRequest("body", "reading: %v", err)
@@ -285,8 +344,25 @@ func intParam(q url.Values, name string, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// blocking parses ?index=&wait= of a blocking query.
+// blocking parses ?index=&wait= of a blocking query and, when it will
+// wait, takes one of the caller's blocking-query slots until it returns.
 func (req *request) blocking(defaultWait time.Duration) (uint64, time.Duration, error) {
+	index, wait, err := req.blockingParams(defaultWait)
+	if err != nil || wait == 0 {
+		return index, wait, err
+	}
+	key, limit := "h:"+req.who.HostID, maxPollsPerHost
+	if req.who.Token != nil {
+		key, limit = "t:"+req.who.Token.ID, maxPollsPerToken
+	}
+	if !req.s.polls.acquire(key, limit) {
+		return 0, 0, tooMany(time.Second, fmt.Sprintf("this credential already holds %d blocking queries", limit))
+	}
+	req.done = append(req.done, func() { req.s.polls.release(key) })
+	return index, wait, nil
+}
+
+func (req *request) blockingParams(defaultWait time.Duration) (uint64, time.Duration, error) {
 	q := req.URL.Query()
 	var index uint64
 	if s := q.Get("index"); s != "" {
@@ -373,6 +449,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ae):
 		status, body = ae.status, api.ErrorDetail{Message: ae.message, Field: ae.field}
+		if ae.retryAfter != "" {
+			w.Header().Set("Retry-After", ae.retryAfter)
+		}
 	case errors.As(err, &se):
 		body = api.ErrorDetail{Message: se.Message, Field: se.Field}
 		switch {
@@ -412,6 +491,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (body deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush lets blocking queries and streams flush through the wrapper.
 func (w *statusWriter) Flush() {

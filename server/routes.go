@@ -8,9 +8,11 @@ import (
 	"github.com/drago-wg/drago/server/state"
 )
 
-// maxStatusBody bounds a status report: a hub lists every spoke's counters
-// (about 130 bytes each), so 10,000 spokes need well over the default 1 MiB.
-const maxStatusBody = 32 << 20
+// Query parameters of list and blocking calls, for the OpenAPI document.
+var (
+	listQuery     = []string{"q", "limit", "offset"}
+	blockingQuery = []string{"index", "wait"}
+)
 
 const (
 	read  = state.AccessRead
@@ -24,28 +26,28 @@ func (s *Server) routes() []route {
 		return route{method: method, path: path, auth: authManagement, resource: resource, access: access, summary: summary, handle: h}
 	}
 	return []route{
-		{method: "GET", path: "/health", summary: "Server health (no auth)", handle: func(*request) (any, error) {
+		{method: "GET", path: "/health", summary: "Server health (no auth)", answer: api.Health{}, handle: func(*request) (any, error) {
 			return api.Health{Status: "ok", Version: api.Version}, nil
 		}},
-		{method: "GET", path: "/openapi.json", summary: "This API's OpenAPI 3 document (no auth)", handle: func(*request) (any, error) {
+		{method: "GET", path: "/openapi.json", summary: "This API's OpenAPI 3 document (no auth)", answer: map[string]any{}, handle: func(*request) (any, error) {
 			return s.openAPI(), nil
 		}},
-		mgmt("GET", "/status", "hosts", read, "Counts of networks, hosts by status, interfaces and devices", func(*request) (any, error) {
-			return st.Overview(), nil
-		}),
-		mgmt("GET", "/events", "networks", read, "Recent changes after ?index=, a blocking query with ?wait=", func(r *request) (any, error) {
+		mgmt("GET", "/status", "hosts", read, "Counts of the networks, hosts by status, interfaces and devices the token sees", func(r *request) (any, error) {
+			return st.Overview(r.who), nil
+		}).with(nil, api.Overview{}),
+		mgmt("GET", "/events", "networks", read, "Recent changes the token may see after ?index=, a blocking query with ?wait=", func(r *request) (any, error) {
 			index, wait, err := r.blocking(30 * time.Second)
 			if err != nil {
 				return nil, err
 			}
-			return st.Events(r.Context(), index, wait), nil
-		}),
+			return st.Events(r.Context(), r.who, index, wait), nil
+		}).with(nil, api.Events{}, blockingQuery...),
 
 		mgmt("GET", "/networks", "networks", read, "List networks (?q= name prefix)", func(r *request) (any, error) {
 			f, err := r.filter()
 			f.Networks = r.who.NetworkScope("networks")
 			return st.Networks(f), err
-		}),
+		}).with(nil, api.List[api.Network]{}, listQuery...),
 		mgmt("POST", "/networks", "networks", write, "Create a network", func(r *request) (any, error) {
 			var n api.Network
 			if err := r.decode(&n, true); err != nil {
@@ -56,10 +58,10 @@ func (s *Server) routes() []route {
 			}
 			out, err := st.CreateNetwork(n)
 			return created{out}, err
-		}),
+		}).with(api.Network{}, created{api.Network{}}),
 		mgmt("GET", "/networks/{network}", "networks", read, "Read a network by name or id", func(r *request) (any, error) {
 			return r.network(st, read)
-		}),
+		}).with(nil, api.Network{}),
 		mgmt("PATCH", "/networks/{network}", "networks", write, "Change a network's fields", func(r *request) (any, error) {
 			n, err := r.network(st, write)
 			if err != nil {
@@ -70,49 +72,51 @@ func (s *Server) routes() []route {
 				return nil, err
 			}
 			return st.UpdateNetwork(n.ID, func(n *api.Network) error { return edit(n) })
-		}),
+		}).with(api.Network{}, api.Network{}),
 		mgmt("DELETE", "/networks/{network}", "networks", write, "Delete a network with its interfaces and connections", func(r *request) (any, error) {
 			n, err := r.network(st, write)
 			if err != nil {
 				return nil, err
 			}
 			return noContent{}, st.DeleteNetwork(n.ID)
-		}),
+		}).with(nil, noContent{}),
 		mgmt("GET", "/networks/{network}/topology", "networks", read, "A network's interfaces and connections as a graph", func(r *request) (any, error) {
 			n, err := r.network(st, read)
 			if err != nil {
 				return nil, err
 			}
 			return st.Topology(n.ID)
-		}),
+		}).with(nil, api.Topology{}),
 
+		// A host is in the networks of its interfaces: a scoped token sees
+		// it through one of them and changes it only with all of them.
 		mgmt("GET", "/hosts", "hosts", read, "List hosts (?q=, ?status=, ?label=k=v)", func(r *request) (any, error) {
 			f, err := r.filter()
-			return st.Hosts(f), err
-		}),
+			return st.Hosts(r.who, f), err
+		}).with(nil, api.List[api.Host]{}, "q", "limit", "offset", "status", "label"),
 		mgmt("GET", "/hosts/{host}", "hosts", read, "Read a host by name or id", func(r *request) (any, error) {
-			return st.Host(r.vars["host"])
-		}),
+			return st.Host(r.who, r.vars["host"])
+		}).with(nil, api.Host{}),
 		mgmt("PATCH", "/hosts/{host}", "hosts", write, "Change a host's name, labels or advertised address", func(r *request) (any, error) {
 			edit, err := r.edit()
 			if err != nil {
 				return nil, err
 			}
-			return st.UpdateHost(r.vars["host"], func(h *api.Host) error { return edit(h) })
-		}),
+			return st.UpdateHost(r.who, r.vars["host"], func(h *api.Host) error { return edit(h) })
+		}).with(api.Host{}, api.Host{}),
 		mgmt("DELETE", "/hosts/{host}", "hosts", write, "Delete a host, its interfaces and its credential", func(r *request) (any, error) {
-			return noContent{}, st.DeleteHost(r.vars["host"])
-		}),
+			return noContent{}, st.DeleteHost(r.who, r.vars["host"])
+		}).with(nil, noContent{}),
 		mgmt("GET", "/hosts/{host}/status", "hosts", read, "The host agent's last status report", func(r *request) (any, error) {
-			return st.HostStatus(r.vars["host"])
-		}),
+			return st.HostStatus(r.who, r.vars["host"])
+		}).with(nil, api.StatusReport{}),
 		mgmt("POST", "/hosts/{host}/rotate-keys", "hosts", write, "Ask the host's agent to rotate its keys", func(r *request) (any, error) {
-			return st.RequestKeyRotation(r.vars["host"])
-		}),
+			return st.RequestKeyRotation(r.who, r.vars["host"])
+		}).with(nil, api.Host{}),
 
 		mgmt("GET", "/interfaces", "interfaces", read, "List interfaces (?network=, ?host=)", func(r *request) (any, error) {
 			return r.listInterfaces(st, false)
-		}),
+		}).with(nil, api.List[api.Interface]{}, "q", "limit", "offset", "network", "host"),
 		mgmt("POST", "/interfaces", "interfaces", write, "Add a host to a network", func(r *request) (any, error) {
 			var i api.Interface
 			if err := r.decode(&i, true); err != nil {
@@ -123,10 +127,10 @@ func (s *Server) routes() []route {
 			}
 			out, err := st.CreateInterface(i)
 			return created{out}, err
-		}),
+		}).with(api.Interface{}, created{api.Interface{}}),
 		mgmt("GET", "/interfaces/{id}", "interfaces", read, "Read an interface", func(r *request) (any, error) {
 			return r.iface(st, read, false)
-		}),
+		}).with(nil, api.Interface{}),
 		mgmt("PATCH", "/interfaces/{id}", "interfaces", write, "Change an interface's name, addresses, port, MTU or routed subnets", func(r *request) (any, error) {
 			i, err := r.iface(st, write, false)
 			if err != nil {
@@ -137,14 +141,14 @@ func (s *Server) routes() []route {
 				return nil, err
 			}
 			return st.UpdateInterface(i.ID, func(i *api.Interface) error { return edit(i) })
-		}),
+		}).with(api.Interface{}, api.Interface{}),
 		mgmt("DELETE", "/interfaces/{id}", "interfaces", write, "Remove an interface and its connections", func(r *request) (any, error) {
 			i, err := r.iface(st, write, false)
 			if err != nil {
 				return nil, err
 			}
 			return noContent{}, st.DeleteInterface(i.ID, false)
-		}),
+		}).with(nil, noContent{}),
 		mgmt("GET", "/interfaces/{id}/config", "interfaces", read, "The wg-quick view of an interface, without private key", func(r *request) (any, error) {
 			i, err := st.Interface(r.vars["id"])
 			if err != nil {
@@ -155,11 +159,11 @@ func (s *Server) routes() []route {
 			}
 			cfg, err := st.InterfaceConfig(i.ID)
 			return text(cfg), err
-		}),
+		}).with(nil, text("")),
 
 		mgmt("GET", "/devices", "interfaces", read, "List plain WireGuard devices (?network=)", func(r *request) (any, error) {
 			return r.listInterfaces(st, true)
-		}),
+		}).with(nil, api.List[api.Interface]{}, "q", "limit", "offset", "network", "host"),
 		mgmt("POST", "/devices", "interfaces", write, "Register a plain WireGuard device by its public key", func(r *request) (any, error) {
 			var d api.DeviceRequest
 			if err := r.decode(&d, true); err != nil {
@@ -170,17 +174,17 @@ func (s *Server) routes() []route {
 			}
 			out, err := st.CreateDevice(d)
 			return created{out}, err
-		}),
+		}).with(api.DeviceRequest{}, created{api.Interface{}}),
 		mgmt("GET", "/devices/{id}", "interfaces", read, "Read a device", func(r *request) (any, error) {
 			return r.iface(st, read, true)
-		}),
+		}).with(nil, api.Interface{}),
 		mgmt("DELETE", "/devices/{id}", "interfaces", write, "Remove a device", func(r *request) (any, error) {
 			i, err := r.iface(st, write, true)
 			if err != nil {
 				return nil, err
 			}
 			return noContent{}, st.DeleteInterface(i.ID, true)
-		}),
+		}).with(nil, noContent{}),
 
 		mgmt("GET", "/connections", "connections", read, "List explicit connections (?network=, ?interface=)", func(r *request) (any, error) {
 			f, err := r.filter()
@@ -189,7 +193,7 @@ func (s *Server) routes() []route {
 			}
 			f.Networks = r.who.NetworkScope("connections")
 			return st.Connections(f)
-		}),
+		}).with(nil, api.List[api.Connection]{}, "limit", "offset", "network", "interface"),
 		mgmt("POST", "/connections", "connections", write, "Connect two interfaces of a network", func(r *request) (any, error) {
 			var c api.Connection
 			if err := r.decode(&c, true); err != nil {
@@ -200,10 +204,10 @@ func (s *Server) routes() []route {
 			}
 			out, err := st.CreateConnection(c)
 			return created{out}, err
-		}),
+		}).with(api.Connection{}, created{api.Connection{}}),
 		mgmt("GET", "/connections/{id}", "connections", read, "Read a connection", func(r *request) (any, error) {
 			return r.connection(st, read)
-		}),
+		}).with(nil, api.Connection{}),
 		mgmt("PATCH", "/connections/{id}", "connections", write, "Change a connection's allowed IPs, endpoints or keepalive", func(r *request) (any, error) {
 			c, err := r.connection(st, write)
 			if err != nil {
@@ -214,19 +218,21 @@ func (s *Server) routes() []route {
 				return nil, err
 			}
 			return st.UpdateConnection(c.ID, func(c *api.Connection) error { return edit(c) })
-		}),
+		}).with(api.Connection{}, api.Connection{}),
 		mgmt("DELETE", "/connections/{id}", "connections", write, "Remove a connection", func(r *request) (any, error) {
 			c, err := r.connection(st, write)
 			if err != nil {
 				return nil, err
 			}
 			return noContent{}, st.DeleteConnection(c.ID)
-		}),
+		}).with(nil, noContent{}),
 
-		mgmt("GET", "/tokens", "tokens", read, "List management tokens (no secrets)", func(r *request) (any, error) {
+		// A token sees and revokes only tokens within its own grants; ids
+		// are the server's alone.
+		mgmt("GET", "/tokens", "tokens", read, "List the management tokens within the caller's grants (no secrets)", func(r *request) (any, error) {
 			f, err := r.filter()
-			return st.Tokens(f), err
-		}),
+			return st.Tokens(r.who, f), err
+		}).with(nil, api.List[api.Token]{}, listQuery...),
 		mgmt("POST", "/tokens", "tokens", write, "Create a management token; its secret is shown once", func(r *request) (any, error) {
 			var t api.Token
 			if err := r.decode(&t, true); err != nil {
@@ -234,40 +240,38 @@ func (s *Server) routes() []route {
 			}
 			out, err := st.CreateToken(r.who, t)
 			return created{out}, err
-		}),
-		{method: "GET", path: "/tokens/self", auth: authManagement, summary: "The calling token", handle: func(r *request) (any, error) {
-			if r.who.Token == nil {
-				return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a management token"}
-			}
-			return st.Token(r.who.Token.ID)
-		}},
+		}).with(api.Token{}, created{api.Token{}}),
+		// Any management token reads itself, whatever its policies.
+		mgmt("GET", "/tokens/self", "", read, "The calling management token", func(r *request) (any, error) {
+			return st.Token(r.who, r.who.Token.ID)
+		}).with(nil, api.Token{}),
 		mgmt("GET", "/tokens/{id}", "tokens", read, "Read a management token (no secret)", func(r *request) (any, error) {
-			return st.Token(r.vars["id"])
-		}),
-		mgmt("DELETE", "/tokens/{id}", "tokens", write, "Revoke a management token", func(r *request) (any, error) {
-			return noContent{}, st.DeleteToken(r.vars["id"])
-		}),
+			return st.Token(r.who, r.vars["id"])
+		}).with(nil, api.Token{}),
+		mgmt("DELETE", "/tokens/{id}", "tokens", write, "Revoke a management token no stronger than the caller", func(r *request) (any, error) {
+			return noContent{}, st.DeleteToken(r.who, r.vars["id"])
+		}).with(nil, noContent{}),
 
-		mgmt("GET", "/join-tokens", "tokens", read, "List join tokens (no secrets)", func(r *request) (any, error) {
+		mgmt("GET", "/join-tokens", "tokens", read, "List the join tokens of the caller's networks (no secrets)", func(r *request) (any, error) {
 			f, err := r.filter()
-			return st.JoinTokens(f), err
-		}),
-		mgmt("POST", "/join-tokens", "tokens", write, "Create a join token; its secret is shown once", func(r *request) (any, error) {
+			return st.JoinTokens(r.who, f), err
+		}).with(nil, api.List[api.JoinToken]{}, listQuery...),
+		mgmt("POST", "/join-tokens", "tokens", write, "Create a join token for networks the caller may add hosts to; its secret is shown once", func(r *request) (any, error) {
 			var j api.JoinToken
-			if err := r.decode(&j, false); err != nil {
+			if err := r.decode(&j, true); err != nil {
 				return nil, err
 			}
-			out, err := st.CreateJoinToken(j)
+			out, err := st.CreateJoinToken(r.who, j)
 			return created{out}, err
-		}),
+		}).with(api.JoinToken{}, created{api.JoinToken{}}),
 		mgmt("GET", "/join-tokens/{id}", "tokens", read, "Read a join token (no secret)", func(r *request) (any, error) {
-			return st.JoinToken(r.vars["id"])
-		}),
+			return st.JoinToken(r.who, r.vars["id"])
+		}).with(nil, api.JoinToken{}),
 		mgmt("DELETE", "/join-tokens/{id}", "tokens", write, "Revoke a join token", func(r *request) (any, error) {
-			return noContent{}, st.DeleteJoinToken(r.vars["id"])
-		}),
+			return noContent{}, st.DeleteJoinToken(r.who, r.vars["id"])
+		}).with(nil, noContent{}),
 
-		{method: "POST", path: "/agent/register", auth: authJoin, summary: "Register a host with a join token; returns its credential once", handle: func(r *request) (any, error) {
+		{method: "POST", path: "/agent/register", auth: authJoin, body: api.RegisterRequest{}, answer: created{api.RegisterResponse{}}, summary: "Register a host with a join token; returns its credential once", handle: func(r *request) (any, error) {
 			var rr api.RegisterRequest
 			if err := r.decode(&rr, true); err != nil {
 				return nil, err
@@ -275,7 +279,7 @@ func (s *Server) routes() []route {
 			out, err := st.Register(r.who.Join.ID, rr, remoteIP(r.Request))
 			return created{out}, err
 		}},
-		{method: "GET", path: "/agent/config", auth: authHost, summary: "The host's desired state; a blocking query with ?index= and ?wait=, a delta on the state of index with ?delta=true", handle: func(r *request) (any, error) {
+		{method: "GET", path: "/agent/config", auth: authHost, answer: api.DesiredState{}, query: []string{"index", "wait", "delta"}, summary: "The host's desired state; a blocking query with ?index= and ?wait=, a delta on the state of index with ?delta=true", handle: func(r *request) (any, error) {
 			index, wait, err := r.blocking(60 * time.Second)
 			if err != nil {
 				return nil, err
@@ -286,7 +290,9 @@ func (s *Server) routes() []route {
 			}
 			return st.DesiredState(r.Context(), r.who.HostID, index, wait, delta)
 		}},
-		{method: "PUT", path: "/agent/status", auth: authHost, maxBody: maxStatusBody, summary: "The agent's status report and heartbeat", handle: func(r *request) (any, error) {
+		{method: "PUT", path: "/agent/status", auth: authHost, body: api.StatusReport{}, answer: noContent{}, summary: "The agent's status report and heartbeat", bodyLimit: func(r *request) int64 {
+			return st.ReportLimit(r.who.HostID)
+		}, handle: func(r *request) (any, error) {
 			var sr api.StatusReport
 			if err := r.decode(&sr, true); err != nil {
 				return nil, err
@@ -294,6 +300,13 @@ func (s *Server) routes() []route {
 			return noContent{}, st.ReportStatus(r.who.HostID, sr, remoteIP(r.Request))
 		}},
 	}
+}
+
+// with sets what the OpenAPI document says of a route's body, answer and
+// query parameters.
+func (rt route) with(body, answer any, query ...string) route {
+	rt.body, rt.answer, rt.query = body, answer, query
+	return rt
 }
 
 func forbiddenNet() error {

@@ -55,6 +55,9 @@ type Server struct {
 	state *state.State
 	http  *http.Server
 	ln    net.Listener
+
+	polls     pollLimiter  // blocking queries per credential
+	authFails authLimiter  // failed authentications per client address
 }
 
 // New opens the state under cfg.DataDir and prepares the HTTP server. On the
@@ -76,13 +79,18 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, "", fmt.Errorf("creating data dir: %w", err)
 		}
+		// The directory holds the database and the root token: owner only,
+		// also when it existed before (e.g. made 0755 by hand).
+		if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("restricting data dir: %w", err)
+		}
 		var err error
 		st, err = store.OpenBolt(filepath.Join(cfg.DataDir, dbFile), store.BoltOptions{Timeout: 2 * time.Second})
 		if err != nil {
 			return nil, "", err
 		}
 	}
-	s := &Server{cfg: cfg, log: log, store: st}
+	s := &Server{cfg: cfg, log: log, store: st, authFails: authLimiter{now: time.Now}}
 	var err error
 	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval})
 	if err != nil {
@@ -182,6 +190,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("serving", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir)
+	if scheme == "http" && !isLoopback(s.Addr()) {
+		s.log.Warn("serving plain HTTP on a non-loopback address: tokens and host credentials cross the network in clear; set tls cert_file and key_file", "addr", s.Addr())
+	}
 	var err error
 	select {
 	case err = <-errc:
@@ -204,3 +215,17 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Close releases the store without serving (for callers that never served).
 func (s *Server) Close() error { return s.store.Close() }
+
+// isLoopback reports whether a listen address (host:port) binds loopback
+// only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -126,7 +126,10 @@ type JoinToken struct {
 	Uses      int               `json:"uses"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Networks  []string          `json:"networks,omitempty"` // ids of networks to auto-join
-	Secret    string            `json:"secret,omitempty"`
+	// NamePattern limits the host names agents may register with this
+	// token (a shell pattern such as "web-*"); empty allows any free name.
+	NamePattern string `json:"name_pattern,omitempty"`
+	Secret      string `json:"secret,omitempty"`
 }
 
 // List is a page of objects: Items start at Offset of Total matching ones.

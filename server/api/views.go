@@ -23,6 +23,9 @@ type Event struct {
 	Action string    `json:"action"` // created, updated, deleted
 	ID     string    `json:"id"`
 	Name   string    `json:"name,omitempty"`
+	// Networks are the ids of the networks the object is in, which decide
+	// the tokens that see the event.
+	Networks []string `json:"networks,omitempty"`
 }
 
 // Events is the answer of GET /api/v1/events: changes after the asked index,

@@ -1,9 +1,12 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"maps"
+	"path"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -40,14 +43,22 @@ func (s *State) Register(joinID string, r api.RegisterRequest, observed string) 
 		Name: r.Name, Labels: maps.Clone(j.Labels), AdvertiseAddress: r.AdvertiseAddress, ObservedAddress: observed,
 		OS: r.OS, Arch: r.Arch, AgentVersion: r.AgentVersion, Status: api.HostPending,
 	}
-	for k, v := range r.Labels {
+	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
+		// The join token's labels are the administrator's word: an agent
+		// adds labels but never changes one the token sets.
+		if v, ok := j.Labels[k]; ok && v != r.Labels[k] {
+			return nil, forbiddenField("labels."+k, "the join token sets this label to %q", v)
+		}
 		if h.Labels == nil {
 			h.Labels = map[string]string{}
 		}
-		h.Labels[k] = v
+		h.Labels[k] = r.Labels[k]
 	}
 	if err := s.checkHost(h, nil); err != nil {
 		return nil, err
+	}
+	if ok, _ := path.Match(cmp.Or(j.NamePattern, "*"), h.Name); !ok {
+		return nil, forbiddenField("name", "the join token only registers host names matching %q", j.NamePattern)
 	}
 	if err := checkAgentInfo(r.OS, r.Arch, r.AgentVersion, ""); err != nil {
 		return nil, err
@@ -83,6 +94,9 @@ func checkAgentInfo(os, arch, version, backend string) error {
 		if len(f.v) > 64 {
 			return invalid(f.name, "is longer than 64 characters")
 		}
+		if err := checkPrintable(f.name, f.v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -111,15 +125,26 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 		if !ok || i.HostID != hostID {
 			return invalid("interfaces["+strconv.Itoa(k)+"].id", "%q is not an interface of this host", is.ID)
 		}
+		if max := maxReportPeers(s.peerCount(i)); len(is.Peers) > max {
+			return invalid("interfaces["+strconv.Itoa(k)+"].peers", "lists %d peers; the interface has room for %d", len(is.Peers), max)
+		}
 		i2 := rotate(i, is, w)
 		if i2 != nil && i2.NextPublicKey != i.NextPublicKey && s.hasDevicePeer(i) {
 			// A plain device holds this key in its config and would lose the
 			// tunnel: the next key is not taken, so the agent never switches.
 			i2 = nil
 		}
-		if i2 != nil {
-			keyed = append(keyed, i2)
+		if i2 == nil {
+			continue
 		}
+		field := "interfaces[" + strconv.Itoa(k) + "]"
+		if err := s.checkKeyFree(field+".public_key", i.NetworkID, i2.PublicKey, i.ID); err != nil {
+			return err
+		}
+		if err := s.checkKeyFree(field+".next_public_key", i.NetworkID, i2.NextPublicKey, i.ID); err != nil {
+			return err
+		}
+		keyed = append(keyed, i2)
 	}
 	h := *old
 	for _, i := range keyed {
@@ -225,6 +250,11 @@ func (s *State) CreateDevice(d api.DeviceRequest) (*api.Interface, error) {
 	if _, err := checkKey("public_key", d.PublicKey); err != nil {
 		return nil, err
 	}
+	if n, err := s.network(d.Network); err == nil {
+		if err := s.checkKeyFree("public_key", n.ID, d.PublicKey, ""); err != nil {
+			return nil, err
+		}
+	}
 	i := api.Interface{NetworkID: d.Network, Name: "wg0", DeviceName: d.Name, PublicKey: d.PublicKey, ListenPort: 51820}
 	if d.Address != "" {
 		i.Addresses = []string{d.Address}
@@ -254,12 +284,21 @@ func (s *State) CreateDevice(d api.DeviceRequest) (*api.Interface, error) {
 	return clone(out), nil
 }
 
-// Overview counts objects and host states.
-func (s *State) Overview() api.Overview {
+// Overview counts the objects p may see and their hosts' states.
+func (s *State) Overview(p *Principal) api.Overview {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	o := api.Overview{Version: api.Version, Index: s.index, Networks: len(s.networks), Hosts: len(s.hosts)}
+	o := api.Overview{Version: api.Version, Index: s.index}
+	for id := range s.networks {
+		if p.Allowed("networks", AccessRead, id) {
+			o.Networks++
+		}
+	}
 	for _, h := range s.hosts {
+		if !p.AllowedSome("hosts", AccessRead, s.hostNets(h.ID)) {
+			continue
+		}
+		o.Hosts++
 		switch s.hostView(h).Status {
 		case api.HostReady:
 			o.HostsReady++
@@ -270,6 +309,9 @@ func (s *State) Overview() api.Overview {
 		}
 	}
 	for _, i := range s.ifaces {
+		if !p.Allowed("interfaces", AccessRead, i.NetworkID) {
+			continue
+		}
 		if i.DeviceName != "" {
 			o.Devices++
 		} else {
@@ -279,16 +321,20 @@ func (s *State) Overview() api.Overview {
 	return o
 }
 
-// Events returns the recent changes after index, waiting up to wait for one.
-func (s *State) Events(ctx context.Context, index uint64, wait time.Duration) api.Events {
+// Events returns the recent changes after index that p may see, waiting up
+// to wait for one.
+func (s *State) Events(ctx context.Context, p *Principal, index uint64, wait time.Duration) api.Events {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		s.mu.RLock()
-		k, _ := slices.BinarySearchFunc(s.events, index+1, func(e api.Event, i uint64) int {
-			return compareIndex(e.Index, i)
-		})
-		out := api.Events{Index: s.index, Events: slices.Clone(s.events[k:])}
+		k := sort.Search(len(s.events), func(k int) bool { return s.events[k].Index > index })
+		out := api.Events{Index: s.index}
+		for _, e := range s.events[k:] {
+			if p.AllowedSome(eventResource[e.Kind], AccessRead, e.Networks) {
+				out.Events = append(out.Events, e)
+			}
+		}
 		ch := s.eventWake
 		s.mu.RUnlock()
 		if len(out.Events) > 0 || wait <= 0 {
@@ -307,14 +353,39 @@ func (s *State) Events(ctx context.Context, index uint64, wait time.Duration) ap
 	}
 }
 
-func compareIndex(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// eventResource maps an event kind to the resource whose read access shows it.
+var eventResource = map[string]string{
+	"network": "networks", "host": "hosts", "interface": "interfaces",
+	"connection": "connections", "token": "tokens", "join_token": "tokens",
+}
+
+// eventNets fills in the networks of w's events, those of deletions
+// (before is true, before the write applies) or the others (after).
+func (s *State) eventNets(w *write, before bool) {
+	for k := range w.events {
+		e := &w.events[k]
+		if (e.Action == "deleted") != before {
+			continue
+		}
+		switch e.Kind {
+		case "network":
+			e.Networks = []string{e.ID}
+		case "host":
+			e.Networks = s.hostNets(e.ID)
+		case "interface":
+			if i, ok := s.ifaces[e.ID]; ok {
+				e.Networks = []string{i.NetworkID}
+			}
+		case "connection":
+			if c, ok := s.conns[e.ID]; ok {
+				e.Networks = []string{c.NetworkID}
+			}
+		case "join_token":
+			if j, ok := s.joins[e.ID]; ok {
+				e.Networks = slices.Clone(j.Networks)
+			}
+		}
 	}
-	return 0
 }
 
 // rotate returns the interface changed by the keys in a status report, or
@@ -460,4 +531,37 @@ func merge(kept *api.StatusReport, r api.StatusReport) *api.StatusReport {
 	}
 	r.PeersSince = 0
 	return &r
+}
+
+// peerCount returns how many peer interfaces i has.
+func (s *State) peerCount(i *api.Interface) int {
+	n := 0
+	s.eachPeer(i, func(*api.Interface, *api.Connection) { n++ })
+	return n
+}
+
+// maxReportPeers bounds the peers a status report may list for an
+// interface with n peers: each may show under its current and its next key
+// during a rotation, and peers removed since the agent's last state linger.
+func maxReportPeers(n int) int { return 2*n + 64 }
+
+// Status report bounds: a report's fixed part, and what one peer's status
+// takes at most (key, endpoint, handshake time and counters, about 200
+// bytes when written by the agent).
+const (
+	reportBaseBytes = 64 << 10
+	peerReportBytes = 384
+)
+
+// ReportLimit returns the largest status report the host may send: its
+// size follows the host's peers, so a hub of 10,000 spokes sends megabytes
+// and a host with one peer some kilobytes.
+func (s *State) ReportLimit(hostID string) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := int64(reportBaseBytes)
+	for id := range s.hostIfaces[hostID] {
+		n += int64(maxReportPeers(s.peerCount(s.ifaces[id]))) * peerReportBytes
+	}
+	return n
 }

@@ -29,11 +29,11 @@ func fleet(tb testing.TB, nets, size int, topology string) (*State, [][]string) 
 	}
 	hosts := make([][]string, nets)
 	for n := range nets {
-		net, err := s.CreateNetwork(api.Network{Name: fmt.Sprintf("n%d", n), IPv4Range: "10.0.0.0/16", Topology: topology})
+		net, err := s.CreateNetwork(api.Network{Name: fmt.Sprintf("n%d", n), IPv4Range: fmt.Sprintf("10.%d.0.0/16", n), Topology: topology})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		jt, err := s.CreateJoinToken(api.JoinToken{Networks: []string{net.ID}})
+		jt, err := s.CreateJoinToken(Trusted, api.JoinToken{Networks: []string{net.ID}})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestWriteWakesOnlyAffectedHosts(t *testing.T) {
 func TestKeyRotationRequestWakesOnlyTheHost(t *testing.T) {
 	s, hosts := fleet(t, 1, 20, api.TopologyMesh)
 	before := maps.Clone(s.hostIndex)
-	if _, err := s.RequestKeyRotation(hosts[0][3]); err != nil {
+	if _, err := s.RequestKeyRotation(Trusted, hosts[0][3]); err != nil {
 		t.Fatal(err)
 	}
 	for h, i := range s.hostIndex {

@@ -57,7 +57,9 @@ func (s *State) CreateConnection(c api.Connection) (*api.Connection, error) {
 		return nil, &Error{Class: ErrInvalid, Field: "network_id", Message: err.Error()}
 	}
 	c.NetworkID = n.ID
-	c.Meta = api.Meta{}
+	if err := checkNewMeta(&c.Meta); err != nil {
+		return nil, err
+	}
 	if err := s.checkConnection(&c, nil); err != nil {
 		return nil, err
 	}

@@ -36,11 +36,11 @@ func checkDeltas(t *testing.T, seed uint64) {
 	var nets []string
 	joins := map[string]string{} // network id -> join token id
 	for k, topo := range []string{api.TopologyMesh, api.TopologyHub, api.TopologyNone} {
-		n, err := s.CreateNetwork(api.Network{Name: fmt.Sprintf("n%d", k), IPv4Range: "10.0.0.0/16", Topology: topo})
+		n, err := s.CreateNetwork(api.Network{Name: fmt.Sprintf("n%d", k), IPv4Range: fmt.Sprintf("10.%d.0.0/16", k), Topology: topo})
 		if err != nil {
 			t.Fatal(err)
 		}
-		jt, err := s.CreateJoinToken(api.JoinToken{Networks: []string{n.ID}})
+		jt, err := s.CreateJoinToken(Trusted, api.JoinToken{Networks: []string{n.ID}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func checkDeltas(t *testing.T, seed uint64) {
 		func() { // a host leaves
 			if hs := hosts(); len(hs) > 3 && rnd.IntN(3) == 0 {
 				h := hs[rnd.IntN(len(hs))]
-				if err := s.DeleteHost(h); err != nil {
+				if err := s.DeleteHost(Trusted, h); err != nil {
 					t.Fatal(err)
 				}
 				delete(held, h)

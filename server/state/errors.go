@@ -38,6 +38,10 @@ func notFound(kind, ref string) error {
 	return &Error{Class: ErrNotFound, Message: fmt.Sprintf("%s %q not found", kind, ref)}
 }
 
+func forbiddenField(field, format string, args ...any) error {
+	return &Error{Class: ErrForbidden, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
 func forbidden(format string, args ...any) error {
 	return &Error{Class: ErrForbidden, Message: fmt.Sprintf(format, args...)}
 }

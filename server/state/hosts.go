@@ -9,13 +9,13 @@ import (
 	"github.com/drago-wg/drago/server/store"
 )
 
-// Hosts lists hosts sorted by name, with their derived status.
-func (s *State) Hosts(f Filter) api.List[api.Host] {
+// Hosts lists the hosts p may see, sorted by name, with their derived status.
+func (s *State) Hosts(p *Principal, f Filter) api.List[api.Host] {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []api.Host
 	for _, h := range s.hosts {
-		if !f.nameMatches(h.Name) {
+		if !f.nameMatches(h.Name) || !p.AllowedSome("hosts", AccessRead, s.hostNets(h.ID)) {
 			continue
 		}
 		if f.LabelKey != "" {
@@ -34,15 +34,46 @@ func (s *State) Hosts(f Filter) api.List[api.Host] {
 }
 
 // Host returns a host by name or id.
-func (s *State) Host(ref string) (*api.Host, error) {
+func (s *State) Host(p *Principal, ref string) (*api.Host, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h, err := s.host(ref)
+	h, err := s.hostFor(p, ref, AccessRead)
 	if err != nil {
 		return nil, err
 	}
 	hv := s.hostView(h)
 	return &hv, nil
+}
+
+// hostFor resolves a host for p. A host is in the networks of its
+// interfaces: p sees it with read access to hosts in one of them, and
+// changes it (which touches all its interfaces) with write access in all
+// of them; a host in no network takes an unscoped grant. A host p may not
+// see is not found.
+func (s *State) hostFor(p *Principal, ref, access string) (*api.Host, error) {
+	h, err := s.host(ref)
+	if err != nil {
+		return nil, err
+	}
+	nets := s.hostNets(h.ID)
+	if !p.AllowedSome("hosts", AccessRead, nets) {
+		return nil, notFound("host", ref)
+	}
+	if access == AccessWrite && !p.AllowedAll("hosts", AccessWrite, nets) {
+		return nil, forbidden("token has no write access to hosts in every network of host %s", h.Name)
+	}
+	return h, nil
+}
+
+// hostNets returns the ids of the networks the host has interfaces in.
+func (s *State) hostNets(id string) []string {
+	var out []string
+	for i := range s.hostIfaces[id] {
+		if n := s.ifaces[i].NetworkID; !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (s *State) host(ref string) (*api.Host, error) {
@@ -79,10 +110,10 @@ func (s *State) hostView(h *api.Host) api.Host {
 }
 
 // UpdateHost applies edit (name, labels, advertise address) to a copy of the host.
-func (s *State) UpdateHost(ref string, edit func(*api.Host) error) (*api.Host, error) {
+func (s *State) UpdateHost(p *Principal, ref string, edit func(*api.Host) error) (*api.Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := s.host(ref)
+	old, err := s.hostFor(p, ref, AccessWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +156,10 @@ func (s *State) checkHost(h, old *api.Host) error {
 }
 
 // DeleteHost removes a host with its interfaces, connections and credential.
-func (s *State) DeleteHost(ref string) error {
+func (s *State) DeleteHost(p *Principal, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h, err := s.host(ref)
+	h, err := s.hostFor(p, ref, AccessWrite)
 	if err != nil {
 		return err
 	}
@@ -151,10 +182,10 @@ func (s *State) DeleteHost(ref string) error {
 }
 
 // HostStatus returns the host's last status report.
-func (s *State) HostStatus(ref string) (*api.StatusReport, error) {
+func (s *State) HostStatus(p *Principal, ref string) (*api.StatusReport, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h, err := s.host(ref)
+	h, err := s.hostFor(p, ref, AccessRead)
 	if err != nil {
 		return nil, err
 	}
@@ -166,10 +197,10 @@ func (s *State) HostStatus(ref string) (*api.StatusReport, error) {
 }
 
 // RequestKeyRotation flags the host so its agent rotates its keys.
-func (s *State) RequestKeyRotation(ref string) (*api.Host, error) {
+func (s *State) RequestKeyRotation(p *Principal, ref string) (*api.Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := s.host(ref)
+	old, err := s.hostFor(p, ref, AccessWrite)
 	if err != nil {
 		return nil, err
 	}

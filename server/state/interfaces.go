@@ -136,7 +136,9 @@ func (s *State) addInterface(w *write, h *api.Host, i api.Interface) (*api.Inter
 	if err != nil {
 		return nil, &Error{Class: ErrInvalid, Field: "network_id", Message: err.Error()}
 	}
-	i.Meta = api.Meta{}
+	if err := checkNewMeta(&i.Meta); err != nil {
+		return nil, err
+	}
 	i.NetworkID = n.ID
 	if h != nil {
 		i.HostID = h.ID
@@ -245,7 +247,7 @@ func (s *State) checkInterface(w *write, i, old *api.Interface, n *api.Network) 
 	if err := checkMTU("mtu", i.MTU); err != nil {
 		return err
 	}
-	if _, err := parsePrefixes("routed_subnets", i.RoutedSubnets); err != nil {
+	if err := checkRoutedSubnets("routed_subnets", i.RoutedSubnets); err != nil {
 		return err
 	}
 	if i.HostID == "" {
@@ -389,6 +391,9 @@ func (s *State) UpdateInterface(id string, edit func(*api.Interface) error) (*ap
 		}
 		if i.PublicKey != old.PublicKey {
 			if _, err := checkKey("public_key", i.PublicKey); err != nil {
+				return nil, err
+			}
+			if err := s.checkKeyFree("public_key", i.NetworkID, i.PublicKey, i.ID); err != nil {
 				return nil, err
 			}
 		}

@@ -57,7 +57,9 @@ func (s *State) network(ref string) (*api.Network, error) {
 func (s *State) CreateNetwork(n api.Network) (*api.Network, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n.Meta = api.Meta{}
+	if err := checkNewMeta(&n.Meta); err != nil {
+		return nil, err
+	}
 	if n.Topology == "" {
 		n.Topology = api.TopologyNone
 	}
@@ -103,6 +105,9 @@ func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
 	if _, err := ipam.New(v4); err != nil {
 		return invalid("ipv4_range", "%v", err)
 	}
+	if err := s.checkRangeFree("ipv4_range", v4, n.ID); err != nil {
+		return err
+	}
 	if n.IPv6Range != "" {
 		v6, err := parsePrefix("ipv6_range", n.IPv6Range)
 		if err != nil {
@@ -113,6 +118,9 @@ func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
 		}
 		if _, err := ipam.New(v6); err != nil {
 			return invalid("ipv6_range", "%v", err)
+		}
+		if err := s.checkRangeFree("ipv6_range", v6, n.ID); err != nil {
+			return err
 		}
 	}
 	if err := checkPort("listen_port", n.ListenPort); err != nil {
@@ -159,6 +167,25 @@ func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
 			}
 			if err := ipam.Fits(netip.MustParsePrefix(r), []netip.Addr{p.Addr()}); err != nil {
 				return conflict(field, "interface %s has address %s outside the new range %s", id, p.Addr(), r)
+			}
+		}
+	}
+	return nil
+}
+
+// checkRangeFree refuses a range that is reserved or overlaps a range of
+// another network than self: a host in both could not route either.
+func (s *State) checkRangeFree(field string, p netip.Prefix, self string) error {
+	if err := checkNetworkRange(field, p); err != nil {
+		return err
+	}
+	for _, o := range s.networks {
+		if o.ID == self {
+			continue
+		}
+		for _, r := range []string{o.IPv4Range, o.IPv6Range} {
+			if r != "" && netip.MustParsePrefix(r).Overlaps(p) {
+				return conflict(field, "%s overlaps network %s's range %s", p, o.Name, r)
 			}
 		}
 	}

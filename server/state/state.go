@@ -46,6 +46,7 @@ type State struct {
 	ifaces     map[string]*api.Interface
 	netIfaces  map[string]set // network id -> interface ids
 	hostIfaces map[string]set // host id -> interface ids
+	keyOwner   map[netKey]string      // (network, public or next key) -> interface id
 	conns      map[string]*api.Connection
 	ifaceConns map[string]set // interface id -> connection ids
 	tokens     map[string]*tokenRecord
@@ -87,7 +88,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		log: log.With("subsystem", "state"), store: st, opts: opts,
 		networks: map[string]*api.Network{}, netByName: map[string]string{},
 		hosts: map[string]*api.Host{}, hostByName: map[string]string{},
-		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, hostIfaces: map[string]set{},
+		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, hostIfaces: map[string]set{}, keyOwner: map[netKey]string{},
 		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
 		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
@@ -246,9 +247,11 @@ func (w *write) commit() error {
 	}
 	affected := s.affectedHosts(w)
 	s.record(w)
+	s.eventNets(w, true)
 	for _, c := range w.changes {
 		s.apply(c)
 	}
+	s.eventNets(w, false)
 	for h := range s.affectedHosts(w) {
 		affected.add(h)
 	}
@@ -363,6 +366,7 @@ func (s *State) apply(c change) {
 			delete(s.netIfaces[old.NetworkID], c.id)
 			delete(s.hostIfaces[old.HostID], c.id)
 			s.releaseAddrs(old)
+			s.indexKeys(old, false)
 		}
 		delete(s.rotating, c.id)
 		delete(s.waiting, c.id)
@@ -376,6 +380,7 @@ func (s *State) apply(c change) {
 			s.rotating.add(c.id)
 		}
 		index(s.netIfaces, i.NetworkID, c.id)
+		s.indexKeys(i, true)
 		if i.HostID != "" {
 			index(s.hostIfaces, i.HostID, c.id)
 		}
@@ -437,4 +442,31 @@ func clone[T any](v *T) *T {
 		panic(err)
 	}
 	return out
+}
+
+// netKey is a public key within one network: keys are unique per network.
+type netKey struct{ network, key string }
+
+// indexKeys adds (or removes) the interface's current and next keys to the
+// key index.
+func (s *State) indexKeys(i *api.Interface, add bool) {
+	for _, k := range []string{i.PublicKey, i.NextPublicKey} {
+		nk := netKey{i.NetworkID, k}
+		switch {
+		case k == "":
+		case add:
+			s.keyOwner[nk] = i.ID
+		case s.keyOwner[nk] == i.ID:
+			delete(s.keyOwner, nk)
+		}
+	}
+}
+
+// checkKeyFree refuses key for interface self of network when another
+// interface of that network holds it as its current or next key.
+func (s *State) checkKeyFree(field, network, key, self string) error {
+	if owner, ok := s.keyOwner[netKey{network, key}]; ok && owner != self {
+		return conflict(field, "%s: the key is used by another interface or device of this network", field)
+	}
+	return nil
 }

@@ -41,7 +41,7 @@ func oneHost(t *testing.T, opts Options) (*State, *api.RegisterResponse) {
 		t.Fatal(err)
 	}
 	n, _ := s.CreateNetwork(api.Network{Name: "n", IPv4Range: "10.0.0.0/24"})
-	jt, _ := s.CreateJoinToken(api.JoinToken{Networks: []string{n.ID}})
+	jt, _ := s.CreateJoinToken(Trusted, api.JoinToken{Networks: []string{n.ID}})
 	_, joinID, _, _ := splitSecret(jt.Secret)
 	reg, err := s.Register(joinID, api.RegisterRequest{Name: "h"}, "192.0.2.1")
 	if err != nil {
@@ -54,7 +54,7 @@ func TestHostStatusFollowsHeartbeats(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s, reg := oneHost(t, Options{HeartbeatGrace: 45 * time.Second, KeyRotationInterval: time.Hour, Now: clock.Now})
 	status := func() api.Host {
-		h, err := s.Host("h")
+		h, err := s.Host(Trusted, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestHostStatusFollowsHeartbeats(t *testing.T) {
 	if got := status().Status; got != api.HostDown {
 		t.Fatalf("after the grace: %s", got)
 	}
-	if o := s.Overview(); o.HostsDown != 1 || o.HostsReady != 0 {
+	if o := s.Overview(Trusted); o.HostsDown != 1 || o.HostsReady != 0 {
 		t.Errorf("overview: %+v", o)
 	}
 	// Keys older than twice the rotation interval are flagged.
@@ -104,7 +104,7 @@ func TestHostStatusFollowsHeartbeats(t *testing.T) {
 func TestStatusReportPeerDeltas(t *testing.T) {
 	s, hosts := fleet(t, 1, 1, api.TopologyMesh)
 	h := hosts[0][0]
-	st, _ := s.HostStatus(h)
+	st, _ := s.HostStatus(Trusted, h)
 	ifID, key := st.Interfaces[0].ID, st.Interfaces[0].PublicKey
 	peer := func(n byte, rx int64) api.PeerStatus {
 		var k [32]byte
@@ -116,7 +116,7 @@ func TestStatusReportPeerDeltas(t *testing.T) {
 			{ID: ifID, PublicKey: key, Peers: peers, RemovedPeers: removed}}}, "192.0.2.1")
 	}
 	kept := func() []api.PeerStatus {
-		st, err := s.HostStatus(h)
+		st, err := s.HostStatus(Trusted, h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestBlockingQueryIsASignOfLife(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s, reg := oneHost(t, Options{HeartbeatGrace: 45 * time.Second, Now: clock.Now})
 	status := func() string {
-		h, err := s.Host("h")
+		h, err := s.Host(Trusted, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +248,7 @@ func TestRotationReadyWhenEveryPeerApplied(t *testing.T) {
 	}
 	apply(peers[0])
 	apply(peers[1])
-	if err := s.DeleteHost(peers[2]); err != nil {
+	if err := s.DeleteHost(Trusted, peers[2]); err != nil {
 		t.Fatal(err)
 	}
 	apply(peers[3])
@@ -256,7 +256,7 @@ func TestRotationReadyWhenEveryPeerApplied(t *testing.T) {
 		t.Fatal("ready before every peer applied")
 	}
 	// A host joining now must apply too.
-	jt, _ := s.CreateJoinToken(api.JoinToken{Networks: []string{ds.Interfaces[0].NetworkID}})
+	jt, _ := s.CreateJoinToken(Trusted, api.JoinToken{Networks: []string{ds.Interfaces[0].NetworkID}})
 	_, joinID, _, _ := splitSecret(jt.Secret)
 	reg, err := s.Register(joinID, api.RegisterRequest{Name: "late"}, "192.0.2.1")
 	if err != nil {

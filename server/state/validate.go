@@ -2,11 +2,16 @@ package state
 
 import (
 	"net/netip"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/drago-wg/drago/server/api"
 )
 
 var (
@@ -36,7 +41,13 @@ func checkName(field, name string, re *regexp.Regexp, what string) error {
 	return nil
 }
 
+// maxLabels bounds a host's or join token's labels.
+const maxLabels = 64
+
 func checkLabels(field string, labels map[string]string) error {
+	if len(labels) > maxLabels {
+		return invalid(field, "has more than %d labels", maxLabels)
+	}
 	for k, v := range labels {
 		if !labelKey.MatchString(k) {
 			return invalid(field, "label key %q must be 1-63 letters, digits, '.', '_', '-' or '/'", k)
@@ -44,8 +55,26 @@ func checkLabels(field string, labels map[string]string) error {
 		if len(v) > 255 {
 			return invalid(field+"."+k, "label value is longer than 255 characters")
 		}
+		if err := checkPrintable(field+"."+k, v); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// checkNamePattern accepts an optional shell pattern (path.Match) for the
+// host names a join token may register.
+func checkNamePattern(field, pattern string) error {
+	if pattern == "" {
+		return nil
+	}
+	if len(pattern) > 128 {
+		return invalid(field, "is longer than 128 characters")
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return invalid(field, "%q is not a shell pattern (*, ?, [a-z])", pattern)
+	}
+	return checkPrintable(field, pattern)
 }
 
 func checkPort(field string, port int) error {
@@ -142,4 +171,85 @@ func checkKey(field, s string) (wgtypes.Key, error) {
 		return k, invalid(field, "is not a base64 WireGuard key")
 	}
 	return k, nil
+}
+
+// maxRefs bounds the lists of references (networks) a request may carry.
+const maxRefs = 256
+
+// checkNewMeta refuses an id in a create request (ids are the server's
+// alone) and clears the other server-set fields.
+func checkNewMeta(m *api.Meta) error {
+	if m.ID != "" {
+		return invalid("id", "is assigned by the server")
+	}
+	*m = api.Meta{}
+	return nil
+}
+
+// checkPrintable refuses text that a terminal or a page could take for
+// commands: control characters, format characters (bidi overrides) and
+// invalid UTF-8.
+func checkPrintable(field, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "is not valid UTF-8")
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return invalid(field, "contains the non-printable character %U", r)
+		}
+	}
+	return nil
+}
+
+// reservedRanges may not back a network: loopback, link-local, multicast,
+// "this network", reserved, and IPv4-mapped IPv6. Every default route
+// overlaps them.
+var reservedRanges = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/8"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("ff00::/8"),
+}
+
+// unroutable are ranges no routed subnet may lie in: loopback, link-local
+// and multicast.
+var unroutable = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("ff00::/8"),
+}
+
+// checkNetworkRange refuses a network range that overlaps a reserved range.
+func checkNetworkRange(field string, p netip.Prefix) error {
+	for _, r := range reservedRanges {
+		if p.Overlaps(r) {
+			return invalid(field, "%s overlaps the reserved range %s (loopback, link-local, multicast or unspecified)", p, r)
+		}
+	}
+	return nil
+}
+
+// checkRoutedSubnets parses routed subnets and refuses those inside
+// loopback, link-local or multicast ranges (a default route is allowed: an
+// exit node).
+func checkRoutedSubnets(field string, list []string) error {
+	ps, err := parsePrefixes(field, list)
+	if err != nil {
+		return err
+	}
+	for k, p := range ps {
+		for _, r := range unroutable {
+			if p.Bits() >= r.Bits() && r.Contains(p.Addr()) {
+				return invalid(field+"["+strconv.Itoa(k)+"]", "%s lies in %s (loopback, link-local or multicast)", p, r)
+			}
+		}
+	}
+	return nil
 }
