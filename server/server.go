@@ -56,8 +56,8 @@ type Server struct {
 	http  *http.Server
 	ln    net.Listener
 
-	polls     pollLimiter  // blocking queries per credential
-	authFails authLimiter  // failed authentications per client address
+	polls     pollLimiter // blocking queries per credential
+	authFails authLimiter // failed authentications per client address
 }
 
 // New opens the state under cfg.DataDir and prepares the HTTP server. On the

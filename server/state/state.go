@@ -44,9 +44,9 @@ type State struct {
 	hosts      map[string]*api.Host
 	hostByName map[string]string
 	ifaces     map[string]*api.Interface
-	netIfaces  map[string]set // network id -> interface ids
-	hostIfaces map[string]set // host id -> interface ids
-	keyOwner   map[netKey]string      // (network, public or next key) -> interface id
+	netIfaces  map[string]set    // network id -> interface ids
+	hostIfaces map[string]set    // host id -> interface ids
+	keyOwner   map[netKey]string // (network, public or next key) -> interface id
 	conns      map[string]*api.Connection
 	ifaceConns map[string]set // interface id -> connection ids
 	tokens     map[string]*tokenRecord

@@ -382,4 +382,3 @@ func (s *State) joinUsable(j *joinRecord, now time.Time) error {
 	}
 	return nil
 }
-
