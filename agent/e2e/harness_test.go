@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e proves the agent end to end: a real drago server and one real
 // drago agent per host, each host a network namespace, WireGuard through the
 // embedded userspace backend, checked with ping and wireguard-tools.
