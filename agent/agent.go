@@ -269,7 +269,7 @@ func (a *agent) reconcile(ctx context.Context, why string) bool {
 		apply = a.rec.reconcileChanges // the drift check reads the devices
 	}
 	res, err := apply(ctx, a.state)
-	log := a.log.With("reason", why, "index", a.state.Index, "ops", res.Ops, "skipped", res.Skipped, "took", time.Since(start).Round(time.Millisecond))
+	log := a.log.With("reason", why, "index", a.state.Index, "ops", res.Ops, "skipped", res.Skipped, "skipped_peers", res.SkippedPeers, "took", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		log.Error("reconcile failed; retrying at the next drift check", "err", err)
 		return res.Ops > 0

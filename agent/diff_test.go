@@ -39,7 +39,7 @@ func testWant(t *testing.T) wantInterface {
 }
 
 func sortedPeers(ps []wantPeer) []wantPeer {
-	w, _ := parseInterface(toDesired(wantInterface{ID: "x", Name: "x", Peers: ps}), nil)
+	w, _, _ := parseInterface(toDesired(wantInterface{ID: "x", Name: "x", Peers: ps}), nil)
 	for i := range w.Peers {
 		for _, p := range ps {
 			if p.PublicKey == w.Peers[i].PublicKey {

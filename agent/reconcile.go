@@ -84,15 +84,17 @@ func (r *reconciler) parse(ds *api.DesiredState) desiredSet {
 
 // result sums up one reconcile.
 type result struct {
-	Ops     int // backend calls that change something
-	Skipped int // interfaces skipped: malformed, or not owned by drago
+	Ops          int // backend calls that change something
+	Skipped      int // interfaces skipped: malformed, or not owned by drago
+	SkippedPeers int // peers left out of their interface: malformed, or a key listed twice
 }
 
 // reconcile applies ds, comparing each interface with the device as it is.
 // Malformed interfaces, and interfaces whose name is taken by a device
-// drago did not create, are logged and left alone; a failing interface does
-// not stop the others. The error joins the backend failures; the next
-// reconcile retries them.
+// drago did not create, are logged and left alone; bad peers are logged
+// and left out of their interface, whose other peers are applied (see
+// parsedPeers.usable); a failing interface does not stop the others. The
+// error joins the backend failures; the next reconcile retries them.
 func (r *reconciler) reconcile(ctx context.Context, ds *api.DesiredState) (result, error) {
 	return r.run(ctx, ds, true)
 }
@@ -114,7 +116,10 @@ func (r *reconciler) run(ctx context.Context, ds *api.DesiredState, full bool) (
 	for _, err := range set.Errors {
 		r.log.Error("skipping malformed interface from the server", "err", err)
 	}
-	res.Skipped = len(set.Errors)
+	for _, err := range set.SkippedPeers {
+		r.log.Error("skipping bad peer from the server; applying the interface's other peers", "err", err)
+	}
+	res.Skipped, res.SkippedPeers = len(set.Errors), len(set.SkippedPeers)
 
 	var errs []error
 	names := map[string]bool{}

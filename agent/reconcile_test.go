@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -312,6 +313,124 @@ func TestReconcileChanges(t *testing.T) {
 	}
 }
 
+// TestReconcileDeltaDropsOnlyBadPeers applies a succession of deltas, as
+// the agent patches them onto its last state, by a full reconcile and by
+// reconcileChanges: a delta that brings a duplicate key or a malformed
+// peer leaves out only the peers concerned, and the other changes to the
+// interface, before and after, are applied.
+func TestReconcileDeltaDropsOnlyBadPeers(t *testing.T) {
+	peer := func(id string, key byte, allowed ...string) api.DesiredPeer {
+		return api.DesiredPeer{InterfaceID: id, PublicKey: peerKey(key).String(), Endpoint: "192.0.2.50:51820", AllowedIPs: allowed}
+	}
+	steps := []struct {
+		name    string
+		patch   api.PeerPatch
+		want    []platformtest.Op
+		skipped int // peers left out of the state
+	}{
+		{
+			name:  "a new interface claims the key of if-p2",
+			patch: api.PeerPatch{Peers: []api.DesiredPeer{peer("if-x", 12, "10.0.0.9/32", "192.168.9.0/24")}},
+			want: []platformtest.Op{ // neither is trusted: if-p2 goes
+				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1, RemovedPeers: 1},
+				prefixOp("DeleteRoute", "drago-a", "192.168.2.0/24"),
+			},
+			skipped: 1,
+		},
+		{
+			name:  "another peer gains a routed subnet",
+			patch: api.PeerPatch{Peers: []api.DesiredPeer{peer("if-p1", 11, "10.0.0.3/32", "192.168.1.0/24")}},
+			want: []platformtest.Op{
+				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1},
+				prefixOp("AddRoute", "drago-a", "192.168.1.0/24"),
+			},
+			skipped: 1,
+		},
+		{
+			name:    "a malformed peer comes with a good one",
+			patch:   api.PeerPatch{Peers: []api.DesiredPeer{peer("if-y", 13, "nope"), peer("if-z", 14, "10.0.0.14/32")}},
+			want:    []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1}},
+			skipped: 2,
+		},
+		{
+			name:  "the impostor goes: if-p2 is back",
+			patch: api.PeerPatch{Remove: []string{"if-x"}},
+			want: []platformtest.Op{
+				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1},
+				prefixOp("AddRoute", "drago-a", "192.168.2.0/24"),
+			},
+			skipped: 1,
+		},
+		{
+			name:  "the malformed peer is fixed",
+			patch: api.PeerPatch{Peers: []api.DesiredPeer{peer("if-y", 13, "10.0.0.13/32")}},
+			want:  []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1}},
+		},
+		{
+			name: "a peer rotates: listed under its current and next keys",
+			patch: api.PeerPatch{Peers: []api.DesiredPeer{
+				{InterfaceID: "if-p0", PublicKey: peerKey(10).String(), Endpoint: "192.0.2.10:51820", AllowedIPs: []string{"10.0.0.2/32"}},
+				peer("if-p0", 15),
+			}},
+			want: []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1}}, // the next key
+		},
+	}
+	for _, changes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changes=%v", changes), func(t *testing.T) {
+			f := newFixture(t)
+			ds := testState(3)
+			for i := range ds.Interfaces[0].Peers {
+				ds.Interfaces[0].Peers[i].InterfaceID = fmt.Sprintf("if-p%d", i)
+			}
+			f.apply(ds)
+			reconcile := f.rec.reconcile
+			if changes {
+				reconcile = f.rec.reconcileChanges
+			}
+			for _, st := range steps {
+				st.patch.InterfaceID = "if-a"
+				delta := &api.DesiredState{Index: ds.Index + 1, BaseIndex: ds.Index, HostID: ds.HostID, Patches: []api.PeerPatch{st.patch}}
+				next, err := delta.Patched(ds)
+				if err != nil {
+					t.Fatalf("%s: %v", st.name, err)
+				}
+				ds = next
+				f.fake.Reset()
+				res, err := reconcile(context.Background(), ds)
+				if err != nil {
+					t.Fatalf("%s: %v", st.name, err)
+				}
+				if d := cmp.Diff(st.want, writes(f.fake), cmpNetip); d != "" {
+					t.Errorf("%s: ops (-want +got):\n%s", st.name, d)
+				}
+				if res.SkippedPeers != st.skipped || res.Skipped != 0 {
+					t.Errorf("%s: skipped %d peers and %d interfaces, want %d and 0", st.name, res.SkippedPeers, res.Skipped, st.skipped)
+				}
+				if reads := len(f.fake.Ops()) - len(writes(f.fake)); changes && reads != 0 {
+					t.Errorf("%s: %d device reads for a change to peers only", st.name, reads)
+				}
+			}
+			if again := f.apply(ds); len(again) != 0 {
+				t.Errorf("a full reconcile after the deltas made writes: %+v", again)
+			}
+			dev, err := f.fake.Device("drago-a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []wgtypes.Key
+			for _, p := range dev.WireGuard.Peers {
+				got = append(got, p.PublicKey)
+			}
+			slices.SortFunc(got, compareKeys)
+			want := []wgtypes.Key{peerKey(10), peerKey(11), peerKey(12), peerKey(13), peerKey(14), peerKey(15)}
+			slices.SortFunc(want, compareKeys)
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("device peers at the end (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
 // TestReconcileChangesLeavesDriftToTheFullReconcile: reconcileChanges
 // trusts its last apply, so a hand-made change waits for reconcile, and an
 // interface whose apply failed is read again.
@@ -408,10 +527,10 @@ func TestReconcileSkipsMalformedInterface(t *testing.T) {
 	ds.Interfaces = append(ds.Interfaces, b)
 	f.apply(ds)
 
-	// The server now sends drago-b with a bad peer and a new interface
+	// The server now sends drago-b with a bad address and a new interface
 	// with a bad name: drago-b is left as it is, drago-a still applied.
 	ds = testState(3)
-	b.Peers = []api.DesiredPeer{{PublicKey: "garbage"}}
+	b.Addresses = []string{"10.1.0.300/24"}
 	ds.Interfaces = append(ds.Interfaces, b, api.DesiredInterface{ID: "if-c", Name: "this name is far too long"})
 	f.fake.Reset()
 	res, err := f.rec.reconcile(context.Background(), ds)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -432,6 +433,96 @@ func TestAgentRepairsDrift(t *testing.T) {
 		return err == nil && len(d.WireGuard.Peers) == 3 && len(d.Addresses) == 1
 	})
 	waitFor(t, "a drift log", func() bool { return strings.Contains(a.logs.String(), "repaired drift") })
+}
+
+// TestAgentAppliesChangesPastABadPeer runs the agent against states in
+// which the server keeps sending bad peers: a key another interface uses
+// too, and a malformed peer. The agent leaves out those and applies every
+// later change to the interface, reporting each state applied.
+func TestAgentAppliesChangesPastABadPeer(t *testing.T) {
+	state := func(index uint64, extra ...api.DesiredPeer) *api.DesiredState {
+		ds := testState(3)
+		ds.Index = index
+		ps := ds.Interfaces[0].Peers
+		for i := range ps {
+			ps[i].InterfaceID = fmt.Sprintf("if-p%d", i)
+		}
+		ps = append(ps, extra...)
+		slices.SortFunc(ps, api.ComparePeers)
+		ds.Interfaces[0].Peers = ps
+		return ds
+	}
+	impostor := api.DesiredPeer{InterfaceID: "if-x", PublicKey: peerKey(12).String(), AllowedIPs: []string{"10.0.0.9/32", "192.168.9.0/24"}}
+	malformed := api.DesiredPeer{InterfaceID: "if-y", PublicKey: peerKey(13).String(), AllowedIPs: []string{"nope"}}
+	newPeer := api.DesiredPeer{InterfaceID: "if-z", PublicKey: peerKey(14).String(), AllowedIPs: []string{"10.0.0.14/32", "192.168.14.0/24"}}
+	steps := []struct {
+		name   string
+		state  *api.DesiredState
+		peers  []wgtypes.Key // on the device
+		routes []string
+		logs   []string // in the agent's log
+	}{
+		{
+			name:   "good state",
+			state:  state(7),
+			peers:  []wgtypes.Key{peerKey(10), peerKey(11), peerKey(12)},
+			routes: []string{"192.168.2.0/24"},
+		},
+		{
+			name:   "an impostor of if-p2 and a malformed peer",
+			state:  state(8, impostor, malformed),
+			peers:  []wgtypes.Key{peerKey(10), peerKey(11)},
+			routes: []string{},
+			logs: []string{
+				`skipping bad peer from the server`,
+				fmt.Sprintf(`peer %s: public key listed by 2 peers (interface_id [\"if-p2\" \"if-x\"])`, peerKey(12)),
+				`(interface_id \"if-y\"): allowed ip \"nope\"`,
+				`skipped_peers=2`,
+			},
+		},
+		{
+			name:   "a new peer while the bad ones stay",
+			state:  state(9, impostor, malformed, newPeer),
+			peers:  []wgtypes.Key{peerKey(10), peerKey(11), peerKey(14)},
+			routes: []string{"192.168.14.0/24"},
+		},
+	}
+	s := newFakeServer(t)
+	fake := platformtest.NewRecorder()
+	s.setState(steps[0].state)
+	a := startAgent(t, testConfig(t, s, t.TempDir()), fake, nil)
+	for _, st := range steps {
+		s.setState(st.state)
+		waitFor(t, st.name+": a report of the state applied", func() bool {
+			r := s.lastReport()
+			return r != nil && r.AppliedIndex == st.state.Index
+		})
+		dev, err := fake.Device("drago-a")
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		var peers []wgtypes.Key
+		for _, p := range dev.WireGuard.Peers {
+			peers = append(peers, p.PublicKey)
+		}
+		slices.SortFunc(peers, compareKeys)
+		slices.SortFunc(st.peers, compareKeys)
+		if d := cmp.Diff(st.peers, peers); d != "" {
+			t.Errorf("%s: device peers (-want +got):\n%s", st.name, d)
+		}
+		routes := []string{}
+		for _, r := range dev.Routes {
+			routes = append(routes, r.String())
+		}
+		if d := cmp.Diff(st.routes, routes); d != "" {
+			t.Errorf("%s: device routes (-want +got):\n%s", st.name, d)
+		}
+		for _, l := range st.logs {
+			if !strings.Contains(a.logs.String(), l) {
+				t.Errorf("%s: no %q in the agent's log", st.name, l)
+			}
+		}
+	}
 }
 
 func TestAgentCredentialRejected(t *testing.T) {
