@@ -209,10 +209,13 @@ func (req *request) readBody(limit int64) error {
 	}
 	// A trickled body must not hold the handler: bound its reading (the
 	// server sets no ReadTimeout, which would also end blocking queries).
+	// The deadline stays when it struck, so that the server closes the
+	// connection rather than wait for the rest of the body.
+	var rc *http.ResponseController
 	if req.w != nil {
-		rc := http.NewResponseController(req.w)
-		if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) == nil {
-			defer rc.SetReadDeadline(time.Time{})
+		rc = http.NewResponseController(req.w)
+		if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) != nil {
+			rc = nil
 		}
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, limit))
@@ -222,7 +225,10 @@ func (req *request) readBody(limit int64) error {
 	case errors.As(err, &tooBig):
 		return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 	case errors.As(err, &ne) && ne.Timeout():
+		req.w.Header().Set("Connection", "close")
 		return &apiError{status: http.StatusRequestTimeout, message: fmt.Sprintf("request body not received within %s", bodyTimeout)}
+	case rc != nil:
+		rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		return badRequest("body", "reading: %v", err)

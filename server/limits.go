@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
+// bodyTimeout bounds the reading of a request body: a client that
+// trickles its body is cut off instead of holding a handler (tests lower it).
+var bodyTimeout = 30 * time.Second
+
 // Limits on what one caller may hold of the server.
-const (
-	// bodyTimeout bounds the reading of a request body: a client that
-	// trickles its body is cut off instead of holding a handler.
-	bodyTimeout = 30 * time.Second
-	// maxPollsPerHost and maxPollsPerToken bound the blocking queries one
+const ( // maxPollsPerHost and maxPollsPerToken bound the blocking queries one
 	// credential holds at once: an agent needs one (two while it moves to
 	// another server), dashboards and CLIs share a management token.
 	maxPollsPerHost  = 4

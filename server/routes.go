@@ -122,10 +122,7 @@ func (s *Server) routes() []route {
 			if err := r.decode(&i, true); err != nil {
 				return nil, err
 			}
-			if n, err := st.Network(i.NetworkID); err == nil && !r.who.Allowed("interfaces", write, n.ID) {
-				return nil, forbiddenNet()
-			}
-			out, err := st.CreateInterface(i)
+			out, err := st.CreateInterface(r.who, i)
 			return created{out}, err
 		}).with(api.Interface{}, created{api.Interface{}}),
 		mgmt("GET", "/interfaces/{id}", "interfaces", read, "Read an interface", func(r *request) (any, error) {

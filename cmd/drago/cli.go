@@ -17,6 +17,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -135,9 +137,9 @@ func (s *session) apiError(err error) error {
 	if !errors.As(err, &re) {
 		return err
 	}
-	msg := re.Message
+	msg := printable(re.Message)
 	if re.Field != "" {
-		msg += " (field " + re.Field + ")"
+		msg += " (field " + printable(re.Field) + ")"
 	}
 	if re.Status == http.StatusUnauthorized {
 		if s.tokenSource == "" {
@@ -189,10 +191,39 @@ func table(w io.Writer, header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for k, c := range r {
+			cells[k] = printable(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 }
+
+// printable escapes what a terminal could take for commands (escape
+// sequences, bidi overrides) or for layout (tabs, newlines) in a value
+// that came from the server: host facts and labels are agents' words.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, needsEscape) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			b.WriteString(`\ufffd`)
+		case needsEscape(r) && r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case needsEscape(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool { return !unicode.IsPrint(r) || r == utf8.RuneError }
 
 // field is one line of a "show" view.
 type field struct{ name, value string }
@@ -201,7 +232,7 @@ type field struct{ name, value string }
 func fields(w io.Writer, fs []field) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, f := range fs {
-		fmt.Fprintf(tw, "%s:\t%s\n", f.name, f.value)
+		fmt.Fprintf(tw, "%s:\t%s\n", f.name, printable(f.value))
 	}
 	tw.Flush()
 }

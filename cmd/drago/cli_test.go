@@ -385,3 +385,18 @@ func TestAPIErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPrintableEscapesTerminalControls(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"linux", "linux"},
+		{"héllo wörld", "héllo wörld"},
+		{"\x1b]0;pwned\x07", `\x1b]0;pwned\x07`},
+		{"a\nb\tc", `a\x0ab\x09c`},
+		{"evil\u202etxt", `evil\u202etxt`},
+		{"bad\xffutf8", `bad\ufffdutf8`},
+	} {
+		if got := printable(tc.in); got != tc.want {
+			t.Errorf("printable(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -144,6 +144,8 @@ Example:
 			if expires > 0 {
 				t := time.Now().Add(expires).UTC().Truncate(time.Second)
 				j.ExpiresAt = &t
+			} else {
+				j.NeverExpires = true
 			}
 			j.Networks = networks
 			if len(labels) > 0 {

@@ -49,7 +49,7 @@ func TestJoinTokenCommands(t *testing.T) {
 		AgentCommand string `json:"agent_command"`
 	}
 	ts.decode(t, &j, "join-token", "create", "-name", "ci", "-expires", "0", "-network", n.ID)
-	want := api.JoinToken{Name: "ci", Networks: []string{n.ID}}
+	want := api.JoinToken{Name: "ci", Networks: []string{n.ID}, NeverExpires: true}
 	if diff := cmp.Diff(want, j.JoinToken, ignoreMeta, cmpIgnoreSecret); diff != "" {
 		t.Errorf("join-token create -json (-want +got):\n%s", diff)
 	}

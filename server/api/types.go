@@ -120,12 +120,15 @@ type Token struct {
 // JoinToken lets agents register. Secret is only set in the creation response.
 type JoinToken struct {
 	Meta
-	Name      string            `json:"name"`
-	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
-	MaxUses   int               `json:"max_uses,omitempty"` // 0 = unlimited
-	Uses      int               `json:"uses"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Networks  []string          `json:"networks,omitempty"` // ids of networks to auto-join
+	Name string `json:"name"`
+	// ExpiresAt ends the token; a token without it, without NeverExpires
+	// and without MaxUses expires DefaultJoinTokenTTL (24 h) after creation.
+	ExpiresAt    *time.Time        `json:"expires_at,omitempty"`
+	NeverExpires bool              `json:"never_expires,omitempty"`
+	MaxUses      int               `json:"max_uses,omitempty"` // 0 = unlimited
+	Uses         int               `json:"uses"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Networks     []string          `json:"networks,omitempty"` // ids of networks to auto-join
 	// NamePattern limits the host names agents may register with this
 	// token (a shell pattern such as "web-*"); empty allows any free name.
 	NamePattern string `json:"name_pattern,omitempty"`

@@ -328,6 +328,9 @@ func (s *State) Events(ctx context.Context, p *Principal, index uint64, wait tim
 	defer timer.Stop()
 	for {
 		s.mu.RLock()
+		if index > s.index {
+			index, wait = 0, 0 // an index from before a reset: everything kept, at once
+		}
 		k := sort.Search(len(s.events), func(k int) bool { return s.events[k].Index > index })
 		out := api.Events{Index: s.index}
 		for _, e := range s.events[k:] {

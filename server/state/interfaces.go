@@ -100,9 +100,12 @@ func (s *State) keyStale(i *api.Interface) bool {
 	return s.opts.Now().Sub(*i.KeyRotatedAt) > 2*s.opts.KeyRotationInterval
 }
 
-// CreateInterface adds a host to a network. HostID and NetworkID may be
-// names; a zero name, listen port, MTU or missing addresses are filled in.
-func (s *State) CreateInterface(i api.Interface) (*api.Interface, error) {
+// CreateInterface adds a host to a network on behalf of p. HostID and
+// NetworkID may be names; a zero name, listen port, MTU or missing
+// addresses are filled in. Besides write access to the network's
+// interfaces, p needs write access to the host in all its networks: a
+// token of network A may not pull a host of network B into A.
+func (s *State) CreateInterface(p *Principal, i api.Interface) (*api.Interface, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i.PublicKey != "" {
@@ -114,9 +117,18 @@ func (s *State) CreateInterface(i api.Interface) (*api.Interface, error) {
 	if i.KeyRotatedAt != nil {
 		return nil, invalid("key_rotated_at", "is set by the server")
 	}
-	h, err := s.host(i.HostID)
+	h, err := s.hostFor(p, i.HostID, AccessWrite)
 	if err != nil {
-		return nil, &Error{Class: ErrInvalid, Field: "host_id", Message: err.Error()}
+		var e *Error
+		errors.As(err, &e)
+		class := e.Class
+		if class == ErrNotFound {
+			class = ErrInvalid // a reference in the body, not the path
+		}
+		return nil, &Error{Class: class, Field: "host_id", Message: "host_id: " + e.Message}
+	}
+	if n, err := s.network(i.NetworkID); err == nil && !p.Allowed("interfaces", AccessWrite, n.ID) {
+		return nil, forbiddenField("network_id", "token has no write access to interfaces of network %s", n.Name)
 	}
 	w := s.begin()
 	out, err := s.addInterface(w, h, i)

@@ -337,7 +337,10 @@ func (s *State) CreateJoinToken(p *Principal, j api.JoinToken) (*api.JoinToken, 
 	if !p.mayJoin(j.Networks) {
 		return nil, forbiddenField("networks", "the calling token may not add hosts and interfaces there")
 	}
-	if j.ExpiresAt == nil && j.MaxUses == 0 {
+	if j.NeverExpires && j.ExpiresAt != nil {
+		return nil, invalid("never_expires", "contradicts expires_at")
+	}
+	if j.ExpiresAt == nil && j.MaxUses == 0 && !j.NeverExpires {
 		exp := s.opts.Now().Add(DefaultJoinTokenTTL).UTC()
 		j.ExpiresAt = &exp
 	}
