@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,6 +131,9 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 
 func (a *agent) run(ctx context.Context) error {
 	a.log.Info("agent starting", "version", api.Version, "backend", a.b.Name(), "server", a.cfg.Server, "data_dir", a.dir.path)
+	if strings.HasPrefix(a.cfg.Server, "http://") && !api.IsLoopback(a.cfg.Server) {
+		a.log.Warn("the server address is plain HTTP off this machine: the host credential and desired state cross the network in clear; use https://", "server", a.cfg.Server)
+	}
 	defer a.http.CloseIdleConnections()
 	if a.ident != nil {
 		a.restore(ctx)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/drago-wg/drago/server/api"
 	"github.com/drago-wg/drago/server/state"
 	"github.com/drago-wg/drago/server/store"
 )
@@ -190,7 +191,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("serving", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir)
-	if scheme == "http" && !isLoopback(s.Addr()) {
+	if scheme == "http" && !api.IsLoopback(s.Addr()) {
 		s.log.Warn("serving plain HTTP on a non-loopback address: tokens and host credentials cross the network in clear; set tls cert_file and key_file", "addr", s.Addr())
 	}
 	var err error
@@ -215,17 +216,3 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Close releases the store without serving (for callers that never served).
 func (s *Server) Close() error { return s.store.Close() }
-
-// isLoopback reports whether a listen address (host:port) binds loopback
-// only.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

@@ -8,9 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,7 +62,7 @@ func newSession(name string, e *env) (*session, *flag.FlagSet) {
 // environment, then the defaults.
 func (s *session) client() (*api.Client, error) {
 	addr := cmp.Or(s.address, s.e.getenv("DRAGO_ADDR"), defaultAddress)
-	token, err := s.resolveToken(isLoopback(addr))
+	token, err := s.resolveToken(api.IsLoopback(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -158,19 +156,6 @@ func (s *session) print(v any, human func(w io.Writer)) error {
 	}
 	human(s.e.stdout)
 	return nil
-}
-
-// isLoopback reports whether the server address names this machine.
-func isLoopback(addr string) bool {
-	u, err := url.Parse(addr)
-	if err != nil {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -273,9 +273,13 @@ func TestIsLoopback(t *testing.T) {
 		{"http://10.0.0.1:8080", false},
 		{"https://drago.example.com", false},
 		{"http://[fd00::1]:8080", false},
+		{"127.0.0.1:8080", true},
+		{"[::1]:0", true},
+		{"0.0.0.0:8080", false},
+		{"[::]:8080", false},
 	}
 	for _, tt := range tests {
-		if got := isLoopback(tt.addr); got != tt.want {
+		if got := api.IsLoopback(tt.addr); got != tt.want {
 			t.Errorf("isLoopback(%q) = %v, want %v", tt.addr, got, tt.want)
 		}
 	}

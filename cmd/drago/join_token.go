@@ -159,7 +159,7 @@ Example:
 			return s.print(createdJoinToken{out, cmd}, func(w io.Writer) {
 				fields(w, append(joinTokenFields(out, lookupNames(ctx, c)), field{"Secret", out.Secret}))
 				fmt.Fprintf(w, "\nThe secret is shown only now. On each host, run:\n  %s\n", cmd)
-				if isLoopback(c.Address()) {
+				if api.IsLoopback(c.Address()) {
 					fmt.Fprintln(w, "(with a -server address the host can reach instead of this loopback one)")
 				}
 			})

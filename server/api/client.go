@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -415,4 +417,20 @@ func (c *Client) DesiredDelta(ctx context.Context, index uint64, wait time.Durat
 // ReportStatus sends the agent's status report and heartbeat.
 func (c *Client) ReportStatus(ctx context.Context, r *StatusReport) error {
 	return c.Do(ctx, http.MethodPut, "/agent/status", nil, r, nil)
+}
+
+// IsLoopback reports whether addr, a server URL or a host:port, names this
+// machine only (localhost or a loopback address).
+func IsLoopback(addr string) bool {
+	host := addr
+	if u, err := url.Parse(addr); err == nil && u.Scheme != "" && u.Host != "" {
+		host = u.Hostname()
+	} else if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

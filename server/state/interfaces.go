@@ -125,7 +125,7 @@ func (s *State) CreateInterface(p *Principal, i api.Interface) (*api.Interface, 
 		if class == ErrNotFound {
 			class = ErrInvalid // a reference in the body, not the path
 		}
-		return nil, &Error{Class: class, Field: "host_id", Message: "host_id: " + e.Message}
+		return nil, &Error{Class: class, Field: "host_id", Message: e.Message}
 	}
 	if n, err := s.network(i.NetworkID); err == nil && !p.Allowed("interfaces", AccessWrite, n.ID) {
 		return nil, forbiddenField("network_id", "token has no write access to interfaces of network %s", n.Name)
