@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X github.com/drago-wg/drago/server/api.Version=$(VERSION) \
             -X github.com/drago-wg/drago/server/api.Date=$(DATE)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run deps test unit e2e vet clean
+.PHONY: all build run deps test unit e2e vet vet-cross tidy-check vulncheck clean
 all: build
 
 # build embeds the dashboard (make webapp: npm ci + vite build); a plain
@@ -30,6 +30,33 @@ deps:
 vet:
 	$(GO) vet ./...
 
+# vet-cross vets the other release targets, test files included (tailscale
+# runs GOOS=windows go vet/test in CI): a file that builds only on Linux must
+# say so with a build constraint.
+VET_TARGETS := windows/amd64 darwin/amd64 linux/arm64
+vet-cross:
+	@set -e; for t in $(VET_TARGETS); do \
+		echo "go vet ./... GOOS=$${t%/*} GOARCH=$${t#*/}"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./...; \
+	done
+
+# tidy-check fails when go.mod or go.sum differ from what go mod tidy writes.
+tidy-check:
+	@d=$$($(GO) mod tidy -diff) && [ -z "$$d" ] || { \
+		echo "$$d"; echo "tidy-check: go.mod/go.sum are not tidy; run go mod tidy" >&2; exit 1; }
+
+# vulncheck fails on any vulnerability reachable from Drago's code, for the
+# Linux and Windows builds. The database is vuln.go.dev when it answers, else
+# an offline copy built from the module proxy (.ci/vulndb.sh; docs/security.md).
+GOVULNCHECK_VERSION := v1.10.0
+VULNCHECK_GOOS      := linux windows
+vulncheck:
+	GOBIN=$(CURDIR)/bin/tools $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	@db=$$(bash .ci/vulndb.sh) && set -e && for os in $(VULNCHECK_GOOS); do \
+		echo "govulncheck -db $$db ./... GOOS=$$os"; \
+		GOOS=$$os bin/tools/govulncheck -db "$$db" ./...; \
+	done
+
 # unit: every Go package with the race detector, then the end-to-end suite
 # (real processes in network namespaces) on its own so that its timings do
 # not share the CPU with the rest. Privileged tests run for real.
@@ -38,7 +65,7 @@ unit:
 	DRAGO_PRIVILEGED_TESTS=1 CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 	DRAGO_PRIVILEGED_TESTS=1 $(GO) test -count=1 -v $(E2E_PKGS)
 
-test: deps vet unit webapp-test packages-test
+test: deps tidy-check vet vet-cross vulncheck unit webapp-test packages-test
 
 clean:
 	rm -rf bin dist
