@@ -80,11 +80,15 @@ export interface Token extends Meta {
 
 export interface JoinToken extends Meta {
   name: string;
+  /** Without expires_at, never_expires or max_uses a join token expires 24 h after creation. */
   expires_at?: string;
+  never_expires?: boolean;
   max_uses?: number;
   uses: number;
   labels?: Record<string, string>;
   networks?: string[];
+  /** Shell pattern limiting the host names agents may register, e.g. "web-*". */
+  name_pattern?: string;
   secret?: string;
 }
 
@@ -125,6 +129,8 @@ export interface Event {
   action: 'created' | 'updated' | 'deleted' | string;
   id: string;
   name?: string;
+  /** Ids of the networks the object is in (they decide which tokens see the event). */
+  networks?: string[];
 }
 
 export interface Events {

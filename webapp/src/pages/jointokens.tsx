@@ -153,6 +153,7 @@ function JoinTokenForm(props: { networks: Network[]; onClose: () => void; onCrea
       const body: Partial<JoinToken> = {
         name: v.name.trim(),
         expires_at: ms ? new Date(Date.now() + ms).toISOString() : undefined,
+        never_expires: ms ? undefined : true,
         max_uses: v.max_uses.trim() ? Number(v.max_uses) : undefined,
         labels,
         networks: chosen.length ? chosen : undefined,
