@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -190,21 +189,10 @@ func machine() string {
 			mem = ", " + byteSize(float64(st["MemTotal"]))
 		}
 	}
-	var u syscall.Utsname
 	kernel := ""
-	if syscall.Uname(&u) == nil {
-		kernel = ", Linux " + utsString(u.Release[:])
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
 	return fmt.Sprintf("%d CPUs %s%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
 }
 
-func utsString(f []int8) string {
-	b := make([]byte, 0, len(f))
-	for _, c := range f {
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	return string(b)
-}
