@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -44,11 +43,8 @@ import (
 // and its pure parts (ntconfig.go) are unit-tested on Linux, but it has not
 // run on Windows: the project's machines have none.
 type ntBackend struct {
-	log *slog.Logger
-
-	mu       sync.Mutex
-	adapters map[string]*ntAdapter
-	closed   bool
+	log      *slog.Logger
+	adapters *registry[*ntAdapter]
 }
 
 var _ Backend = (*ntBackend)(nil)
@@ -58,6 +54,9 @@ type ntAdapter struct {
 	a    *driver.Adapter
 	luid winipcfg.LUID
 }
+
+// Close removes the adapter with its addresses and routes.
+func (ad *ntAdapter) Close() error { return ad.a.Close() }
 
 // The flag values of ntconfig.go are wireguard-nt's: each line below fails
 // to compile (constant index out of range) if one differs.
@@ -92,7 +91,7 @@ func newNT(log *slog.Logger) (*ntBackend, error) {
 		return nil, fmt.Errorf("platform: wireguard-nt unavailable: %w", err)
 	}
 	log.Info("using wireguard-nt", "dll_version", driver.Version())
-	return &ntBackend{log: log, adapters: make(map[string]*ntAdapter)}, nil
+	return &ntBackend{log: log, adapters: newRegistry[*ntAdapter](interfaceExists, "a wireguard-nt adapter")}, nil
 }
 
 // checkNTDLL loads wireguard.dll as the driver package does and looks up
@@ -120,7 +119,7 @@ func (b *ntBackend) Name() string { return "nt" }
 
 // Device implements Backend.
 func (b *ntBackend) Device(name string) (*Device, error) {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
@@ -140,28 +139,15 @@ func (b *ntBackend) Device(name string) (*Device, error) {
 // no IPv6 router discovery and no duplicate address detection, so that
 // addresses are usable at once.
 func (b *ntBackend) CreateDevice(name string) error {
-	if err := b.createDevice(name); err != nil {
+	if _, err := b.adapters.open(name, openAdapter); err != nil {
 		return fmt.Errorf("creating %s: %w", name, err)
 	}
 	b.log.Info("created interface", "device", name)
 	return nil
 }
 
-func (b *ntBackend) createDevice(name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return errClosed
-	}
-	if _, ok := b.adapters[name]; ok {
-		return errDeviceExists
-	}
-	if interfaceExists(name) {
-		return errDeviceExists
-	}
+// openAdapter creates the adapter name and prepares its IP interfaces.
+func openAdapter(name string) (*ntAdapter, error) {
 	g := ntAdapterGUID(name)
 	guid := &windows.GUID{
 		Data1: uint32(g[0])<<24 | uint32(g[1])<<16 | uint32(g[2])<<8 | uint32(g[3]),
@@ -171,34 +157,25 @@ func (b *ntBackend) createDevice(name string) error {
 	}
 	a, err := driver.CreateAdapter(name, "Drago", guid)
 	if err != nil {
-		return fmt.Errorf("creating wireguard-nt adapter: %w", err)
+		return nil, fmt.Errorf("creating wireguard-nt adapter: %w", err)
 	}
 	ad := &ntAdapter{a: a, luid: a.LUID()}
 	if err := ad.prepare(); err != nil {
-		return errors.Join(err, a.Close())
+		return nil, errors.Join(err, a.Close())
 	}
-	b.adapters[name] = ad
-	return nil
+	return ad, nil
 }
 
-// interfaceExists reports whether Windows has an interface named name.
-func interfaceExists(name string) bool {
+// interfaceExists reports whether Windows has an interface named name. It
+// never fails: the error is there for the registry.
+func interfaceExists(name string) (bool, error) {
 	_, err := net.InterfaceByName(name)
-	return err == nil
+	return err == nil, nil
 }
 
 // DeleteDevice implements Backend.
 func (b *ntBackend) DeleteDevice(name string) error {
-	b.mu.Lock()
-	ad, err := b.adapterLocked(name)
-	if err == nil {
-		delete(b.adapters, name)
-	}
-	b.mu.Unlock()
-	if err == nil {
-		err = ad.a.Close()
-	}
-	if err != nil {
+	if err := b.adapters.remove(name); err != nil {
 		return fmt.Errorf("deleting %s: %w", name, err)
 	}
 	b.log.Info("deleted interface", "device", name)
@@ -207,7 +184,7 @@ func (b *ntBackend) DeleteDevice(name string) error {
 
 // ConfigureWireGuard implements Backend.
 func (b *ntBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err == nil {
 		err = ad.configure(cfg)
 	}
@@ -221,7 +198,7 @@ func (b *ntBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
 // needs at least 1280: below that, the IPv6 MTU stays and a warning is
 // logged.
 func (b *ntBackend) SetMTU(name string, mtu int) error {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err == nil {
 		err = checkMTU(mtu)
 	}
@@ -245,7 +222,7 @@ func (b *ntBackend) SetMTU(name string, mtu int) error {
 
 // SetUp implements Backend.
 func (b *ntBackend) SetUp(name string) error {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err == nil {
 		err = ad.a.SetAdapterState(driver.AdapterStateUp)
 	}
@@ -259,7 +236,7 @@ func (b *ntBackend) SetUp(name string) error {
 // detection (DadStatePreferred). Windows adds the on-link route of its
 // subnet, as Linux does.
 func (b *ntBackend) AddAddress(name string, p netip.Prefix) error {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err == nil {
 		err = ad.addAddress(p)
 	}
@@ -271,7 +248,7 @@ func (b *ntBackend) AddAddress(name string, p netip.Prefix) error {
 
 // DeleteAddress implements Backend. Deleting an absent address succeeds.
 func (b *ntBackend) DeleteAddress(name string, p netip.Prefix) error {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err == nil {
 		err = ad.deleteAddress(p)
 	}
@@ -286,7 +263,7 @@ func (b *ntBackend) DeleteAddress(name string, p netip.Prefix) error {
 // already has succeeds; another route to p on the adapter is left alone and
 // reported as os.ErrExist.
 func (b *ntBackend) AddRoute(name string, p netip.Prefix) error {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err == nil {
 		err = ad.addRoute(p)
 	}
@@ -299,7 +276,7 @@ func (b *ntBackend) AddRoute(name string, p netip.Prefix) error {
 // DeleteRoute implements Backend: it removes drago's route to p on the
 // adapter and never another. Deleting an absent route succeeds.
 func (b *ntBackend) DeleteRoute(name string, p netip.Prefix) error {
-	ad, err := b.adapter(name)
+	ad, err := b.adapters.get(name)
 	if err == nil {
 		err = ad.deleteRoute(p)
 	}
@@ -310,37 +287,7 @@ func (b *ntBackend) DeleteRoute(name string, p netip.Prefix) error {
 }
 
 // Close implements Backend: it removes every adapter this backend created.
-func (b *ntBackend) Close() error {
-	b.mu.Lock()
-	adapters := b.adapters
-	b.adapters, b.closed = nil, true
-	b.mu.Unlock()
-	var errs []error
-	for name, ad := range adapters {
-		if err := ad.a.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing %s: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (b *ntBackend) adapter(name string) (*ntAdapter, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.adapterLocked(name)
-}
-
-// adapterLocked returns this backend's adapter name. An interface of that
-// name that this backend did not create is an error, not os.ErrNotExist.
-func (b *ntBackend) adapterLocked(name string) (*ntAdapter, error) {
-	if ad, ok := b.adapters[name]; ok {
-		return ad, nil
-	}
-	if !interfaceExists(name) {
-		return nil, errNoDevice
-	}
-	return nil, errors.New("interface exists but is not a wireguard-nt adapter of this process")
-}
+func (b *ntBackend) Close() error { return b.adapters.close() }
 
 // prepare readies a new adapter's IP interfaces, as wireguard-windows does.
 func (ad *ntAdapter) prepare() error {

@@ -1,11 +1,9 @@
 package platform
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -17,17 +15,17 @@ import (
 // /var/run/wireguard/<name>.sock for wg(8).
 type userspaceBackend struct {
 	links
-	log *slog.Logger
-
-	mu      sync.Mutex
-	devices map[string]*userspaceDevice
-	closed  bool
+	log     *slog.Logger
+	devices *registry[*userspaceDevice]
 }
 
 var _ Backend = (*userspaceBackend)(nil)
 
 func newUserspace(log *slog.Logger) *userspaceBackend {
-	return &userspaceBackend{log: log, devices: make(map[string]*userspaceDevice)}
+	return &userspaceBackend{
+		log:     log,
+		devices: newRegistry[*userspaceDevice](links{}.exists, "a wireguard-go device"),
+	}
 }
 
 // Name implements Backend.
@@ -35,7 +33,7 @@ func (b *userspaceBackend) Name() string { return "userspace" }
 
 // Device implements Backend.
 func (b *userspaceBackend) Device(name string) (*Device, error) {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
@@ -56,51 +54,28 @@ func (b *userspaceBackend) Device(name string) (*Device, error) {
 // same name; if a live process holds the socket, the device works but wg(8)
 // cannot see it, which is logged.
 func (b *userspaceBackend) CreateDevice(name string) error {
-	if err := b.createDevice(name); err != nil {
+	if _, err := b.devices.open(name, b.openDevice); err != nil {
 		return fmt.Errorf("creating %s: %w", name, err)
 	}
 	b.log.Info("created interface", "device", name)
 	return nil
 }
 
-func (b *userspaceBackend) createDevice(name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return errClosed
-	}
-	if _, ok := b.devices[name]; ok {
-		return errDeviceExists
-	}
-	if ok, err := b.exists(name); err != nil || ok {
-		return cmp.Or(err, errDeviceExists)
-	}
+// openDevice creates the TUN interface name and starts wireguard-go on it.
+func (b *userspaceBackend) openDevice(name string) (*userspaceDevice, error) {
 	t, err := tun.CreateTUN(name, defaultMTU)
 	if err != nil {
-		return fmt.Errorf("creating tun: %w", err)
+		return nil, fmt.Errorf("creating tun: %w", err)
 	}
 	if err := b.prepare(name); err != nil {
-		return errors.Join(err, t.Close())
+		return nil, errors.Join(err, t.Close())
 	}
-	b.devices[name] = newUserspaceDevice(t, name, b.log.With("device", name))
-	return nil
+	return newUserspaceDevice(t, name, b.log.With("device", name)), nil
 }
 
 // DeleteDevice implements Backend.
 func (b *userspaceBackend) DeleteDevice(name string) error {
-	b.mu.Lock()
-	d, err := b.deviceLocked(name)
-	if err == nil {
-		delete(b.devices, name)
-	}
-	b.mu.Unlock()
-	if err == nil {
-		err = d.close()
-	}
-	if err != nil {
+	if err := b.devices.remove(name); err != nil {
 		return fmt.Errorf("deleting %s: %w", name, err)
 	}
 	b.log.Info("deleted interface", "device", name)
@@ -109,7 +84,7 @@ func (b *userspaceBackend) DeleteDevice(name string) error {
 
 // ConfigureWireGuard implements Backend.
 func (b *userspaceBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.configure(cfg)
 	}
@@ -121,7 +96,7 @@ func (b *userspaceBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) e
 
 // SetUp implements Backend.
 func (b *userspaceBackend) SetUp(name string) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err != nil {
 		return fmt.Errorf("bringing %s up: %w", name, err)
 	}
@@ -135,34 +110,4 @@ func (b *userspaceBackend) SetUp(name string) error {
 }
 
 // Close implements Backend: it deletes every device this backend created.
-func (b *userspaceBackend) Close() error {
-	b.mu.Lock()
-	devices := b.devices
-	b.devices, b.closed = nil, true
-	b.mu.Unlock()
-	var errs []error
-	for name, d := range devices {
-		if err := d.close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing %s: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (b *userspaceBackend) device(name string) (*userspaceDevice, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.deviceLocked(name)
-}
-
-// deviceLocked returns this backend's device name. An interface of that name
-// that this backend did not create is an error, not os.ErrNotExist.
-func (b *userspaceBackend) deviceLocked(name string) (*userspaceDevice, error) {
-	if d, ok := b.devices[name]; ok {
-		return d, nil
-	}
-	if ok, err := b.exists(name); err != nil || !ok {
-		return nil, cmp.Or(err, errNoDevice)
-	}
-	return nil, errors.New("interface exists but is not a wireguard-go device of this process")
-}
+func (b *userspaceBackend) Close() error { return b.devices.close() }

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -35,12 +34,9 @@ import (
 // hand-written tool output, but it has not run on macOS: the project's
 // machines have none.
 type utunBackend struct {
-	log *slog.Logger
-	run runFunc
-
-	mu      sync.Mutex
-	devices map[string]*utunDevice
-	closed  bool
+	log     *slog.Logger
+	run     runFunc
+	devices *registry[*utunDevice]
 }
 
 var _ Backend = (*utunBackend)(nil)
@@ -49,6 +45,7 @@ var _ Backend = (*utunBackend)(nil)
 type utunDevice struct {
 	*userspaceDevice
 	link     *utunLink
+	name     string // drago's
 	nameFile string // "" when not written
 }
 
@@ -56,7 +53,9 @@ type utunDevice struct {
 const uapiDir = "/var/run/wireguard"
 
 func newUTun(log *slog.Logger) *utunBackend {
-	return &utunBackend{log: log, run: runTool, devices: make(map[string]*utunDevice)}
+	// Names are drago's own on macOS, so there is no foreign interface to
+	// tell apart.
+	return &utunBackend{log: log, run: runTool, devices: newRegistry[*utunDevice](nil, "")}
 }
 
 // runTool runs a system tool in the C locale.
@@ -75,7 +74,7 @@ func (b *utunBackend) Name() string { return "userspace" }
 
 // Device implements Backend.
 func (b *utunBackend) Device(name string) (*Device, error) {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
@@ -96,52 +95,41 @@ func (b *utunBackend) Device(name string) (*Device, error) {
 // same name; if a live process holds the socket, the device works but wg(8)
 // cannot see it, which is logged.
 func (b *utunBackend) CreateDevice(name string) error {
-	ifname, err := b.createDevice(name)
+	d, err := b.devices.open(name, b.openDevice)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", name, err)
 	}
-	b.log.Info("created interface", "device", name, "utun", ifname)
+	b.log.Info("created interface", "device", name, "utun", d.link.ifname)
 	return nil
 }
 
-func (b *utunBackend) createDevice(name string) (string, error) {
-	if err := checkName(name); err != nil {
-		return "", err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return "", errClosed
-	}
-	if _, ok := b.devices[name]; ok {
-		return "", errDeviceExists
-	}
+// openDevice creates a utun interface and starts wireguard-go on it.
+func (b *utunBackend) openDevice(name string) (*utunDevice, error) {
 	t, err := tun.CreateTUN("utun", defaultMTU)
 	if err != nil {
-		return "", fmt.Errorf("creating utun: %w", err)
+		return nil, fmt.Errorf("creating utun: %w", err)
 	}
 	ifname, err := t.Name()
 	if err != nil {
-		return "", errors.Join(err, t.Close())
+		return nil, errors.Join(err, t.Close())
 	}
 	log := b.log.With("device", name, "utun", ifname)
-	d := &utunDevice{userspaceDevice: newUserspaceDevice(t, name, log), link: newUTunLink(b.run, ifname, log)}
+	d := &utunDevice{userspaceDevice: newUserspaceDevice(t, name, log), link: newUTunLink(b.run, ifname, log), name: name}
 	nameFile := filepath.Join(uapiDir, name+".name")
 	if err := os.WriteFile(nameFile, []byte(ifname+"\n"), 0o644); err != nil {
 		log.Warn("cannot record the utun name", "err", err)
 	} else {
 		d.nameFile = nameFile
 	}
-	b.devices[name] = d
-	return ifname, nil
+	return d, nil
 }
 
-// close tears the device down with its utun interface, and removes the
+// Close tears the device down with its utun interface, and removes the
 // files it made in /var/run/wireguard.
-func (d *utunDevice) close(name string) error {
-	err := d.userspaceDevice.close()
+func (d *utunDevice) Close() error {
+	err := d.userspaceDevice.Close()
 	if d.uapi != nil {
-		if rerr := os.Remove(filepath.Join(uapiDir, name+".sock")); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		if rerr := os.Remove(filepath.Join(uapiDir, d.name+".sock")); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}
 	}
@@ -155,16 +143,7 @@ func (d *utunDevice) close(name string) error {
 
 // DeleteDevice implements Backend.
 func (b *utunBackend) DeleteDevice(name string) error {
-	b.mu.Lock()
-	d, err := b.deviceLocked(name)
-	if err == nil {
-		delete(b.devices, name)
-	}
-	b.mu.Unlock()
-	if err == nil {
-		err = d.close(name)
-	}
-	if err != nil {
+	if err := b.devices.remove(name); err != nil {
 		return fmt.Errorf("deleting %s: %w", name, err)
 	}
 	b.log.Info("deleted interface", "device", name)
@@ -173,7 +152,7 @@ func (b *utunBackend) DeleteDevice(name string) error {
 
 // ConfigureWireGuard implements Backend.
 func (b *utunBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.configure(cfg)
 	}
@@ -185,7 +164,7 @@ func (b *utunBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) error 
 
 // SetMTU implements Backend.
 func (b *utunBackend) SetMTU(name string, mtu int) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.link.setMTU(mtu)
 	}
@@ -197,7 +176,7 @@ func (b *utunBackend) SetMTU(name string, mtu int) error {
 
 // SetUp implements Backend.
 func (b *utunBackend) SetUp(name string) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.link.setUp()
 	}
@@ -213,7 +192,7 @@ func (b *utunBackend) SetUp(name string) error {
 // AddAddress implements Backend. An address shorter than a host prefix
 // also gets a route to its subnet through the interface, as on Linux.
 func (b *utunBackend) AddAddress(name string, p netip.Prefix) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.link.addAddress(p)
 	}
@@ -225,7 +204,7 @@ func (b *utunBackend) AddAddress(name string, p netip.Prefix) error {
 
 // DeleteAddress implements Backend. Deleting an absent address succeeds.
 func (b *utunBackend) DeleteAddress(name string, p netip.Prefix) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.link.deleteAddress(p)
 	}
@@ -239,7 +218,7 @@ func (b *utunBackend) DeleteAddress(name string, p netip.Prefix) error {
 // route to p that drago did not add is left alone and reported as
 // os.ErrExist.
 func (b *utunBackend) AddRoute(name string, p netip.Prefix) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.link.addRoute(p)
 	}
@@ -252,7 +231,7 @@ func (b *utunBackend) AddRoute(name string, p netip.Prefix) error {
 // DeleteRoute implements Backend: it removes drago's route to p and never
 // another. Deleting an absent route succeeds.
 func (b *utunBackend) DeleteRoute(name string, p netip.Prefix) error {
-	d, err := b.device(name)
+	d, err := b.devices.get(name)
 	if err == nil {
 		err = d.link.deleteRoute(p)
 	}
@@ -263,31 +242,4 @@ func (b *utunBackend) DeleteRoute(name string, p netip.Prefix) error {
 }
 
 // Close implements Backend: it deletes every device this backend created.
-func (b *utunBackend) Close() error {
-	b.mu.Lock()
-	devices := b.devices
-	b.devices, b.closed = nil, true
-	b.mu.Unlock()
-	var errs []error
-	for name, d := range devices {
-		if err := d.close(name); err != nil {
-			errs = append(errs, fmt.Errorf("closing %s: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (b *utunBackend) device(name string) (*utunDevice, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.deviceLocked(name)
-}
-
-// deviceLocked returns this backend's device name. Names are drago's own on
-// macOS, so there is no foreign interface to tell apart.
-func (b *utunBackend) deviceLocked(name string) (*utunDevice, error) {
-	if d, ok := b.devices[name]; ok {
-		return d, nil
-	}
-	return nil, errNoDevice
-}
+func (b *utunBackend) Close() error { return b.devices.close() }

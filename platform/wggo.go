@@ -74,8 +74,8 @@ func (d *userspaceDevice) serve(log *slog.Logger) {
 	}
 }
 
-// close tears the device down; its TUN interface goes with it.
-func (d *userspaceDevice) close() error {
+// Close tears the device down; its TUN interface goes with it.
+func (d *userspaceDevice) Close() error {
 	var err error
 	if d.uapi != nil {
 		err = d.uapi.Close()
