@@ -8,6 +8,9 @@
 #                      real `drago server -dev` built with the dashboard embedded
 #   make webapp-test   all of the above
 #   make webapp-clean  remove node_modules and the build output
+#
+# src/api/types.ts is generated from the Go wire types in server/api by
+# `go generate ./webapp` (webapp/tsgen); `go test ./webapp` fails when it is stale.
 
 WEBAPP_DIR   := webapp
 WEBAPP_STAMP := $(WEBAPP_DIR)/node_modules/.drago-npm-ci

@@ -131,6 +131,21 @@ class Agent {
     const r = await api('PUT', '/agent/status', { token: this.credential, body });
     assert.equal(r.status, 204, `status of ${this.name}: ${JSON.stringify(r.body)}`);
   }
+  /** refresh reads the desired state again, after interfaces were added to the host. */
+  async refresh() {
+    const cfg = await api('GET', '/agent/config', { token: this.credential });
+    assert.equal(cfg.status, 200, JSON.stringify(cfg.body));
+    this.desired = cfg.body;
+  }
+}
+
+/** serverConfig answers the server's wg-quick text of a device with privateKey in place of its placeholder. */
+async function serverConfig(id, privateKey) {
+  const r = await fetch(`${base}/api/v1/interfaces/${id}/config`, { headers: { Authorization: `Bearer ${rootToken}` } });
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  assert.match(text, /^PrivateKey = <[^>\n]+>$/m, 'the server leaves a placeholder for the private key');
+  return text.replace(/^PrivateKey = <[^>\n]+>$/m, `PrivateKey = ${privateKey}`);
 }
 
 /** closed waits for a dialog to close; if it stays, the error it shows is the failure. */
@@ -405,6 +420,7 @@ describe('dashboard against a real drago server', () => {
     assert.equal(devs.body.items[0].public_key, publicOf(priv), 'the server holds the public key of the shown private key');
     assert.ok(posted.every((b) => !b.includes(priv)), 'the private key never left the browser');
     assert.ok(posted.some((b) => b.includes(devs.body.items[0].public_key)));
+    assert.equal(text, await serverConfig(devs.body.items[0].id, priv), "the server's config with the browser's private key");
     assert.equal((text.match(/^\[Peer\]$/gm) ?? []).length, 3, 'one peer per host with a key');
     assert.match(text, new RegExp(`PublicKey = ${agents[0].keys.publicKey.replace(/[+/]/g, '\\$&')}`));
     const qr = page.getByTestId('qr');
@@ -434,6 +450,49 @@ describe('dashboard against a real drago server', () => {
     assert.equal(await svg.locator('.node-device').count(), 1);
     await page.getByTestId('interfaces').getByText('alice-phone').waitFor();
     await shot('13-network-with-device', { fullPage: true });
+  });
+
+  test("a device of a hub network gets the server's config: the hub as its only peer", async () => {
+    const net = await api('POST', '/networks', { body: { name: 'hubs', ipv4_range: '10.40.0.0/24', topology: 'hub' } });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    const ifaces = {};
+    for (const a of agents) {
+      const r = await api('POST', '/interfaces', { body: { host_id: a.id, network_id: net.body.id, name: 'wg-hubs' } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      ifaces[a.name] = r.body;
+      await a.refresh();
+      await a.report();
+    }
+    const hub = await api('PATCH', `/networks/${net.body.id}`, { body: { hub_interface_id: ifaces.h1.id } });
+    assert.equal(hub.status, 200, JSON.stringify(hub.body));
+
+    await go('Devices');
+    await page.getByTestId('devices-table').waitFor();
+    await page.getByRole('button', { name: 'Add device' }).click();
+    const form = page.getByTestId('device-form');
+    await form.locator('select[name=network]').selectOption({ label: 'hubs (10.40.0.0/24)' });
+    await form.locator('input[name=name]').fill('bob-laptop');
+    await form.getByRole('button', { name: 'Generate keys and add' }).click();
+    const cfg = page.getByTestId('device-config-text');
+    await cfg.waitFor();
+    const text = await cfg.textContent();
+    const priv = /^PrivateKey = (\S+)$/m.exec(text)?.[1];
+    assert.ok(priv, text);
+    const devs = await api('GET', `/devices?network=${net.body.id}`);
+    assert.equal(devs.body.items.length, 1);
+    const dev = devs.body.items[0];
+    assert.equal(dev.public_key, publicOf(priv));
+    assert.equal(text, await serverConfig(dev.id, priv), "the dashboard shows the server's config, with only the private key put in");
+    const peers = [...text.matchAll(/^PublicKey = (\S+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(peers, [agents[0].keys.publicKey], 'in a hub network a device peers with the hub only');
+    assert.match(text, /^AllowedIPs = 10\.40\.0\.0\/24$/m, 'through the hub the device reaches the whole network');
+    await shot('13b-hub-device-config');
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByTestId('devices-table').getByText('bob-laptop').waitFor();
+
+    assert.equal((await api('DELETE', `/devices/${dev.id}`)).status, 204);
+    assert.equal((await api('DELETE', `/networks/${net.body.id}`)).status, 204);
+    for (const a of agents) await a.refresh();
   });
 
   test('adds interfaces and an explicit connection, edits and deletes it', async () => {

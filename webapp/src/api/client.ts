@@ -15,7 +15,7 @@ import type {
   Overview,
   StatusReport,
   Token,
-  TopologyGraph,
+  Topology,
 } from './types';
 
 export const API_PREFIX = '/api/v1';
@@ -130,7 +130,7 @@ export class Client {
     this.request<Network>('PATCH', `/networks/${seg(n)}`, { body });
   deleteNetwork = (n: string) => this.request<void>('DELETE', `/networks/${seg(n)}`);
   topology = (n: string, signal?: AbortSignal) =>
-    this.get<TopologyGraph>(`/networks/${seg(n)}/topology`, undefined, signal);
+    this.get<Topology>(`/networks/${seg(n)}/topology`, undefined, signal);
 
   // Hosts.
   listHosts = (q: PageQuery & { q?: string; status?: string; label?: string } = {}, signal?: AbortSignal) =>

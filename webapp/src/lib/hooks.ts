@@ -3,6 +3,7 @@
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { isAbort } from '../api/client';
 import type { Event } from '../api/types';
+import type { EventKind } from '../api/types.extra';
 import { AppContext } from './context';
 
 export interface Async<T> {
@@ -38,7 +39,7 @@ export function useAsync<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unkno
 }
 
 /** useLive answers a counter that grows when a change of one of kinds arrives. */
-export function useLive(kinds: string[], filter?: (e: Event) => boolean): number {
+export function useLive(kinds: EventKind[], filter?: (e: Event) => boolean): number {
   const { live } = useContext(AppContext);
   const [tick, setTick] = useState(0);
   const key = kinds.join(',');
@@ -47,7 +48,7 @@ export function useLive(kinds: string[], filter?: (e: Event) => boolean): number
   useEffect(() => {
     if (!live) return;
     return live.subscribe((events) => {
-      if (events.some((e) => kinds.includes(e.kind) && (!filterRef.current || filterRef.current(e)))) {
+      if (events.some((e) => kinds.includes(e.kind as EventKind) && (!filterRef.current || filterRef.current(e)))) {
         setTick((t) => t + 1);
       }
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { peerCount, renderConfig, withPrivateKey } from './wgconfig';
+import { peerCount, withPrivateKey } from './wgconfig';
 
 const KEY = 'cGhvbmUtcHJpdmF0ZS1rZXktMDAwMDAwMDAwMDAwMDA=';
 
@@ -22,41 +22,33 @@ describe('withPrivateKey', () => {
   it('adds an [Interface] section to a text without one', () => {
     expect(withPrivateKey("", KEY)).toBe(`[Interface]\nPrivateKey = ${KEY}\n`);
   });
+
+  it("replaces the server's placeholder, leaving the rest of its text as it is", () => {
+    // As server/state InterfaceConfig writes a device's configuration.
+    const server = [
+      '# alice-phone in network office (id d1)',
+      '[Interface]',
+      'PrivateKey = <private key of this device, never sent to the server>',
+      'Address = 10.10.0.9/24',
+      'MTU = 1420',
+      '',
+      '# h1/drago0',
+      '[Peer]',
+      'PublicKey = PUB1',
+      'AllowedIPs = 10.10.0.0/24',
+      'Endpoint = 192.0.2.11:51820',
+      'PersistentKeepalive = 25',
+      '',
+    ].join('\n');
+    const out = withPrivateKey(server, KEY);
+    expect(out).toBe(server.replace(/^PrivateKey = .*$/m, `PrivateKey = ${KEY}`));
+    expect(peerCount(out)).toBe(1);
+  });
 });
 
-describe('renderConfig', () => {
-  it('writes a wg-quick file', () => {
-    const text = renderConfig({
-      comment: 'phone in office',
-      privateKey: KEY,
-      addresses: ['10.0.0.9/24'],
-      dns: ['10.0.0.1'],
-      peers: [
-        { comment: 'gw', publicKey: 'PUB1', endpoint: '198.51.100.1:51820', allowedIPs: ['10.0.0.1/32', '192.168.1.0/24'], persistentKeepalive: 25 },
-        { publicKey: 'PUB2', allowedIPs: ['10.0.0.2/32'] },
-      ],
-    });
-    expect(text).toBe(
-      [
-        '# phone in office',
-        '[Interface]',
-        `PrivateKey = ${KEY}`,
-        'Address = 10.0.0.9/24',
-        'DNS = 10.0.0.1',
-        '',
-        '# gw',
-        '[Peer]',
-        'PublicKey = PUB1',
-        'AllowedIPs = 10.0.0.1/32, 192.168.1.0/24',
-        'Endpoint = 198.51.100.1:51820',
-        'PersistentKeepalive = 25',
-        '',
-        '[Peer]',
-        'PublicKey = PUB2',
-        'AllowedIPs = 10.0.0.2/32',
-        '',
-      ].join('\n'),
-    );
-    expect(peerCount(text)).toBe(2);
+describe('peerCount', () => {
+  it('counts [Peer] sections', () => {
+    expect(peerCount('[Interface]\nPrivateKey = k\n')).toBe(0);
+    expect(peerCount('[Interface]\n[Peer]\nPublicKey = a\n\n[Peer]\r\nPublicKey = b\n')).toBe(2);
   });
 });

@@ -1,45 +1,6 @@
-// wg-quick configuration text for plain WireGuard devices, completed in the
-// browser with the private key that only the browser knows.
-
-export interface PeerConfig {
-  comment?: string;
-  publicKey: string;
-  endpoint?: string;
-  allowedIPs: string[];
-  persistentKeepalive?: number;
-}
-
-export interface DeviceConfig {
-  comment?: string;
-  privateKey: string;
-  addresses: string[];
-  listenPort?: number;
-  mtu?: number;
-  dns?: string[];
-  peers: PeerConfig[];
-}
-
-/** renderConfig writes a wg-quick file. */
-export function renderConfig(c: DeviceConfig): string {
-  const out: string[] = [];
-  if (c.comment) out.push(`# ${c.comment}`);
-  out.push('[Interface]');
-  out.push(`PrivateKey = ${c.privateKey}`);
-  if (c.addresses.length) out.push(`Address = ${c.addresses.join(', ')}`);
-  if (c.listenPort) out.push(`ListenPort = ${c.listenPort}`);
-  if (c.mtu) out.push(`MTU = ${c.mtu}`);
-  if (c.dns?.length) out.push(`DNS = ${c.dns.join(', ')}`);
-  for (const p of c.peers) {
-    out.push('');
-    if (p.comment) out.push(`# ${p.comment}`);
-    out.push('[Peer]');
-    out.push(`PublicKey = ${p.publicKey}`);
-    if (p.allowedIPs.length) out.push(`AllowedIPs = ${p.allowedIPs.join(', ')}`);
-    if (p.endpoint) out.push(`Endpoint = ${p.endpoint}`);
-    if (p.persistentKeepalive) out.push(`PersistentKeepalive = ${p.persistentKeepalive}`);
-  }
-  return out.join('\n') + '\n';
-}
+// wg-quick configuration text for plain WireGuard devices: the server renders
+// it (GET /interfaces/{id}/config) without a private key, and the browser puts
+// in the private key that only it knows.
 
 /**
  * withPrivateKey puts privateKey into the [Interface] section of a wg-quick

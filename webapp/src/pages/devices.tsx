@@ -1,5 +1,7 @@
 // Devices: plain WireGuard peers without an agent (phones, laptops). The key
-// pair is generated here, in the browser; only the public key is sent.
+// pair is generated here, in the browser; only the public key is sent. The
+// configuration is the server's (GET /interfaces/{id}/config) with the
+// private key put in here.
 
 import { useContext, useState } from 'preact/hooks';
 import type { Interface, Network } from '../api/types';
@@ -9,6 +11,7 @@ import {
   Button,
   Card,
   ConfirmDialog,
+  errorMessage,
   CopyButton,
   Empty,
   ErrorState,
@@ -24,11 +27,10 @@ import { IconDevice, IconDownload, IconPlus, IconTrash } from '../components/ico
 import { Pager } from '../components/pager';
 import { QRCodeView } from '../components/qrcode';
 import { AppContext } from '../lib/context';
-import { deviceConfig } from '../lib/deviceconfig';
 import { ago, shortKey } from '../lib/format';
 import { useAsync, useLive, useNow } from '../lib/hooks';
 import { generateKeyPair } from '../lib/wgkeys';
-import { peerCount } from '../lib/wgconfig';
+import { peerCount, withPrivateKey } from '../lib/wgconfig';
 
 const LIMIT = 100;
 const NETWORK_CHOICES = 200;
@@ -166,7 +168,7 @@ function AddDevice(props: { networks: Network[]; initialNetwork: string; onClose
   const [busy, setBusy] = useState(false);
   const [step, setStep] = useState('');
   const [errors, setErrors] = useState(new FormErrors(null));
-  const [result, setResult] = useState<{ device: Interface; network: Network; config: string; source: string; via: string }>();
+  const [result, setResult] = useState<{ device: Interface; networkName: string; privateKey: string; config?: string; configError?: unknown; via: string }>();
   const set = (k: keyof typeof v) => (e: { currentTarget: { value: string } }) => setV({ ...v, [k]: e.currentTarget.value });
 
   async function submit(e: Event) {
@@ -185,10 +187,10 @@ function AddDevice(props: { networks: Network[]; initialNetwork: string; onClose
         address: v.address.trim() || undefined,
       });
       props.onAdded();
-      setStep('Building the configuration…');
-      const net = network ?? (await api.getNetwork(device.network_id));
-      const { text, source } = await deviceConfig(api, device, net, keys.privateKey);
-      setResult({ device, network: net, config: text, source, via: keys.via });
+      setStep('Fetching the configuration…');
+      // The device exists now: from here on nothing may lose the private key.
+      const networkName = network?.name ?? (await api.getNetwork(device.network_id).then((n) => n.name, () => device.network_id));
+      setResult({ device, networkName, privateKey: keys.privateKey, via: keys.via, ...(await fetchConfig(device.id, keys.privateKey)) });
     } catch (err) {
       setErrors(new FormErrors(err));
     } finally {
@@ -197,13 +199,60 @@ function AddDevice(props: { networks: Network[]; initialNetwork: string; onClose
     }
   }
 
-  if (result) {
+  /** fetchConfig answers the server's configuration of the device with privateKey put in. */
+  async function fetchConfig(id: string, privateKey: string): Promise<{ config?: string; configError?: unknown }> {
+    try {
+      return { config: withPrivateKey(await api.interfaceConfig(id), privateKey) };
+    } catch (err) {
+      return { configError: err };
+    }
+  }
+
+  async function retry() {
+    if (!result) return;
+    setBusy(true);
+    const got = await fetchConfig(result.device.id, result.privateKey);
+    setResult({ ...result, config: got.config, configError: got.configError });
+    setBusy(false);
+  }
+
+  if (result && result.config === undefined) {
+    return (
+      <Modal
+        title={`${result.device.device_name || 'Device'} added to ${result.networkName}`}
+        onClose={props.onClose}
+        testid="device-config"
+        footer={
+          <>
+            <Button onClick={props.onClose}>Close</Button>
+            <Button variant="primary" onClick={retry} busy={busy}>
+              Fetch again
+            </Button>
+          </>
+        }
+      >
+        <Alert tone="error" title="The server's configuration could not be fetched.">
+          {errorMessage(result.configError)}
+        </Alert>
+        <Alert tone="warning" title="The private key is shown only now.">
+          Fetch the configuration again, or copy the private key into the text of <Mono>drago interface config {result.device.id}</Mono>.
+        </Alert>
+        <div class="secret-actions">
+          <Mono>{result.privateKey}</Mono>
+          <CopyButton text={result.privateKey} label="Copy" />
+        </div>
+      </Modal>
+    );
+  }
+
+  if (result?.config !== undefined) {
+    const config = result.config;
     const fileName = `${(result.device.device_name || 'device').replace(/[^A-Za-z0-9_=+.-]/g, '-').slice(0, 15)}.conf`;
-    const peers = peerCount(result.config);
+    const peers = peerCount(config);
     return (
       <Modal
         wide
-        title={`${result.device.device_name || 'Device'} added to ${result.network.name}`}
+        title={`${result.device.device_name || 'Device'} added to ${result.networkName}`}
         onClose={props.onClose}
         testid="device-config"
         footer={
@@ -216,18 +265,18 @@ function AddDevice(props: { networks: Network[]; initialNetwork: string; onClose
           It was generated in this browser and never sent to the server. Scan or save the configuration before closing.
         </Alert>
         {peers === 0 && (
-          <Alert tone="info">No peer has a key yet: the configuration gains [Peer] sections once hosts in {result.network.name} report their keys. Add the device again then, or edit the file.</Alert>
+          <Alert tone="info">No peer has a key yet: the configuration gains [Peer] sections once hosts in {result.networkName} report their keys. Add the device again then, or edit the file.</Alert>
         )}
         <div class="device-result">
           <div class="qr-box">
-            <QRCodeView text={result.config} />
+            <QRCodeView text={config} />
             <span class="muted small">Scan with the WireGuard app</span>
           </div>
           <div class="config-box">
-            <pre class="code config" data-testid="device-config-text">{result.config}</pre>
+            <pre class="code config" data-testid="device-config-text">{config}</pre>
             <div class="secret-actions">
-              <CopyButton text={result.config} label="Copy" />
-              <Button size="sm" icon={<IconDownload size={15} />} onClick={() => download(fileName, result.config)}>
+              <CopyButton text={config} label="Copy" />
+              <Button size="sm" icon={<IconDownload size={15} />} onClick={() => download(fileName, config)}>
                 Download {fileName}
               </Button>
               <Badge tone="grey" title="Where the key pair came from">

@@ -175,7 +175,7 @@ export function HostsPage() {
         <div class="vcell" role="cell">
           <StatusBadge status={h.status} />
         </div>
-        <div class="vcell muted" role="cell" title={h.last_seen}>
+        <div class="vcell muted" role="cell" title={h.last_seen ?? undefined}>
           {ago(h.last_seen, now)}
         </div>
         <div class="vcell" role="cell">

@@ -1,14 +1,14 @@
 // The form that creates or edits a network.
 
 import { useContext, useState } from 'preact/hooks';
-import type { Interface, Network, Topology } from '../api/types';
+import type { Interface, Network, TopologyMode } from '../api/types';
 import { Alert, Button, Field, FormErrors, Modal } from '../components/ui';
 import { AppContext } from '../lib/context';
 import { splitList } from '../lib/format';
 
 const FIELDS = ['name', 'ipv4_range', 'ipv6_range', 'topology', 'listen_port', 'mtu', 'persistent_keepalive', 'dns', 'hub_interface_id'];
 
-const topologies: { value: Topology; label: string; help: string }[] = [
+const topologies: { value: TopologyMode; label: string; help: string }[] = [
   { value: 'mesh', label: 'Mesh', help: 'Every interface peers with every other.' },
   { value: 'hub', label: 'Hub', help: 'Every interface peers with one hub.' },
   { value: 'none', label: 'None', help: 'Only the connections you add.' },
@@ -32,7 +32,7 @@ export function NetworkForm(props: {
     name: n?.name ?? '',
     ipv4_range: n?.ipv4_range ?? '',
     ipv6_range: n?.ipv6_range ?? '',
-    topology: (n?.topology ?? 'mesh') as Topology,
+    topology: (n?.topology ?? 'mesh') as TopologyMode,
     listen_port: n?.listen_port ? String(n.listen_port) : '',
     mtu: n?.mtu ? String(n.mtu) : '',
     persistent_keepalive: n?.persistent_keepalive ? String(n.persistent_keepalive) : '',

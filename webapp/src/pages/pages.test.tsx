@@ -142,11 +142,27 @@ describe('JoinTokensPage', () => {
 describe('DevicesPage', () => {
   it('generates the key in the browser, sends only the public key, and shows config and QR code', async () => {
     const gwKey = 'R3dHd0dXZ3dnd2d3Z3dnd2d3Z3dnd2d3Z3dnd2d3Z3c=';
+    // As server/state InterfaceConfig writes it for a device of a hub network.
+    const serverConfig = [
+      '# alice-phone in network office (id d1)',
+      '[Interface]',
+      'PrivateKey = <private key of this device, never sent to the server>',
+      'Address = 10.10.0.9/24',
+      'MTU = 1420',
+      '',
+      '# gw/drago0',
+      '[Peer]',
+      `PublicKey = ${gwKey}`,
+      'AllowedIPs = 10.10.0.0/24',
+      'Endpoint = 198.51.100.7:51820',
+      'PersistentKeepalive = 25',
+      '',
+    ].join('\n');
     const f = fakeFetch({
       'GET /networks': () => list([network]),
       'GET /devices': () => list([]),
       'POST /devices': (c) => ({ ...meta('d1'), host_id: '', network_id: 'n1', name: 'phone', device_name: c.body.name, addresses: ['10.10.0.9/24'], listen_port: 0, mtu: 0, public_key: c.body.public_key }),
-      'GET /interfaces/d1/config': () => `[Interface]\nAddress = 10.10.0.9/24\n\n[Peer]\nPublicKey = ${gwKey}\nAllowedIPs = 10.10.0.1/32\nEndpoint = 198.51.100.7:51820\n`,
+      'GET /interfaces/d1/config': () => serverConfig,
     });
     renderWithApp(<DevicesPage />, f.fetch);
     await screen.findByText('No devices');
@@ -161,8 +177,36 @@ describe('DevicesPage', () => {
     expect(await publicKeyOf(priv)).toBe(post.body.public_key);
     // The private key went to no request.
     for (const c of f.calls) expect(JSON.stringify(c.body ?? '') + c.url).not.toContain(priv);
-    expect(text).toContain(`PublicKey = ${gwKey}`);
+    // The server's text, with only the private key put in.
+    expect(text).toBe(serverConfig.replace(/^PrivateKey = .*$/m, `PrivateKey = ${priv}`));
+    // Nothing but that text went into it: no topology, interfaces or hosts read.
+    expect(f.calls.map((c) => c.path).filter((p) => p !== '/networks' && p !== '/devices')).toEqual(['/interfaces/d1/config']);
     expect(screen.getByTestId('qr').querySelector('path')?.getAttribute('d')).toMatch(/^M/);
+  });
+
+  it('keeps the private key on screen when the configuration cannot be fetched, and fetches again', async () => {
+    let fail = true;
+    const f = fakeFetch({
+      'GET /networks': () => list([network]),
+      'GET /devices': () => list([]),
+      'POST /devices': (c) => ({ ...meta('d1'), host_id: '', network_id: 'n1', name: 'phone', device_name: c.body.name, addresses: ['10.10.0.9/24'], listen_port: 0, mtu: 0, public_key: c.body.public_key }),
+      'GET /interfaces/d1/config': () => (fail ? apiError(500, 'internal error') : '[Interface]\nPrivateKey = <private key of this device, never sent to the server>\nAddress = 10.10.0.9/24\n'),
+    });
+    renderWithApp(<DevicesPage />, f.fetch);
+    await screen.findByText('No devices');
+    fireEvent.click(screen.getByText('Add device'));
+    const form = await screen.findByTestId('device-form');
+    fireEvent.input(within(form).getByPlaceholderText('alice-phone'), { target: { value: 'alice-phone' } });
+    fireEvent.submit(form.querySelector('form')!);
+    const dialog = await screen.findByTestId('device-config');
+    await within(dialog).findByText('internal error');
+    const post = f.calls.find((c) => c.method === 'POST')!;
+    const priv = [...dialog.querySelectorAll('.mono')].map((e) => e.textContent ?? '').find((t) => t.endsWith('='))!;
+    expect(await publicKeyOf(priv)).toBe(post.body.public_key);
+    fail = false;
+    fireEvent.click(within(dialog).getByText('Fetch again'));
+    const text = (await screen.findByTestId('device-config-text')).textContent!;
+    expect(text).toBe(`[Interface]\nPrivateKey = ${priv}\nAddress = 10.10.0.9/24\n`);
   });
 
   it('shows API errors next to the device fields', async () => {
