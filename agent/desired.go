@@ -1,13 +1,10 @@
 package agent
 
 import (
-	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +12,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/drago-wg/drago/platform"
 	"github.com/drago-wg/drago/server/api"
 )
 
@@ -26,7 +24,7 @@ type wantInterface struct {
 	Addresses  []netip.Prefix // host bits kept, sorted, unique
 	ListenPort int            // 0: any port
 	MTU        int            // 0: leave the link's MTU alone
-	Peers      []wantPeer     // sorted by public key bytes (compareKeys), unique
+	Peers      []wantPeer     // sorted by public key (api.CompareKeyBytes), unique
 }
 
 // wantPeer is one desired peer.
@@ -41,18 +39,6 @@ type wantPeer struct {
 	Keepalive  time.Duration
 }
 
-// validName matches interface names every OS accepts: at most 15 bytes
-// (Linux IFNAMSIZ-1) of letters, digits and _.=-
-var validName = regexp.MustCompile(`^[A-Za-z0-9_.=-]{1,15}$`)
-
-// checkName reports why name cannot be an interface name, or nil.
-func checkName(name string) error {
-	if !validName.MatchString(name) || name == "." || name == ".." {
-		return fmt.Errorf("interface name %q: want 1-15 of A-Z a-z 0-9 _ . = -", name)
-	}
-	return nil
-}
-
 // parseInterface checks one desired interface from the server, taking the
 // peers that did not change from cache when it is not nil. A malformed
 // interface fails whole; a bad peer is only left out, and skipped says why
@@ -63,14 +49,16 @@ func parseInterface(d api.DesiredInterface, cache *peerCache) (w wantInterface, 
 	if !validID.MatchString(d.ID) {
 		return w, nil, fmt.Errorf("interface id %q: want letters, digits, '_', '.', '-'", d.ID)
 	}
-	if err := checkName(d.Name); err != nil {
+	if err := api.CheckInterfaceName(d.Name); err != nil {
 		return w, nil, err
 	}
 	if d.ListenPort < 0 || d.ListenPort > 65535 {
 		return w, nil, fmt.Errorf("listen port %d: want 0-65535", d.ListenPort)
 	}
-	if d.MTU != 0 && (d.MTU < 576 || d.MTU > 65535) {
-		return w, nil, fmt.Errorf("mtu %d: want 576-65535", d.MTU)
+	if d.MTU != 0 {
+		if err := api.CheckMTU(d.MTU); err != nil {
+			return w, nil, fmt.Errorf("mtu: %w", err)
+		}
 	}
 	for _, a := range d.Addresses {
 		p, err := netip.ParsePrefix(a)
@@ -317,7 +305,7 @@ func (prev parsedPeers) reorder(peers []api.DesiredPeer) parsedPeers {
 	for f := range order {
 		order[f] = int32(f)
 	}
-	slices.SortFunc(order, func(a, b int32) int { return compareKeys(parsed[a].p.PublicKey, parsed[b].p.PublicKey) })
+	slices.SortFunc(order, func(a, b int32) int { return api.CompareKeyBytes(parsed[a].p.PublicKey, parsed[b].p.PublicKey) })
 
 	// Kept peers are copied in runs: one copy per run between changes
 	// rather than one per peer.
@@ -328,7 +316,7 @@ func (prev parsedPeers) reorder(peers []api.DesiredPeer) parsedPeers {
 		end := len(prev.sorted) // the kept peers before parsed[order[f]]
 		if f < len(order) {
 			key := parsed[order[f]].p.PublicKey
-			end = i + sort.Search(end-i, func(n int) bool { return compareKeys(prev.sorted[i+n].PublicKey, key) >= 0 })
+			end = i + sort.Search(end-i, func(n int) bool { return api.CompareKeyBytes(prev.sorted[i+n].PublicKey, key) >= 0 })
 		}
 		for i < end {
 			run := i
@@ -389,7 +377,7 @@ func (pp parsedPeers) usable() ([]wantPeer, []error) {
 		if !bp.hasKey {
 			continue
 		}
-		i, _ := slices.BinarySearchFunc(pp.sorted, bp.key, func(p wantPeer, k wgtypes.Key) int { return compareKeys(p.PublicKey, k) })
+		i, _ := slices.BinarySearchFunc(pp.sorted, bp.key, func(p wantPeer, k wgtypes.Key) int { return api.CompareKeyBytes(p.PublicKey, k) })
 		for ; i < len(pp.sorted) && pp.sorted[i].PublicKey == bp.key; i++ {
 			mark(i)
 		}
@@ -439,17 +427,6 @@ func sameDesiredPeer(a, b api.DesiredPeer) bool {
 
 // sortPrefixes sorts ps by address then length and drops duplicates.
 func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, comparePrefix)
+	slices.SortFunc(ps, platform.ComparePrefixes)
 	return slices.Compact(ps)
-}
-
-// compareKeys orders keys by their bytes, as platform backends order the
-// peers of a Device.
-func compareKeys(a, b wgtypes.Key) int { return bytes.Compare(a[:], b[:]) }
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Bits(), b.Bits())
 }

@@ -15,32 +15,6 @@ import (
 	"github.com/drago-wg/drago/server/api"
 )
 
-func TestCheckName(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-	}{
-		{"wg0", true},
-		{"drago-a1b2c3d4e", true},
-		{"a_b.c=d-e", true},
-		{"drago-a1b2c3d4e5", false}, // 16 bytes
-		{"", false},
-		{".", false},
-		{"..", false},
-		{"wg 0", false},
-		{"wg/0", false},
-		{"wg0\n", false},
-		{"wgé", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := checkName(tt.name) == nil; got != tt.ok {
-				t.Errorf("checkName(%q) ok = %v, want %v", tt.name, got, tt.ok)
-			}
-		})
-	}
-}
-
 func TestParseInterface(t *testing.T) {
 	good := func() api.DesiredInterface {
 		return api.DesiredInterface{
@@ -104,6 +78,8 @@ func TestParseInterface(t *testing.T) {
 		{"name with space", func(d *api.DesiredInterface) { d.Name = "wg 0" }, "interface name"},
 		{"port", func(d *api.DesiredInterface) { d.ListenPort = 70000 }, "listen port"},
 		{"mtu", func(d *api.DesiredInterface) { d.MTU = 100 }, "mtu"},
+		{"mtu below 1280", func(d *api.DesiredInterface) { d.MTU = 1000 }, "mtu"},
+		{"mtu above 9000", func(d *api.DesiredInterface) { d.MTU = 9001 }, "mtu"},
 		{"address", func(d *api.DesiredInterface) { d.Addresses = []string{"10.0.0.300/24"} }, "address"},
 	}
 	for _, tt := range bad {

@@ -9,6 +9,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/server/api"
 )
 
 // plan lists the backend calls that bring one interface from its observed
@@ -90,7 +91,7 @@ func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
 }
 
 // diffPeers returns the peer changes from have to want (sorted by key),
-// themselves sorted by key (compareKeys): removals of gone peers, full
+// themselves sorted by key (api.CompareKeyBytes): removals of gone peers, full
 // configs of new ones, and for changed ones an UpdateOnly config carrying
 // only the fields that differ. Devices list peers in the order they were
 // added; each is looked up in want by binary search.
@@ -99,7 +100,7 @@ func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
 	var out []wgtypes.PeerConfig
 	for j := range have {
 		hp := &have[j]
-		i := sort.Search(len(want), func(i int) bool { return compareKeys(want[i].PublicKey, hp.PublicKey) >= 0 })
+		i := sort.Search(len(want), func(i int) bool { return api.CompareKeyBytes(want[i].PublicKey, hp.PublicKey) >= 0 })
 		if i == len(want) || want[i].PublicKey != hp.PublicKey {
 			out = append(out, wgtypes.PeerConfig{PublicKey: hp.PublicKey, Remove: true})
 			continue
@@ -114,7 +115,7 @@ func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
 			out = append(out, newPeerConfig(want[i]))
 		}
 	}
-	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int { return compareKeys(a.PublicKey, b.PublicKey) })
+	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int { return api.CompareKeyBytes(a.PublicKey, b.PublicKey) })
 	return out
 }
 
@@ -142,7 +143,7 @@ func diffFrom(was, want wantInterface) plan {
 		case j == len(want.Peers):
 			c = -1
 		default:
-			c = compareKeys(was.Peers[i].PublicKey, want.Peers[j].PublicKey)
+			c = api.CompareKeyBytes(was.Peers[i].PublicKey, want.Peers[j].PublicKey)
 		}
 		switch {
 		case c < 0:
@@ -285,7 +286,7 @@ func covered(p netip.Prefix, addrs []netip.Prefix) bool {
 func missing(a, b []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range a {
-		if _, found := slices.BinarySearchFunc(b, p, comparePrefix); !found {
+		if _, found := slices.BinarySearchFunc(b, p, platform.ComparePrefixes); !found {
 			out = append(out, p)
 		}
 	}
@@ -327,10 +328,7 @@ func peerPrefixes(nets []net.IPNet) []netip.Prefix {
 func ipNets(ps []netip.Prefix) []net.IPNet {
 	out := make([]net.IPNet, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, net.IPNet{
-			IP:   net.IP(p.Addr().AsSlice()),
-			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
-		})
+		out = append(out, platform.IPNet(p))
 	}
 	return out
 }

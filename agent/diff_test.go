@@ -13,6 +13,7 @@ import (
 
 	"github.com/drago-wg/drago/platform"
 	"github.com/drago-wg/drago/platform/platformtest"
+	"github.com/drago-wg/drago/server/api"
 )
 
 // cmpNetip compares netip values, whose fields are unexported.
@@ -364,7 +365,7 @@ func TestDiffPeersRandom(t *testing.T) {
 		have, err := r.Device("wg0")
 		must(t, err)
 		plan := diffPeers(want, have.WireGuard.Peers)
-		if !slices.IsSortedFunc(plan, func(a, b wgtypes.PeerConfig) int { return compareKeys(a.PublicKey, b.PublicKey) }) ||
+		if !slices.IsSortedFunc(plan, func(a, b wgtypes.PeerConfig) int { return api.CompareKeyBytes(a.PublicKey, b.PublicKey) }) ||
 			len(slices.CompactFunc(slices.Clone(plan), func(a, b wgtypes.PeerConfig) bool { return a.PublicKey == b.PublicKey })) != len(plan) {
 			t.Fatalf("seed %d: plan not in key order or a key twice", seed)
 		}

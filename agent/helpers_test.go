@@ -1,13 +1,14 @@
 package agent
 
 import (
+	"net/netip"
+	"slices"
+	"testing"
 	"time"
 
-	"github.com/drago-wg/drago/server/api"
-	"net/netip"
-	"testing"
-
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/drago-wg/drago/server/api"
 )
 
 // testKey returns a fixed private key derived from n.
@@ -22,6 +23,11 @@ func testKey(n byte) wgtypes.Key {
 
 // peerKey returns the public key of testKey(n).
 func peerKey(n byte) wgtypes.Key { return testKey(n).PublicKey() }
+
+// sortKeys sorts keys as the agent and the backends order peers.
+func sortKeys(keys []wgtypes.Key) {
+	slices.SortFunc(keys, func(a, b wgtypes.Key) int { return api.CompareKeyBytes(a, b) })
+}
 
 func mustPrefixes(t *testing.T, ss ...string) []netip.Prefix {
 	t.Helper()

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -421,9 +420,9 @@ func TestReconcileDeltaDropsOnlyBadPeers(t *testing.T) {
 			for _, p := range dev.WireGuard.Peers {
 				got = append(got, p.PublicKey)
 			}
-			slices.SortFunc(got, compareKeys)
+			sortKeys(got)
 			want := []wgtypes.Key{peerKey(10), peerKey(11), peerKey(12), peerKey(13), peerKey(14), peerKey(15)}
-			slices.SortFunc(want, compareKeys)
+			sortKeys(want)
 			if d := cmp.Diff(want, got); d != "" {
 				t.Errorf("device peers at the end (-want +got):\n%s", d)
 			}

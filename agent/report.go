@@ -40,7 +40,7 @@ func peerDelta(base, r *api.StatusReport) *api.StatusReport {
 		for key := range had {
 			removed = append(removed, key)
 		}
-		slices.Sort(removed)
+		slices.SortFunc(removed, api.CompareKeys)
 		is.Peers, is.RemovedPeers = changed, removed
 	}
 	return &out

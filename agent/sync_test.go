@@ -505,8 +505,8 @@ func TestAgentAppliesChangesPastABadPeer(t *testing.T) {
 		for _, p := range dev.WireGuard.Peers {
 			peers = append(peers, p.PublicKey)
 		}
-		slices.SortFunc(peers, compareKeys)
-		slices.SortFunc(st.peers, compareKeys)
+		sortKeys(peers)
+		sortKeys(st.peers)
 		if d := cmp.Diff(st.peers, peers); d != "" {
 			t.Errorf("%s: device peers (-want +got):\n%s", st.name, d)
 		}

@@ -5,12 +5,20 @@ import (
 	"os"
 )
 
-// Errors shared by the backends. errNoDevice matches os.ErrNotExist and
-// errDeviceExists matches os.ErrExist under errors.Is.
+// Errors shared by the backends and by the fakes that behave as they do
+// (platformtest). ErrNoDevice matches os.ErrNotExist and ErrDeviceExists
+// matches os.ErrExist under errors.Is; callers test for those.
 var (
-	errNoDevice     error = &kindError{"no such interface", os.ErrNotExist}
-	errDeviceExists error = &kindError{"interface exists", os.ErrExist}
-	errClosed             = errors.New("backend closed")
+	ErrNoDevice     error = &kindError{"no such interface", os.ErrNotExist}
+	ErrDeviceExists error = &kindError{"interface exists", os.ErrExist}
+	ErrClosed             = errors.New("backend closed")
+)
+
+// Short names the backends use for the errors above.
+var (
+	errNoDevice     = ErrNoDevice
+	errDeviceExists = ErrDeviceExists
+	errClosed       = ErrClosed
 )
 
 // kindError is an error with its own text that matches a standard sentinel.

@@ -71,9 +71,9 @@ func (b *kernelBackend) createDevice(name string) error {
 		return err
 	}
 	if ok, err := b.exists(name); err != nil || ok {
-		return cmp.Or(err, errDeviceExists)
+		return cmp.Or(err, ErrDeviceExists)
 	}
-	l := &netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: defaultMTU}}
+	l := &netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: DefaultMTU}}
 	if err := netlink.LinkAdd(l); err != nil {
 		return fmt.Errorf("adding wireguard link: %w", err)
 	}

@@ -1,55 +1,61 @@
 package platform
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/drago-wg/drago/server/api"
 )
 
 // This file holds the rules every backend applies the same way, whatever
-// the OS: names, MTUs, prefixes, and what Device reports.
+// the OS: names, MTUs, prefixes, and what Device reports. Those exported
+// serve the fakes that behave as the backends do (platformtest) and the
+// agent; interface names are drago's rule, api.CheckInterfaceName.
 
-// defaultMTU is the MTU of a new interface, as wg-quick and wireguard-go pick.
-const defaultMTU = 1420
-
-// maxNameLen is the longest interface name: Linux's IFNAMSIZ less the NUL.
-// The other OSes take drago's names as labels, under the same rule.
-const maxNameLen = 15
+// DefaultMTU is the MTU of a new interface, as wg-quick and wireguard-go pick.
+const DefaultMTU = 1420
 
 // minMTU and maxMTU bound the MTUs the Windows and macOS backends accept:
 // 576 is the smallest datagram every IPv4 host takes (and the smallest IPv4
-// MTU Windows allows). On Linux the kernel decides.
+// MTU Windows allows). On Linux the kernel decides. These are the OS's
+// bounds; drago itself sets MTUs in the narrower range of api.CheckMTU.
 const (
 	minMTU = 576
 	maxMTU = 65535
 )
 
-// checkName rejects names Linux would refuse as interface names.
+// Short names the backends use for exported rules.
+const defaultMTU = DefaultMTU
+
+func checkMTU(mtu int) error                { return CheckMTU(mtu) }
+func checkRoutePrefix(p netip.Prefix) error { return CheckRoutePrefix(p) }
+
+// checkName rejects names that are not interface names under drago's rule
+// (api.CheckInterfaceName), which every OS accepts.
 func checkName(name string) error {
-	if name == "" || len(name) > maxNameLen || name == "." || name == ".." ||
-		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r == '%' || r <= ' ' || r > '~' }) {
+	if api.CheckInterfaceName(name) != nil {
 		return fmt.Errorf("invalid interface name %q", name)
 	}
 	return nil
 }
 
-// checkMTU rejects MTUs outside [minMTU, maxMTU].
-func checkMTU(mtu int) error {
+// CheckMTU rejects MTUs the Windows and macOS backends refuse: outside
+// 576-65535.
+func CheckMTU(mtu int) error {
 	if mtu < minMTU || mtu > maxMTU {
 		return fmt.Errorf("mtu %d out of range %d-%d", mtu, minMTU, maxMTU)
 	}
 	return nil
 }
 
-// checkRoutePrefix rejects invalid prefixes and prefixes with host bits set,
+// CheckRoutePrefix rejects invalid prefixes and prefixes with host bits set,
 // which the kernel would mask (so Device would never report them back).
-func checkRoutePrefix(p netip.Prefix) error {
+func CheckRoutePrefix(p netip.Prefix) error {
 	if !p.IsValid() {
 		return errors.New("invalid prefix")
 	}
@@ -59,9 +65,10 @@ func checkRoutePrefix(p netip.Prefix) error {
 	return nil
 }
 
-// sortPeers orders peers by public key, so Device output is stable.
+// sortPeers orders peers by public key (api.CompareKeyBytes), so Device
+// output is stable and in the order the agent keeps its peers.
 func sortPeers(peers []wgtypes.Peer) {
-	slices.SortFunc(peers, func(a, b wgtypes.Peer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
+	slices.SortFunc(peers, func(a, b wgtypes.Peer) int { return api.CompareKeyBytes(a.PublicKey, b.PublicKey) })
 }
 
 // assignedAddresses returns the addresses of have that Device reports,
@@ -75,7 +82,7 @@ func assignedAddresses(have []netip.Prefix) []netip.Prefix {
 			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()))
 		}
 	}
-	slices.SortFunc(out, comparePrefixes)
+	slices.SortFunc(out, ComparePrefixes)
 	return slices.CompactFunc(out, func(a, b netip.Prefix) bool { return a == b })
 }
 

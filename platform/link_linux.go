@@ -31,7 +31,7 @@ func (links) link(name string) (netlink.Link, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
 		if _, ok := errors.AsType[netlink.LinkNotFoundError](err); ok {
-			return nil, errNoDevice
+			return nil, ErrNoDevice
 		}
 		return nil, err
 	}
@@ -84,8 +84,8 @@ func (ls links) state(name string) (*Device, error) {
 	for _, r := range routes {
 		d.Routes = append(d.Routes, routeDst(r))
 	}
-	slices.SortFunc(d.Addresses, comparePrefixes)
-	slices.SortFunc(d.Routes, comparePrefixes)
+	slices.SortFunc(d.Addresses, ComparePrefixes)
+	slices.SortFunc(d.Routes, ComparePrefixes)
 	return d, nil
 }
 
@@ -130,7 +130,7 @@ func (ls links) addAddress(name string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	n := ipNet(p)
+	n := IPNet(p)
 	a := &netlink.Addr{IPNet: &n}
 	if p.Addr().Is6() {
 		a.Flags = unix.IFA_F_NODAD
@@ -151,7 +151,7 @@ func (ls links) addAddress(name string, p netip.Prefix) error {
 func (ls links) DeleteAddress(name string, p netip.Prefix) error {
 	l, err := ls.link(name)
 	if err == nil && p.IsValid() {
-		n := ipNet(p)
+		n := IPNet(p)
 		err = netlink.AddrDel(l, &netlink.Addr{IPNet: &n})
 		if errors.Is(err, unix.EADDRNOTAVAIL) {
 			err = nil
@@ -177,14 +177,14 @@ func (ls links) AddRoute(name string, p netip.Prefix) error {
 }
 
 func (ls links) addRoute(name string, p netip.Prefix) error {
-	if err := checkRoutePrefix(p); err != nil {
+	if err := CheckRoutePrefix(p); err != nil {
 		return err
 	}
 	l, err := ls.link(name)
 	if err != nil {
 		return err
 	}
-	n := ipNet(p)
+	n := IPNet(p)
 	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: &n, Protocol: RouteProtocol}
 	if p.Addr().Is4() {
 		r.Scope = netlink.SCOPE_LINK
@@ -211,7 +211,7 @@ func (ls links) DeleteRoute(name string, p netip.Prefix) error {
 }
 
 func (ls links) deleteRoute(name string, p netip.Prefix) error {
-	if err := checkRoutePrefix(p); err != nil {
+	if err := CheckRoutePrefix(p); err != nil {
 		return err
 	}
 	l, err := ls.link(name)

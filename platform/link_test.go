@@ -4,33 +4,48 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-func TestCheckName(t *testing.T) {
-	for _, name := range []string{"wg0", "dg-office", "a.b_c=d", strings.Repeat("x", 15)} {
-		if err := checkName(name); err != nil {
-			t.Errorf("checkName(%q) = %v, want nil", name, err)
-		}
-	}
-	for _, name := range []string{"", ".", "..", "bad/name", "wg%d", "a:b", "a b", "é", strings.Repeat("x", 16), "a-name-too-long-for-linux"} {
-		if err := checkName(name); err == nil {
-			t.Errorf("checkName(%q) = nil, want an error", name)
-		}
-	}
-}
 
 func TestCheckMTU(t *testing.T) {
 	for _, tt := range []struct {
 		mtu int
 		ok  bool
 	}{{10, false}, {575, false}, {576, true}, {1280, true}, {1420, true}, {65535, true}, {65536, false}} {
-		if err := checkMTU(tt.mtu); (err == nil) != tt.ok {
-			t.Errorf("checkMTU(%d) = %v, want ok %v", tt.mtu, err, tt.ok)
+		if err := CheckMTU(tt.mtu); (err == nil) != tt.ok {
+			t.Errorf("CheckMTU(%d) = %v, want ok %v", tt.mtu, err, tt.ok)
 		}
+	}
+}
+
+func TestCheckRoutePrefix(t *testing.T) {
+	for _, tt := range []struct {
+		p  netip.Prefix
+		ok bool
+	}{
+		{netip.MustParsePrefix("10.10.0.0/16"), true},
+		{netip.MustParsePrefix("0.0.0.0/0"), true},
+		{netip.MustParsePrefix("fd10::/64"), true},
+		{netip.MustParsePrefix("10.10.0.1/32"), true},
+		{netip.MustParsePrefix("10.10.0.1/16"), false},
+		{netip.MustParsePrefix("fd10::1/64"), false},
+		{netip.Prefix{}, false},
+	} {
+		if err := CheckRoutePrefix(tt.p); (err == nil) != tt.ok {
+			t.Errorf("CheckRoutePrefix(%s) = %v, want ok %v", tt.p, err, tt.ok)
+		}
+	}
+}
+
+func TestComparePrefixes(t *testing.T) {
+	in := prefixes("fd10::/64", "10.10.0.1/32", "10.10.0.0/24", "10.10.0.0/16", "10.9.0.0/16", "::/0", "0.0.0.0/0")
+	want := []string{"0.0.0.0/0", "10.9.0.0/16", "10.10.0.0/16", "10.10.0.0/24", "10.10.0.1/32", "::/0", "fd10::/64"}
+	slices.SortFunc(in, ComparePrefixes)
+	if diff := cmp.Diff(want, prefixStrings(in)); diff != "" {
+		t.Errorf("sorted by ComparePrefixes (-want +got):\n%s", diff)
 	}
 }
 

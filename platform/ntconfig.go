@@ -166,7 +166,7 @@ func ntWireGuard(name string, c ntInterface) *wgtypes.Device {
 			wp.PersistentKeepaliveInterval = time.Duration(p.PersistentKeepalive) * time.Second
 		}
 		for _, a := range p.AllowedIPs {
-			wp.AllowedIPs = append(wp.AllowedIPs, ipNet(a))
+			wp.AllowedIPs = append(wp.AllowedIPs, IPNet(a))
 		}
 		d.Peers = append(d.Peers, wp)
 	}
@@ -242,7 +242,7 @@ func ntOwnedRoutes(rows []ntRoute, luid uint64) []netip.Prefix {
 			out = append(out, r.Dst)
 		}
 	}
-	slices.SortFunc(out, comparePrefixes)
+	slices.SortFunc(out, ComparePrefixes)
 	return slices.Compact(out)
 }
 

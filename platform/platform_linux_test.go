@@ -489,7 +489,7 @@ func udpAddr(s string) *net.UDPAddr {
 func ipNets(ps ...netip.Prefix) []net.IPNet {
 	var ns []net.IPNet
 	for _, p := range ps {
-		ns = append(ns, net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
+		ns = append(ns, platform.IPNet(p))
 	}
 	return ns
 }

@@ -147,7 +147,7 @@ func parseUAPILine(d *wgtypes.Device, peer **wgtypes.Peer, key, value string) er
 	case "allowed_ip":
 		var pfx netip.Prefix
 		if pfx, err = netip.ParsePrefix(value); err == nil {
-			p.AllowedIPs = append(p.AllowedIPs, ipNet(pfx))
+			p.AllowedIPs = append(p.AllowedIPs, IPNet(pfx))
 		}
 	case "protocol_version":
 		p.ProtocolVersion, err = strconv.Atoi(value)
@@ -163,9 +163,11 @@ func parseHexKey(s string) (wgtypes.Key, error) {
 	return wgtypes.NewKey(b)
 }
 
-// ipNet converts p to a net.IPNet with a 4-byte IP for IPv4.
-func ipNet(p netip.Prefix) net.IPNet {
-	a := p.Addr().Unmap()
+// IPNet converts p to a net.IPNet, host bits kept: a 4-byte IP for IPv4,
+// a 16-byte one for IPv6 (IPv4-mapped included, with its 128-bit mask).
+// Prefix converts back.
+func IPNet(p netip.Prefix) net.IPNet {
+	a := p.Addr()
 	return net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
 }
 
@@ -188,8 +190,9 @@ func Prefix(n net.IPNet) (p netip.Prefix, ok bool) {
 	return p, p.IsValid()
 }
 
-// comparePrefixes orders prefixes by address, then length.
-func comparePrefixes(a, b netip.Prefix) int {
+// ComparePrefixes orders prefixes by address, then length: the order of
+// a Device's addresses and routes.
+func ComparePrefixes(a, b netip.Prefix) int {
 	if c := a.Addr().Compare(b.Addr()); c != 0 {
 		return c
 	}

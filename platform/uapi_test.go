@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"testing"
@@ -21,7 +22,7 @@ func testKey(seed byte) wgtypes.Key {
 func nets(prefixes ...string) []net.IPNet {
 	var ns []net.IPNet
 	for _, s := range prefixes {
-		ns = append(ns, ipNet(netip.MustParsePrefix(s)))
+		ns = append(ns, IPNet(netip.MustParsePrefix(s)))
 	}
 	return ns
 }
@@ -156,6 +157,34 @@ func TestPrefix(t *testing.T) {
 			got, ok := Prefix(tt.in)
 			if got.String() != tt.want || ok != tt.wantOK {
 				t.Errorf("Prefix(%v) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestIPNet(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		in   string
+		ip   net.IP
+		ones int
+		bits int
+		back string // Prefix of the result
+	}{
+		{"IPv4", "10.1.2.3/24", net.IP{10, 1, 2, 3}, 24, 32, "10.1.2.3/24"},
+		{"IPv4Host", "10.1.2.3/32", net.IP{10, 1, 2, 3}, 32, 32, "10.1.2.3/32"},
+		{"IPv4Default", "0.0.0.0/0", net.IP{0, 0, 0, 0}, 0, 32, "0.0.0.0/0"},
+		{"IPv6", "fd00::1/64", net.ParseIP("fd00::1"), 64, 128, "fd00::1/64"},
+		{"IPv4Mapped", "::ffff:10.1.2.0/120", net.ParseIP("::ffff:10.1.2.0"), 120, 128, "10.1.2.0/24"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := netip.MustParsePrefix(tt.in)
+			got := IPNet(p)
+			if ones, bits := got.Mask.Size(); !bytes.Equal(got.IP, tt.ip) || ones != tt.ones || bits != tt.bits {
+				t.Errorf("IPNet(%s) = %v (IP %d bytes, mask %d/%d), want %v/%d of %d bits", p, got, len(got.IP), ones, bits, tt.ip, tt.ones, tt.bits)
+			}
+			if back, ok := Prefix(got); !ok || back.String() != tt.back {
+				t.Errorf("Prefix(IPNet(%s)) = %v, %v; want %s", p, back, ok, tt.back)
 			}
 		})
 	}

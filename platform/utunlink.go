@@ -86,7 +86,7 @@ func (l *utunLink) state() (*Device, error) {
 			d.Routes = append(d.Routes, p)
 		}
 	}
-	slices.SortFunc(d.Routes, comparePrefixes)
+	slices.SortFunc(d.Routes, ComparePrefixes)
 	return d, nil
 }
 
@@ -121,7 +121,7 @@ func (l *utunLink) present() (map[netip.Prefix]bool, error) {
 func (l *utunLink) setMTU(mtu int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := checkMTU(mtu); err != nil {
+	if err := CheckMTU(mtu); err != nil {
 		return err
 	}
 	_, err := l.run(ifconfigPath, l.ifname, "mtu", strconv.Itoa(mtu))
@@ -243,7 +243,7 @@ func (l *utunLink) deleteAddress(p netip.Prefix) error {
 func (l *utunLink) addRoute(p netip.Prefix) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := checkRoutePrefix(p); err != nil {
+	if err := CheckRoutePrefix(p); err != nil {
 		return err
 	}
 	st, err := l.ifconfig()
@@ -297,7 +297,7 @@ func (l *utunLink) routeTo(p netip.Prefix) (netif string, ok bool) {
 func (l *utunLink) deleteRoute(p netip.Prefix) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := checkRoutePrefix(p); err != nil {
+	if err := CheckRoutePrefix(p); err != nil {
 		return err
 	}
 	if !l.routes[p] {

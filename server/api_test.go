@@ -144,6 +144,8 @@ func TestBadInput(t *testing.T) {
 		{"broadcast address", "PATCH", "/interfaces/" + iface.ID, js, `{"addresses":["10.0.0.7"]}`, 400, "addresses[0]"},
 		{"public key by API", "PATCH", "/interfaces/" + iface.ID, js, `{"public_key":"` + testKey("x") + `"}`, 400, "public_key"},
 		{"interface name", "PATCH", "/interfaces/" + iface.ID, js, `{"name":"this-name-is-too-long"}`, 400, "name"},
+		{"interface name dots", "PATCH", "/interfaces/" + iface.ID, js, `{"name":".."}`, 400, "name"},
+		{"interface mtu", "PATCH", "/interfaces/" + iface.ID, js, `{"mtu":9001}`, 400, "mtu"},
 		{"routed subnet", "PATCH", "/interfaces/" + iface.ID, js, `{"routed_subnets":["192.168.1.1/24"]}`, 400, "routed_subnets[0]"},
 		{"second interface", "POST", "/interfaces", js, `{"host_id":"h1","network_id":"net"}`, 409, "network_id"},
 		{"no such host", "POST", "/interfaces", js, `{"host_id":"nope","network_id":"net"}`, 400, "host_id"},

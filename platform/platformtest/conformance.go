@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/server/api"
 )
 
 // Conformance checks the behaviour every platform.Backend shares, on the
@@ -341,7 +341,7 @@ func viewOf(d *platform.Device) view {
 }
 
 func sortPeers(ps []peerView) {
-	slices.SortFunc(ps, func(a, b peerView) int { return strings.Compare(a.PublicKey, b.PublicKey) })
+	slices.SortFunc(ps, func(a, b peerView) int { return api.CompareKeys(a.PublicKey, b.PublicKey) })
 }
 
 func strs(ps []netip.Prefix) []string {
@@ -355,8 +355,7 @@ func strs(ps []netip.Prefix) []string {
 func nets(prefixes ...string) []net.IPNet {
 	var ns []net.IPNet
 	for _, s := range prefixes {
-		p := netip.MustParsePrefix(s)
-		ns = append(ns, net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
+		ns = append(ns, platform.IPNet(netip.MustParsePrefix(s)))
 	}
 	return ns
 }

@@ -1,37 +1,15 @@
 package platformtest
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/platform"
 )
-
-// defaultMTU is the MTU of a new interface on the real backends.
-const defaultMTU = 1420
-
-// Errors worded as the real backends word them.
-var (
-	errNoDevice     error = &kindError{"no such interface", os.ErrNotExist}
-	errDeviceExists error = &kindError{"interface exists", os.ErrExist}
-	errClosed             = errors.New("backend closed")
-)
-
-// kindError is an error with its own text that matches a standard sentinel.
-type kindError struct {
-	msg  string
-	kind error
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
 
 // device is one in-memory interface. Peers keep their insertion order.
 // Snapshots share wg.Peers until the next peer change copies it (shared),
@@ -155,7 +133,7 @@ func (d *device) configurePeer(pc wgtypes.PeerConfig) {
 			d.dropAllowedIP(owner, pfx)
 		}
 		d.owners[pfx] = pc.PublicKey
-		p.AllowedIPs = append(p.AllowedIPs, ipNet(pfx))
+		p.AllowedIPs = append(p.AllowedIPs, platform.IPNet(pfx))
 	}
 }
 
@@ -189,19 +167,8 @@ func toPrefix(n net.IPNet) (netip.Prefix, bool) {
 	return p.Masked(), ok
 }
 
-func ipNet(p netip.Prefix) net.IPNet {
-	return net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-}
-
-func comparePrefixes(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
-
 func insertSorted(s []netip.Prefix, p netip.Prefix) []netip.Prefix {
-	i, found := slices.BinarySearchFunc(s, p, comparePrefixes)
+	i, found := slices.BinarySearchFunc(s, p, platform.ComparePrefixes)
 	if found {
 		return s
 	}
@@ -209,28 +176,8 @@ func insertSorted(s []netip.Prefix, p netip.Prefix) []netip.Prefix {
 }
 
 func deleteSorted(s []netip.Prefix, p netip.Prefix) []netip.Prefix {
-	if i, found := slices.BinarySearchFunc(s, p, comparePrefixes); found {
+	if i, found := slices.BinarySearchFunc(s, p, platform.ComparePrefixes); found {
 		return slices.Delete(s, i, i+1)
 	}
 	return s
-}
-
-// checkRoutePrefix rejects what the real backends reject.
-func checkRoutePrefix(p netip.Prefix) error {
-	if !p.IsValid() {
-		return errors.New("invalid prefix")
-	}
-	if p != p.Masked() {
-		return fmt.Errorf("prefix has host bits set (want %s)", p.Masked())
-	}
-	return nil
-}
-
-// checkName rejects what Linux rejects as an interface name.
-func checkName(name string) error {
-	if name == "" || len(name) > 15 || name == "." || name == ".." ||
-		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || r == '%' || r <= ' ' || r > '~' }) {
-		return fmt.Errorf("invalid interface name %q", name)
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/server/api"
 )
 
 // Op is one recorded Backend call.
@@ -103,7 +104,7 @@ func (r *Recorder) SetPeerStats(name string, peer wgtypes.Key, handshake time.Ti
 	defer r.mu.Unlock()
 	d, ok := r.devices[name]
 	if !ok {
-		return fmt.Errorf("setting peer stats on %s: %w", name, errNoDevice)
+		return fmt.Errorf("setting peer stats on %s: %w", name, platform.ErrNoDevice)
 	}
 	i, ok := d.index[peer]
 	if !ok {
@@ -137,7 +138,7 @@ func (r *Recorder) PeersWithAllowedIPs(name string) (int, error) {
 	defer r.mu.Unlock()
 	d, ok := r.devices[name]
 	if !ok {
-		return 0, fmt.Errorf("reading %s: %w", name, errNoDevice)
+		return 0, fmt.Errorf("reading %s: %w", name, platform.ErrNoDevice)
 	}
 	n := 0
 	for _, p := range d.wg.Peers {
@@ -148,16 +149,17 @@ func (r *Recorder) PeersWithAllowedIPs(name string) (int, error) {
 	return n, nil
 }
 
-// CreateDevice implements platform.Backend.
+// CreateDevice implements platform.Backend. It refuses names that are not
+// interface names (api.CheckInterfaceName).
 func (r *Recorder) CreateDevice(name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, err := r.begin(Op{Method: "CreateDevice", Device: name})
 	switch {
 	case err == nil:
-		err = errDeviceExists
-	case err == errNoDevice:
-		err = checkName(name)
+		err = platform.ErrDeviceExists
+	case err == platform.ErrNoDevice:
+		err = api.CheckInterfaceName(name)
 	}
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", name, err)
@@ -167,7 +169,7 @@ func (r *Recorder) CreateDevice(name string) error {
 	}
 	r.devices[name] = &device{
 		wg:  wgtypes.Device{Name: name},
-		mtu: defaultMTU,
+		mtu: platform.DefaultMTU,
 	}
 	return nil
 }
@@ -209,13 +211,14 @@ func (r *Recorder) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
 	return nil
 }
 
-// SetMTU implements platform.Backend.
+// SetMTU implements platform.Backend. It refuses the MTUs the Windows and
+// macOS backends refuse (platform.CheckMTU).
 func (r *Recorder) SetMTU(name string, mtu int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	d, err := r.begin(Op{Method: "SetMTU", Device: name, MTU: mtu})
-	if err == nil && (mtu < 68 || mtu > 65535) {
-		err = fmt.Errorf("mtu out of range")
+	if err == nil {
+		err = platform.CheckMTU(mtu)
 	}
 	if err != nil {
 		return fmt.Errorf("setting mtu %d on %s: %w", mtu, name, err)
@@ -276,7 +279,7 @@ func (r *Recorder) AddRoute(name string, p netip.Prefix) error {
 	defer r.mu.Unlock()
 	d, err := r.begin(Op{Method: "AddRoute", Device: name, Prefix: p})
 	if err == nil {
-		err = checkRoutePrefix(p)
+		err = platform.CheckRoutePrefix(p)
 	}
 	if err == nil && !d.up {
 		err = fmt.Errorf("network is down")
@@ -294,7 +297,7 @@ func (r *Recorder) DeleteRoute(name string, p netip.Prefix) error {
 	defer r.mu.Unlock()
 	d, err := r.begin(Op{Method: "DeleteRoute", Device: name, Prefix: p})
 	if err == nil {
-		err = checkRoutePrefix(p)
+		err = platform.CheckRoutePrefix(p)
 	}
 	if err != nil {
 		return fmt.Errorf("deleting route %s via %s: %w", p, name, err)
@@ -313,18 +316,18 @@ func (r *Recorder) Close() error {
 }
 
 // begin records op and returns its device, or the error the call must
-// return: an injected failure, errClosed or errNoDevice.
+// return: an injected failure, platform.ErrClosed or platform.ErrNoDevice.
 func (r *Recorder) begin(op Op) (*device, error) {
 	r.record(op)
 	if err := r.fail[op.Method]; err != nil {
 		return nil, err
 	}
 	if r.closed {
-		return nil, errClosed
+		return nil, platform.ErrClosed
 	}
 	d, ok := r.devices[op.Device]
 	if !ok {
-		return nil, errNoDevice
+		return nil, platform.ErrNoDevice
 	}
 	return d, nil
 }

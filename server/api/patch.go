@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,7 +13,7 @@ func (ds *DesiredState) IsDelta() bool { return ds.BaseIndex != 0 }
 // must be the state of index ds.BaseIndex. It changes neither; the result
 // shares the unchanged interfaces' peer slices with base. Each interface's
 // peers come out ordered as the server orders them: by interface id, then
-// public key.
+// public key (ComparePeers).
 func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
 	switch {
 	case base == nil || base.Index != ds.BaseIndex:
@@ -67,7 +66,11 @@ func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
 	return &out, nil
 }
 
-// ComparePeers orders desired peers by interface id, then public key.
+// ComparePeers orders desired peers by interface id, then public key
+// (CompareKeys).
 func ComparePeers(a, b DesiredPeer) int {
-	return cmp.Or(strings.Compare(a.InterfaceID, b.InterfaceID), strings.Compare(a.PublicKey, b.PublicKey))
+	if c := strings.Compare(a.InterfaceID, b.InterfaceID); c != 0 {
+		return c
+	}
+	return CompareKeys(a.PublicKey, b.PublicKey)
 }

@@ -494,7 +494,8 @@ func (s *State) peersWithHost(p *api.Interface, hostID string) bool {
 // into kept's when r lists only changed peers. Peer keys and endpoints are
 // interned: each key appears in the report of every peer, so a 10,000-host
 // fleet would otherwise hold the same strings many times over. Kept reports
-// are never changed, so unchanged peer lists are shared.
+// are never changed, so unchanged peer lists are shared. Each interface's
+// peers come out sorted by key (api.CompareKeys), as the agent lists them.
 func merge(kept *api.StatusReport, r api.StatusReport) *api.StatusReport {
 	r.Interfaces = slices.Clone(r.Interfaces)
 	for k := range r.Interfaces {
@@ -529,7 +530,7 @@ func merge(kept *api.StatusReport, r api.StatusReport) *api.StatusReport {
 			p.Endpoint = unique.Make(p.Endpoint).Value()
 			peers = append(peers, p)
 		}
-		slices.SortFunc(peers, func(a, b api.PeerStatus) int { return strings.Compare(a.PublicKey, b.PublicKey) })
+		slices.SortFunc(peers, func(a, b api.PeerStatus) int { return api.CompareKeys(a.PublicKey, b.PublicKey) })
 		is.Peers, is.RemovedPeers = peers, nil
 	}
 	r.PeersSince = 0

@@ -217,7 +217,9 @@ func (s *State) hostIfaceList(w *write, hostID string) []*api.Interface {
 	return out
 }
 
-// freeIfaceName derives "dg-<network>" (at most 15 characters) unique on the host.
+// freeIfaceName derives "dg-<network>" (at most api.MaxInterfaceNameLen
+// characters) unique on the host. Network names are DNS labels, so the
+// result is a valid interface name.
 func (s *State) freeIfaceName(w *write, hostID, network string) string {
 	base := "dg-" + network
 	taken := func(name string) bool {
@@ -228,10 +230,10 @@ func (s *State) freeIfaceName(w *write, hostID, network string) string {
 		}
 		return false
 	}
-	name := base[:min(len(base), 15)]
+	name := base[:min(len(base), api.MaxInterfaceNameLen)]
 	for k := 1; taken(name); k++ {
 		suf := strconv.Itoa(k)
-		name = base[:min(len(base), 15-len(suf))] + suf
+		name = base[:min(len(base), api.MaxInterfaceNameLen-len(suf))] + suf
 	}
 	return name
 }
@@ -250,7 +252,7 @@ func (s *State) freePort(w *write, hostID string, port int) int {
 
 // checkInterface validates the fields of i that a caller may set.
 func (s *State) checkInterface(w *write, i, old *api.Interface, n *api.Network) error {
-	if err := checkName("name", i.Name, ifaceName, "an interface name (at most 15 letters, digits, '_', '.', '=', '-')"); err != nil {
+	if err := checkIfaceName("name", i.Name); err != nil {
 		return err
 	}
 	if err := checkPort("listen_port", i.ListenPort); err != nil {

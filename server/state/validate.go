@@ -17,7 +17,6 @@ import (
 var (
 	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	hostName  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$`)
-	ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.=-]{1,15}$`)
 	labelKey  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$`)
 	requestID = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
 )
@@ -84,9 +83,21 @@ func checkPort(field string, port int) error {
 	return nil
 }
 
+// checkIfaceName accepts an OS interface name (api.CheckInterfaceName).
+func checkIfaceName(field, name string) error {
+	if name == "" {
+		return invalid(field, "is required")
+	}
+	if err := api.CheckInterfaceName(name); err != nil {
+		return invalid(field, "%v", err)
+	}
+	return nil
+}
+
+// checkMTU accepts an MTU in the range the agent sets (api.CheckMTU).
 func checkMTU(field string, mtu int) error {
-	if mtu < 1280 || mtu > 9000 {
-		return invalid(field, "%d is out of range (1280-9000)", mtu)
+	if err := api.CheckMTU(mtu); err != nil {
+		return invalid(field, "%v", err)
 	}
 	return nil
 }
