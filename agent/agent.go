@@ -2,7 +2,8 @@
 // control plane once, keeps the host's identity and WireGuard private keys in
 // its data dir, follows the host's desired state with a blocking query, and
 // reconciles the host's interfaces with it through a platform.Backend. It
-// reports status on change and as a heartbeat.
+// reports status on change, as a heartbeat, and when a peer it just added
+// has its first handshake.
 //
 // The agent talks to the server only through the typed client of
 // server/api. Private keys never leave the host: only public keys are
@@ -66,6 +67,7 @@ type agent struct {
 	unsaved    *api.DesiredState           // taken from the server, not saved yet
 	peers      map[string][]api.PeerStatus // interface id -> peers of the last report with counters
 	reports    *mailbox                    // shared with the status sender
+	handshakes *handshakeWatch             // peers waiting for a first handshake (handshakes.go)
 	// pollUp and reportUp cut a retry wait short when the other loop has
 	// just reached the server, so both resync at once after an outage.
 	pollUp, reportUp chan struct{}
@@ -110,17 +112,18 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 		return nil, err
 	}
 	return &agent{
-		http:     hc,
-		cfg:      cfg,
-		b:        b,
-		log:      log,
-		dir:      dir,
-		rec:      rec,
-		jitter:   fullJitter,
-		ident:    ident,
-		reports:  newMailbox(),
-		pollUp:   make(chan struct{}, 1),
-		reportUp: make(chan struct{}, 1),
+		http:       hc,
+		cfg:        cfg,
+		b:          b,
+		log:        log,
+		dir:        dir,
+		rec:        rec,
+		jitter:     fullJitter,
+		ident:      ident,
+		reports:    newMailbox(),
+		handshakes: newHandshakeWatch(),
+		pollUp:     make(chan struct{}, 1),
+		reportUp:   make(chan struct{}, 1),
 
 		echoes:         map[string]echo{},
 		switchFallback: switchFallback,
@@ -196,12 +199,19 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 	save := time.NewTimer(time.Hour)
 	save.Stop()
 	defer a.saveState() // a state not saved yet
-	a.reports.put(a.statusReport(true))
+	handshakes := time.NewTimer(time.Hour)
+	defer handshakes.Stop()
+	a.reportRead(true)
 	for {
 		if a.rotateAt.IsZero() {
 			rotate.Stop()
 		} else {
 			rotate.Reset(max(time.Until(a.rotateAt), 0))
+		}
+		if a.handshakes.next.IsZero() {
+			handshakes.Stop()
+		} else {
+			handshakes.Reset(max(time.Until(a.handshakes.next), 0))
 		}
 		select {
 		case <-ctx.Done():
@@ -214,16 +224,72 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 			a.saveState()
 		case <-rotate.C:
 			if a.rotateKeys(time.Now()) {
-				a.reports.put(a.statusReport(false))
+				a.reportChange()
 			}
 		case <-drift.C:
 			if a.state != nil && a.reconcile(ctx, "drift") {
-				a.reports.put(a.statusReport(false))
+				a.reportChange()
 			}
 		case <-heartbeat.C:
-			a.reports.put(a.statusReport(true))
+			a.reportRead(false)
+		case <-handshakes.C:
+			a.watchHandshakes(time.Now())
 		}
 	}
+}
+
+// reportChange reports a change of the host, without reading the devices,
+// and watches the peers the change added for their first handshake.
+func (a *agent) reportChange() {
+	r := a.statusReport(false)
+	if a.state != nil {
+		a.handshakes.note(a.rec.parse(a.state).Interfaces, r, time.Now())
+	}
+	a.reports.put(r)
+}
+
+// reportRead reports the host with its peers read from the devices, as
+// heartbeats do, and stops watching the peers that have a handshake. At
+// start, every peer is new: those without a handshake are watched.
+func (a *agent) reportRead(start bool) {
+	r := a.statusReport(true)
+	if start && a.state != nil {
+		a.handshakes.note(a.rec.parse(a.state).Interfaces, r, time.Now())
+	}
+	a.handshakes.observe(r, func(string) bool { return true })
+	a.reports.put(r)
+}
+
+// watchHandshakes reads the devices that hold peers waiting for their
+// first handshake and reports, from the same reads, when one came (see
+// handshakes.go).
+func (a *agent) watchHandshakes(now time.Time) {
+	h := a.handshakes
+	h.expire(now)
+	if h.pending() && a.state != nil {
+		devs := map[string]*platform.Device{}
+		found := false
+		for _, w := range a.rec.parse(a.state).Interfaces {
+			if !h.reads(w.ID) || a.rec.owned[w.Name] != w.ID {
+				continue
+			}
+			dev, err := a.b.Device(w.Name)
+			if err != nil {
+				continue // the next read, or the drift check, sees to it
+			}
+			devs[w.ID] = dev
+			if h.observeDevice(w.ID, dev.WireGuard.Peers) {
+				found = true
+			}
+		}
+		if found {
+			a.reports.put(a.statusReportFrom(func(w wantInterface) (*platform.Device, bool) {
+				dev, ok := devs[w.ID]
+				return dev, ok
+			}))
+		}
+	}
+	h.schedule(now)
 }
 
 // StateSaveDelay is how long a new desired state waits before it is saved
@@ -247,7 +313,7 @@ func (a *agent) accept(ctx context.Context, ds *api.DesiredState) bool {
 	a.state, a.fromServer = ds, true
 	a.reconcile(ctx, "update")
 	a.rotateKeys(time.Now())
-	a.reports.put(a.statusReport(false))
+	a.reportChange()
 	first := a.unsaved == nil
 	a.unsaved = ds
 	return first

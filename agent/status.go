@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/drago-wg/drago/platform"
 	"github.com/drago-wg/drago/server/api"
 )
 
@@ -14,6 +15,18 @@ import (
 // so that a change in a large mesh does not read every peer of every
 // host). It carries no secret.
 func (a *agent) statusReport(counters bool) *api.StatusReport {
+	return a.statusReportFrom(a.rec.reader(counters))
+}
+
+// deviceReader gives status the device of an interface that has a key, to
+// take the peers from: read is false to leave the interface's peers to an
+// earlier read; dev is nil when there is none to take (not drago's device,
+// or a failed read).
+type deviceReader func(w wantInterface) (dev *platform.Device, read bool)
+
+// statusReportFrom is statusReport with the peers of the interfaces that
+// read reads; the others carry the peers of the last report that read them.
+func (a *agent) statusReportFrom(read deviceReader) *api.StatusReport {
 	r := &api.StatusReport{
 		Backend:          a.b.Name(),
 		AdvertiseAddress: a.cfg.AdvertiseAddress,
@@ -26,24 +39,58 @@ func (a *agent) statusReport(counters bool) *api.StatusReport {
 	if a.state == nil {
 		return r
 	}
-	r.Interfaces = a.rec.status(a.state, counters)
-	if counters {
+	fresh := map[string]bool{}
+	r.Interfaces = a.rec.statusFrom(a.state, func(w wantInterface) (*platform.Device, bool) {
+		dev, ok := read(w)
+		fresh[w.ID] = ok
+		return dev, ok
+	})
+	if a.peers == nil {
 		a.peers = map[string][]api.PeerStatus{}
 	}
 	for k, is := range r.Interfaces {
-		if counters {
+		if fresh[is.ID] {
 			a.peers[is.ID] = is.Peers
 		} else {
 			r.Interfaces[k].Peers = a.peers[is.ID]
 		}
 	}
+	for id := range a.peers {
+		if _, ok := fresh[id]; !ok {
+			delete(a.peers, id) // no longer desired, or no key yet
+		}
+	}
 	return r
+}
+
+// reader returns the deviceReader that reads every device drago owns when
+// counters is set, and none otherwise.
+func (r *reconciler) reader(counters bool) deviceReader {
+	return func(w wantInterface) (*platform.Device, bool) {
+		if !counters {
+			return nil, false
+		}
+		if r.owned[w.Name] != w.ID {
+			return nil, true
+		}
+		dev, err := r.b.Device(w.Name)
+		if err != nil {
+			return nil, true
+		}
+		return dev, true
+	}
 }
 
 // status reports each desired interface that has a key: its public key and,
 // when drago's device exists, the observed listen port and, with counters,
 // its peers.
 func (r *reconciler) status(ds *api.DesiredState, counters bool) []api.InterfaceStatus {
+	return r.statusFrom(ds, r.reader(counters))
+}
+
+// statusFrom is status with the listen port and peers of the devices that
+// read gives.
+func (r *reconciler) statusFrom(ds *api.DesiredState, read deviceReader) []api.InterfaceStatus {
 	out := []api.InterfaceStatus{}
 	for _, w := range r.parse(ds).Interfaces {
 		k, err := r.keys.load(w.ID)
@@ -54,24 +101,22 @@ func (r *reconciler) status(ds *api.DesiredState, counters bool) []api.Interface
 		if k.staged() {
 			st.NextPublicKey = k.NextPublic.String()
 		}
-		if counters && r.owned[w.Name] == w.ID {
-			if dev, err := r.b.Device(w.Name); err == nil {
-				st.ListenPort = dev.WireGuard.ListenPort
-				for _, p := range dev.WireGuard.Peers {
-					ps := api.PeerStatus{
-						PublicKey: p.PublicKey.String(),
-						RxBytes:   p.ReceiveBytes,
-						TxBytes:   p.TransmitBytes,
-					}
-					if p.Endpoint != nil {
-						ps.Endpoint = p.Endpoint.String()
-					}
-					if !p.LastHandshakeTime.IsZero() {
-						t := p.LastHandshakeTime.UTC()
-						ps.LastHandshake = &t
-					}
-					st.Peers = append(st.Peers, ps)
+		if dev, _ := read(w); dev != nil {
+			st.ListenPort = dev.WireGuard.ListenPort
+			for _, p := range dev.WireGuard.Peers {
+				ps := api.PeerStatus{
+					PublicKey: p.PublicKey.String(),
+					RxBytes:   p.ReceiveBytes,
+					TxBytes:   p.TransmitBytes,
 				}
+				if p.Endpoint != nil {
+					ps.Endpoint = p.Endpoint.String()
+				}
+				if !p.LastHandshakeTime.IsZero() {
+					t := p.LastHandshakeTime.UTC()
+					ps.LastHandshake = &t
+				}
+				st.Peers = append(st.Peers, ps)
 			}
 		}
 		out = append(out, st)
