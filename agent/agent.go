@@ -73,11 +73,12 @@ type agent struct {
 	pollUp, reportUp chan struct{}
 
 	// Key rotation (rotation.go).
-	echoes         map[string]echo // interface id -> first echo of its staged key
-	rotateAt       time.Time       // when rotateKeys must run again; zero: never
-	switchFallback time.Duration   // switchFallback; tests shorten it
-	crashAt        string          // TEST-ONLY crash hook step, from crashEnv
-	exit           func(code int)  // os.Exit; used by the crash hook only
+	echoes         map[string]echo   // interface id -> first echo of its staged key
+	blocked        map[string]string // interface id -> the devices its rotation was last logged blocked by
+	rotateAt       time.Time         // when rotateKeys must run again; zero: never
+	switchFallback time.Duration     // switchFallback; tests shorten it
+	crashAt        string            // TEST-ONLY crash hook step, from crashEnv
+	exit           func(code int)    // os.Exit; used by the crash hook only
 }
 
 func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) {
@@ -126,6 +127,7 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 		reportUp:   make(chan struct{}, 1),
 
 		echoes:         map[string]echo{},
+		blocked:        map[string]string{},
 		switchFallback: switchFallback,
 		crashAt:        crashHook(),
 		exit:           os.Exit,

@@ -178,6 +178,16 @@ func (s *keyStore) stage(id string, now time.Time) (keyPair, error) {
 	return s.save(id, k)
 }
 
+// unstage drops the staged key, keeping the one in use, and returns the
+// keys as stored.
+func (s *keyStore) unstage(id string) (keyPair, error) {
+	k, err := s.load(id)
+	if err != nil || !k.staged() {
+		return k, err
+	}
+	return s.save(id, keyPair{Current: k.Current, ActivatedAt: k.ActivatedAt})
+}
+
 // promote makes the staged key the one in use, activated at now, and drops
 // the old one, in one synced replacement of the file. It returns the keys
 // as stored.

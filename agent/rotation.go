@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -159,6 +161,11 @@ func (a *agent) rotateKeys(now time.Time) (changed bool) {
 			delete(a.echoes, id)
 		}
 	}
+	for id := range a.blocked {
+		if !seen[id] {
+			delete(a.blocked, id)
+		}
+	}
 	return changed
 }
 
@@ -173,6 +180,11 @@ func (a *agent) rotateInterface(now time.Time, w wantInterface, d api.DesiredInt
 		log.Error("cannot read the interface's keys; not rotating", "err", err)
 		return false
 	}
+
+	if devices := blockingDevices(d); len(devices) > 0 {
+		return a.blockRotation(log, w.ID, k, devices)
+	}
+	delete(a.blocked, w.ID)
 
 	if !k.staged() {
 		delete(a.echoes, w.ID)
@@ -224,6 +236,41 @@ func (a *agent) rotateInterface(now time.Time, w wantInterface, d api.DesiredInt
 			"waited", now.Sub(echoed).Round(time.Millisecond))
 	}
 	a.switchKey(log, w, now)
+	return true
+}
+
+// blockingDevices returns the plain WireGuard devices among d's peers:
+// they hold the interface's public key in static configs, so the key does
+// not rotate while they are there (the server refuses it too).
+func blockingDevices(d api.DesiredInterface) []string {
+	var out []string
+	for _, p := range d.Peers {
+		if p.Device != "" && !slices.Contains(out, p.Device) {
+			out = append(out, p.Device)
+		}
+	}
+	return out
+}
+
+// blockRotation keeps an interface that devices peer with on its key: it
+// drops a staged key (the next report then announces none, and the server
+// drops it from the peers) and says why once per set of devices. It
+// reports whether it dropped a key.
+func (a *agent) blockRotation(log *slog.Logger, id string, k keyPair, devices []string) bool {
+	delete(a.echoes, id)
+	if why := strings.Join(devices, ","); a.blocked[id] != why {
+		a.blocked[id] = why
+		log.Warn("key rotation blocked: plain WireGuard devices peer with this interface and hold its public key in their configs; delete them (and give them new configs after the rotation) to rotate",
+			"devices", devices)
+	}
+	if !k.staged() {
+		return false
+	}
+	if _, err := a.rec.keys.unstage(id); err != nil {
+		log.Error("cannot drop the staged key of a blocked rotation", "err", err)
+		return false
+	}
+	log.Info("key rotation: dropped the next key", "next_public_key", k.NextPublic.String())
 	return true
 }
 

@@ -365,6 +365,7 @@ type rotationServer struct {
 	pub, next string
 	rotate    bool     // DesiredState.RotateKeys
 	hold      bool     // peers have not applied the next key: no SwitchKey
+	device    bool     // the peer is a plain device: rotation is blocked
 	announced []string // next keys seen, in order
 	switched  []string // keys that became current by a rotation
 	processed int      // reports handled
@@ -406,6 +407,8 @@ func (rs *rotationServer) step() {
 			case is.NextPublicKey != "" && is.NextPublicKey != rs.next && is.NextPublicKey != rs.pub:
 				rs.announced = append(rs.announced, is.NextPublicKey)
 				rs.next, rs.rotate, changed = is.NextPublicKey, false, true
+			case is.NextPublicKey == "" && rs.next != "":
+				rs.next, changed = "", true // the agent dropped its next key
 			}
 		}
 	}
@@ -421,6 +424,9 @@ func (rs *rotationServer) publishLocked() {
 	ds.Index, ds.RotateKeys = rs.index, rs.rotate
 	ifc := &ds.Interfaces[0]
 	ifc.PublicKey, ifc.NextPublicKey, ifc.SwitchKey = rs.pub, rs.next, rs.next != "" && !rs.hold
+	if rs.device {
+		ifc.Peers[0].Device = "phone"
+	}
 	rs.s.setState(ds)
 }
 
@@ -704,4 +710,46 @@ func TestAgentRotationCrash(t *testing.T) {
 			noPrivateKeys(t, a.logs.String()+out.String(), k.Current, k.Next)
 		})
 	}
+}
+
+// TestAgentRotationBlockedByDevice: a plain device among the peers holds
+// the key in its config: the schedule does not rotate it, a staged key is
+// dropped (and no longer announced), the agent says why once, and the
+// schedule resumes when the device goes.
+func TestAgentRotationBlockedByDevice(t *testing.T) {
+	s := newFakeServer(t)
+	rs := newRotationServer(t, s)
+	dir := t.TempDir()
+	cfg := testConfig(t, s, dir)
+	cfg.KeyRotationInterval = time.Hour
+	fake := platformtest.NewRecorder()
+	a := startAgent(t, cfg, fake, func(a *agent) { a.switchFallback = time.Hour })
+	waitFor(t, "the first key on the server", func() bool { pub, _, _, _ := rs.view(); return pub != "" })
+	rs.update(func(rs *rotationServer) { rs.rotate, rs.hold = true, true })
+	waitFor(t, "the next key announced", func() bool { _, next, _, _ := rs.view(); return next != "" })
+
+	rs.update(func(rs *rotationServer) { rs.device = true })
+	waitFor(t, "the next key dropped", func() bool { _, next, _, _ := rs.view(); return next == "" && !keysOf(t, dir).staged() })
+	if r := s.lastReport(); r == nil || r.Interfaces[0].NextPublicKey != "" {
+		t.Errorf("report after the drop still announces a key: %+v", r)
+	}
+	// Due by the schedule (a key a year old) and asked by the server: still
+	// no rotation while the device is there.
+	must(t, a.stop(t))
+	k := keysOf(t, dir)
+	k.ActivatedAt = time.Now().Add(-365 * 24 * time.Hour)
+	_, err := (&keyStore{dir: filepath.Join(dir, agentDirName, keysDirName)}).save("if-a", k)
+	must(t, err)
+	a = startAgent(t, cfg, fake, nil)
+	rs.update(func(rs *rotationServer) { rs.rotate = true })
+	time.Sleep(300 * time.Millisecond)
+	if _, _, ann, _ := rs.view(); len(ann) != 1 || keysOf(t, dir).staged() {
+		t.Fatalf("rotated with a device peer: %d announcements", len(ann))
+	}
+	if n := strings.Count(a.logs.String(), "key rotation blocked"); n != 1 || !strings.Contains(a.logs.String(), "phone") {
+		t.Errorf("the block logged %d times (want once, naming the device):\n%s", n, a.logs.String())
+	}
+
+	rs.update(func(rs *rotationServer) { rs.device = false })
+	waitFor(t, "a rotation once the device went", func() bool { _, _, ann, _ := rs.view(); return len(ann) == 2 })
 }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +116,51 @@ func TestRotationEdgeCases(t *testing.T) {
 			t.Fatalf("a host peered with a device took a next key: %+v", i)
 		}
 	})
+}
+
+// TestRotationBlockedByDevices: a host whose interfaces peer with plain
+// devices cannot rotate, and every view says why instead of stalling.
+func TestRotationBlockedByDevices(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "phones", IPv4Range: "10.2.0.0/24", Topology: "mesh"}))
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "servers", IPv4Range: "10.3.0.0/24", Topology: "mesh"}))
+	hc, hid := ts.agentHost("gw", "phones")
+	ds := must[*api.DesiredState](t)(hc.DesiredState(ctx, 0, 0))
+	own := ds.Interfaces[0]
+	// A rotation announced before the device came is dropped when the agent
+	// drops its next key.
+	if err := hc.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: own.ID, PublicKey: own.PublicKey, NextPublicKey: testKey("next")}}}); err != nil {
+		t.Fatal(err)
+	}
+	must[*api.Interface](t)(c.CreateDevice(ctx, &api.DeviceRequest{Network: "phones", Name: "phone", PublicKey: testKey("phone")}))
+
+	ds = must[*api.DesiredState](t)(hc.DesiredState(ctx, 0, 0))
+	if p := ds.Interfaces[0].Peers; len(p) != 1 || p[0].Device != "phone" {
+		t.Fatalf("the device peer does not say it is a device: %+v", p)
+	}
+	i := must[*api.Interface](t)(c.Interface(ctx, own.ID))
+	if !strings.Contains(i.RotationBlocked, "phone") {
+		t.Fatalf("rotation_blocked %q does not name the device", i.RotationBlocked)
+	}
+	before := ts.srv.State().Index()
+	_, err := c.RotateKeys(ctx, hid)
+	if api.StatusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), "phone") || !strings.Contains(err.Error(), "delete those devices") {
+		t.Fatalf("rotation of a host whose only interface peers with a device: %v, want 409 naming the device and the way out", err)
+	}
+	if ts.srv.State().Index() != before {
+		t.Fatal("a refused rotation changed the state")
+	}
+	if err := hc.ReportStatus(ctx, &api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: own.ID, PublicKey: own.PublicKey}}}); err != nil {
+		t.Fatal(err)
+	}
+	if i := must[*api.Interface](t)(c.Interface(ctx, own.ID)); i.NextPublicKey != "" {
+		t.Fatalf("the dropped next key stays announced: %+v", i)
+	}
+	// With an interface that can rotate, the request goes through; the
+	// blocked one says why.
+	must[*api.Interface](t)(c.CreateInterface(ctx, &api.Interface{HostID: hid, NetworkID: "servers"}))
+	if h, err := c.RotateKeys(ctx, hid); err != nil || !h.RotateKeys {
+		t.Fatalf("rotation with one free interface: %+v %v", h, err)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -169,8 +170,17 @@ func hostRotateKeysCommand(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
+			ifs, err := c.Interfaces(ctx, api.ListOptions{Host: h.ID, Limit: 1000})
+			if err != nil {
+				return err
+			}
 			return s.print(h, func(w io.Writer) {
 				io.WriteString(w, "Key rotation requested for host "+h.Name+"; its agent rotates on its next sync.\n")
+				for _, i := range ifs.Items {
+					if i.RotationBlocked != "" {
+						fmt.Fprintf(w, "Interface %s keeps its key: %s.\n", printable(i.Name), printable(i.RotationBlocked))
+					}
+				}
 			})
 		}),
 	}

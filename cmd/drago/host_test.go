@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/drago-wg/drago/server/api"
 )
@@ -102,4 +104,44 @@ func TestHostCommands(t *testing.T) {
 			t.Errorf("host show after delete: %+v", r)
 		}
 	})
+}
+
+// TestHostRotateKeysBlockedByDevice: a rotation that would cut off plain
+// devices is refused with the reason, and a partial one says which
+// interface keeps its key.
+func TestHostRotateKeysBlockedByDevice(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	for _, n := range []api.Network{{Name: "phones", IPv4Range: "10.7.0.0/24", Topology: api.TopologyMesh}, {Name: "lan", IPv4Range: "10.8.0.0/24", Topology: api.TopologyMesh}} {
+		if _, err := ts.client.CreateNetwork(ctx, &n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.addHost(t, "gw", "phones")
+	if _, err := ts.client.CreateDevice(ctx, &api.DeviceRequest{Network: "phones", Name: "phone", PublicKey: testPublicKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.run(t, "host", "rotate-keys", "gw")
+	if r.code != exitError || !strings.Contains(r.stderr, "phone") || !strings.Contains(r.stderr, "(field host)") {
+		t.Fatalf("rotate-keys of a host peered with a device: %+v", r)
+	}
+	if out := ts.ok(t, "interface", "list", "-host", "gw", "-json"); !strings.Contains(out, `"rotation_blocked"`) {
+		t.Errorf("interface list lacks rotation_blocked:\n%s", out)
+	}
+	if _, err := ts.client.CreateInterface(ctx, &api.Interface{HostID: "gw", NetworkID: "lan"}); err != nil {
+		t.Fatal(err)
+	}
+	out := ts.ok(t, "host", "rotate-keys", "gw")
+	if !strings.Contains(out, "Key rotation requested") || !strings.Contains(out, "keeps its key") || !strings.Contains(out, "phone") {
+		t.Errorf("partial rotation printed %q", out)
+	}
+}
+
+func testPublicKey(t *testing.T) string {
+	t.Helper()
+	k, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.PublicKey().String()
 }

@@ -116,6 +116,7 @@ func (s *session) showInterface(ctx context.Context, c *api.Client, i *api.Inter
 		{"Addresses", joinOrDash(i.Addresses)}, {"Listen port", itoa(i.ListenPort)}, {"MTU", itoa(i.MTU)},
 		{"Routed subnets", joinOrDash(i.RoutedSubnets)}, {"Public key", orDash(i.PublicKey)},
 		{"Key rotated", timeString(i.KeyRotatedAt)}, {"Key", keyState(i.KeyStale)}, {"Next key", orDash(i.NextPublicKey)},
+		{"Rotation blocked", orDash(i.RotationBlocked)},
 		{"Created", timeString(&i.CreatedAt)},
 	})
 	return nil

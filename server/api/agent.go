@@ -75,6 +75,10 @@ type DesiredPeer struct {
 	Endpoint            string   `json:"endpoint,omitempty"`
 	AllowedIPs          []string `json:"allowed_ips"`
 	PersistentKeepalive int      `json:"persistent_keepalive,omitempty"`
+	// Device names the plain WireGuard device (no agent) this peer is: it
+	// holds the interface's public key in a static config, so the agent
+	// does not rotate that key.
+	Device string `json:"device,omitempty"`
 }
 
 // StatusReport is sent by the agent on change and as a heartbeat.

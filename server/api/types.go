@@ -79,6 +79,10 @@ type Interface struct {
 	NextKeyReady  bool   `json:"next_key_ready,omitempty"`
 	// KeyStale flags a key older than twice the rotation interval (derived).
 	KeyStale bool `json:"key_stale,omitempty"`
+	// RotationBlocked says why the interface's key cannot rotate (derived):
+	// plain WireGuard devices peer with it and hold its public key in
+	// their configs, so a new key would cut them off.
+	RotationBlocked string `json:"rotation_blocked,omitempty"`
 }
 
 // ConnectionSide is one end of a connection.

@@ -3,6 +3,7 @@ package state
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"path"
 	"slices"
@@ -129,7 +130,7 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 			return invalid("interfaces["+strconv.Itoa(k)+"].peers", "lists %d peers; the interface has room for %d", len(is.Peers), max)
 		}
 		i2 := rotate(i, is, w)
-		if i2 != nil && i2.NextPublicKey != i.NextPublicKey && s.hasDevicePeer(i) {
+		if i2 != nil && i2.NextPublicKey != "" && i2.NextPublicKey != i.NextPublicKey && s.hasDevicePeer(i) {
 			// A plain device holds this key in its config and would lose the
 			// tunnel: the next key is not taken, so the agent never switches.
 			i2 = nil
@@ -410,15 +411,40 @@ func rotate(i *api.Interface, is api.InterfaceStatus, w *write) *api.Interface {
 		out := clone(i)
 		out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = is.NextPublicKey, 0, false
 		return out
+	case is.NextPublicKey == "" && i.NextPublicKey != "":
+		// The agent dropped its next key (its rotation became blocked):
+		// the peers drop the announced entry.
+		out := clone(i)
+		out.NextPublicKey, out.NextKeyIndex, out.NextKeyReady = "", 0, false
+		return out
 	}
 	return nil
 }
 
 // hasDevicePeer reports whether a plain WireGuard device peers with i.
-func (s *State) hasDevicePeer(i *api.Interface) bool {
-	found := false
-	s.eachPeer(i, func(p *api.Interface, _ *api.Connection) { found = found || p.DeviceName != "" })
-	return found
+func (s *State) hasDevicePeer(i *api.Interface) bool { return s.rotationBlocked(i) != "" }
+
+// rotationBlocked says why agent interface i may not rotate its key, or
+// "": plain devices peer with it and hold its key in their configs.
+func (s *State) rotationBlocked(i *api.Interface) string {
+	if i.DeviceName != "" {
+		return ""
+	}
+	var devices []string
+	s.eachPeer(i, func(p *api.Interface, _ *api.Connection) {
+		if p.DeviceName != "" {
+			devices = append(devices, p.DeviceName)
+		}
+	})
+	if len(devices) == 0 {
+		return ""
+	}
+	slices.Sort(devices)
+	names := strings.Join(devices[:min(len(devices), 3)], ", ")
+	if len(devices) > 3 {
+		names += fmt.Sprintf(" and %d more", len(devices)-3)
+	}
+	return "plain WireGuard devices (" + names + ") hold this interface's public key in their configs; a new key would cut them off until they get new configs"
 }
 
 // hasAgentPeer reports whether an agent-managed interface with a key peers with i.

@@ -57,7 +57,7 @@ func (s *State) eachPeer(i *api.Interface, fn func(p *api.Interface, conn *api.C
 // peerOf builds the peer entry that self gets for p.
 func (s *State) peerOf(self, p *api.Interface, conn *api.Connection) api.DesiredPeer {
 	n := s.networks[self.NetworkID]
-	out := api.DesiredPeer{InterfaceID: p.ID, PublicKey: p.PublicKey, PersistentKeepalive: n.PersistentKeepalive}
+	out := api.DesiredPeer{InterfaceID: p.ID, PublicKey: p.PublicKey, PersistentKeepalive: n.PersistentKeepalive, Device: p.DeviceName}
 	var side *api.ConnectionSide
 	if conn != nil {
 		side = &conn.A

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/drago-wg/drago/server/api"
 	"github.com/drago-wg/drago/server/store"
@@ -203,6 +204,17 @@ func (s *State) RequestKeyRotation(p *Principal, ref string) (*api.Host, error) 
 	old, err := s.hostFor(p, ref, AccessWrite)
 	if err != nil {
 		return nil, err
+	}
+	var blocked []string
+	n := 0
+	for _, id := range s.hostIfaces[old.ID].sorted() {
+		n++
+		if why := s.rotationBlocked(s.ifaces[id]); why != "" {
+			blocked = append(blocked, s.ifaces[id].Name+": "+why)
+		}
+	}
+	if n > 0 && len(blocked) == n {
+		return nil, conflict("host", "no interface of host %s can rotate its key: %s. To rotate anyway, delete those devices, rotate, and add them again with new configs", old.Name, strings.Join(blocked, "; "))
 	}
 	h := clone(old)
 	h.RotateKeys = true

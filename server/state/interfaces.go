@@ -88,6 +88,7 @@ func (s *State) Interface(id string) (*api.Interface, error) {
 func (s *State) ifaceView(i *api.Interface) api.Interface {
 	v := *clone(i)
 	v.KeyStale = s.keyStale(i)
+	v.RotationBlocked = s.rotationBlocked(i)
 	return v
 }
 

@@ -452,6 +452,19 @@ describe('dashboard against a real drago server', () => {
     await shot('13-network-with-device', { fullPage: true });
   });
 
+  test("a host peered with a device shows why its key cannot rotate, and the refusal's reason", async () => {
+    await page.goto(`${base}/ui/hosts/h1`);
+    const blocked = page.getByTestId('rotation-blocked');
+    await blocked.waitFor();
+    assert.match(await blocked.textContent(), /alice-phone/);
+    await page.getByRole('button', { name: 'Rotate keys' }).click();
+    const toast = page.locator('.toast', { hasText: 'alice-phone' });
+    await toast.waitFor();
+    assert.match(await toast.textContent(), /delete those devices/);
+    const h = await api('GET', '/hosts/h1');
+    assert.equal(h.body.rotate_keys, undefined, 'the refused rotation was not requested');
+  });
+
   test("a device of a hub network gets the server's config: the hub as its only peer", async () => {
     const net = await api('POST', '/networks', { body: { name: 'hubs', ipv4_range: '10.40.0.0/24', topology: 'hub' } });
     assert.equal(net.status, 201, JSON.stringify(net.body));

@@ -86,6 +86,12 @@ export interface Interface extends Meta {
   next_key_ready?: boolean;
   /** KeyStale flags a key older than twice the rotation interval (derived). */
   key_stale?: boolean;
+  /**
+   * RotationBlocked says why the interface's key cannot rotate (derived):
+   * plain WireGuard devices peer with it and hold its public key in
+   * their configs, so a new key would cut them off.
+   */
+  rotation_blocked?: string;
 }
 
 /** ConnectionSide is one end of a connection. */
@@ -337,6 +343,12 @@ export interface DesiredPeer {
   endpoint?: string;
   allowed_ips: string[];
   persistent_keepalive?: number;
+  /**
+   * Device names the plain WireGuard device (no agent) this peer is: it
+   * holds the interface's public key in a static config, so the agent
+   * does not rotate that key.
+   */
+  device?: string;
 }
 
 /**

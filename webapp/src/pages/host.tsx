@@ -233,6 +233,11 @@ function InterfaceCard(props: { iface: Interface; status?: InterfaceStatus; name
             Key <Mono title={i.public_key}>{shortKey(status?.public_key || i.public_key)}</Mono>
           </span>
           <span>Key age {i.key_rotated_at ? ago(i.key_rotated_at, now).replace(' ago', '') : '—'}</span>
+          {i.rotation_blocked && (
+            <span data-testid="rotation-blocked">
+              <Badge tone="amber" title={i.rotation_blocked}>key rotation blocked</Badge> <span class="muted small">{i.rotation_blocked}</span>
+            </span>
+          )}
         </span>
       }
       flush
