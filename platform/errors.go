@@ -14,13 +14,6 @@ var (
 	ErrClosed             = errors.New("backend closed")
 )
 
-// Short names the backends use for the errors above.
-var (
-	errNoDevice     = ErrNoDevice
-	errDeviceExists = ErrDeviceExists
-	errClosed       = ErrClosed
-)
-
 // kindError is an error with its own text that matches a standard sentinel.
 type kindError struct {
 	msg  string

@@ -29,11 +29,6 @@ const (
 	maxMTU = 65535
 )
 
-// Short names the backends use for exported rules.
-const defaultMTU = DefaultMTU
-
-func checkMTU(mtu int) error                { return CheckMTU(mtu) }
-func checkRoutePrefix(p netip.Prefix) error { return CheckRoutePrefix(p) }
 
 // checkName rejects names that are not interface names under drago's rule
 // (api.CheckInterfaceName), which every OS accepts.

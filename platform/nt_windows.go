@@ -200,7 +200,7 @@ func (b *ntBackend) ConfigureWireGuard(name string, cfg wgtypes.Config) error {
 func (b *ntBackend) SetMTU(name string, mtu int) error {
 	ad, err := b.adapters.get(name)
 	if err == nil {
-		err = checkMTU(mtu)
+		err = CheckMTU(mtu)
 	}
 	if err == nil {
 		if mtu < 1280 {
@@ -296,7 +296,7 @@ func (ad *ntAdapter) prepare() error {
 		row.DadTransmits = 0
 		row.ManagedAddressConfigurationSupported = false
 		row.OtherStatefulConfigurationSupported = false
-		row.NLMTU = defaultMTU
+		row.NLMTU = DefaultMTU
 		return true
 	})
 	if err != nil {
@@ -533,7 +533,7 @@ func (ad *ntAdapter) routes() ([]winipcfg.MibIPforwardRow2, []ntRoute, error) {
 }
 
 func (ad *ntAdapter) addRoute(p netip.Prefix) error {
-	if err := checkRoutePrefix(p); err != nil {
+	if err := CheckRoutePrefix(p); err != nil {
 		return err
 	}
 	st, err := ad.a.AdapterState()
@@ -576,7 +576,7 @@ func (ad *ntAdapter) addRoute(p netip.Prefix) error {
 }
 
 func (ad *ntAdapter) deleteRoute(p netip.Prefix) error {
-	if err := checkRoutePrefix(p); err != nil {
+	if err := CheckRoutePrefix(p); err != nil {
 		return err
 	}
 	rows, routes, err := ad.routes()

@@ -40,8 +40,8 @@ func newRegistry[D io.Closer](exists func(name string) (bool, error), what strin
 }
 
 // open checks name, then calls open and holds the device it returns under
-// name. It fails with errDeviceExists, without calling open, when name is
-// taken here or by another interface, and with errClosed after close. The
+// name. It fails with ErrDeviceExists, without calling open, when name is
+// taken here or by another interface, and with ErrClosed after close. The
 // registry stays locked during open, so that no two calls open one name.
 func (r *registry[D]) open(name string, open func(name string) (D, error)) (D, error) {
 	var zero D
@@ -51,14 +51,14 @@ func (r *registry[D]) open(name string, open func(name string) (D, error)) (D, e
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return zero, errClosed
+		return zero, ErrClosed
 	}
 	if _, ok := r.devices[name]; ok {
-		return zero, errDeviceExists
+		return zero, ErrDeviceExists
 	}
 	if r.exists != nil {
 		if ok, err := r.exists(name); err != nil || ok {
-			return zero, cmp.Or(err, errDeviceExists)
+			return zero, cmp.Or(err, ErrDeviceExists)
 		}
 	}
 	d, err := open(name)
@@ -69,7 +69,7 @@ func (r *registry[D]) open(name string, open func(name string) (D, error)) (D, e
 	return d, nil
 }
 
-// get returns the device name. Without one, it returns errNoDevice, or the
+// get returns the device name. Without one, it returns ErrNoDevice, or the
 // foreign error if the OS has an interface of that name.
 func (r *registry[D]) get(name string) (D, error) {
 	r.mu.Lock()
@@ -83,10 +83,10 @@ func (r *registry[D]) getLocked(name string) (D, error) {
 	}
 	var zero D
 	if r.exists == nil {
-		return zero, errNoDevice
+		return zero, ErrNoDevice
 	}
 	if ok, err := r.exists(name); err != nil || !ok {
-		return zero, cmp.Or(err, errNoDevice)
+		return zero, cmp.Or(err, ErrNoDevice)
 	}
 	return zero, r.foreign
 }
@@ -107,7 +107,7 @@ func (r *registry[D]) remove(name string) error {
 }
 
 // close closes every device, in name order, and makes later calls to open
-// fail with errClosed. It reports each device that failed to close; those
+// fail with ErrClosed. It reports each device that failed to close; those
 // are forgotten all the same. Calling it again closes nothing.
 func (r *registry[D]) close() error {
 	r.mu.Lock()

@@ -94,9 +94,9 @@ func TestRegistryOpen(t *testing.T) {
 	}{
 		{name: "new", exists: newFakeOS("eth0").exists, dev: "dg0", opens: true},
 		{name: "no exists func", dev: "eth0", opens: true},
-		{name: "held", exists: newFakeOS().exists, held: []string{"dg0"}, dev: "dg0", wantErr: errDeviceExists},
-		{name: "held, no exists func", held: []string{"dg0"}, dev: "dg0", wantErr: errDeviceExists},
-		{name: "foreign", exists: newFakeOS("eth0").exists, dev: "eth0", wantErr: errDeviceExists},
+		{name: "held", exists: newFakeOS().exists, held: []string{"dg0"}, dev: "dg0", wantErr: ErrDeviceExists},
+		{name: "held, no exists func", held: []string{"dg0"}, dev: "dg0", wantErr: ErrDeviceExists},
+		{name: "foreign", exists: newFakeOS("eth0").exists, dev: "eth0", wantErr: ErrDeviceExists},
 		{name: "exists fails", exists: func(string) (bool, error) { return false, errBoom }, dev: "dg0", wantErr: errBoom},
 		{name: "open fails", dev: "dg0", openErr: errBoom, wantErr: errBoom, opens: true},
 		{name: "bad name", dev: "a/b", wantErr: errors.New(`invalid interface name "a/b"`)},
@@ -291,8 +291,8 @@ func TestRegistryClose(t *testing.T) {
 	if _, err := r.open("dg5", func(string) (*fakeDevice, error) {
 		t.Error("open func called after close")
 		return nil, nil
-	}); !errors.Is(err, errClosed) {
-		t.Errorf("open(dg5) after close = %v, want errClosed", err)
+	}); !errors.Is(err, ErrClosed) {
+		t.Errorf("open(dg5) after close = %v, want ErrClosed", err)
 	}
 	if err := r.close(); err != nil {
 		t.Errorf("second close = %v, want nil", err)
@@ -361,7 +361,7 @@ func TestRegistryConcurrent(t *testing.T) {
 				switch i % 4 {
 				case 0, 1:
 					_, err := r.open(name, open)
-					if err != nil && !errors.Is(err, os.ErrExist) && !errors.Is(err, errClosed) {
+					if err != nil && !errors.Is(err, os.ErrExist) && !errors.Is(err, ErrClosed) {
 						t.Errorf("open(%s) = %v", name, err)
 					}
 				case 2:
@@ -392,8 +392,8 @@ func TestRegistryConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 
-	if _, err := r.open("dg0", open); !errors.Is(err, errClosed) {
-		t.Errorf("open after close = %v, want errClosed", err)
+	if _, err := r.open("dg0", open); !errors.Is(err, ErrClosed) {
+		t.Errorf("open after close = %v, want ErrClosed", err)
 	}
 	if len(opened) == 0 {
 		t.Fatal("nothing opened")

@@ -63,7 +63,7 @@ func (b *userspaceBackend) CreateDevice(name string) error {
 
 // openDevice creates the TUN interface name and starts wireguard-go on it.
 func (b *userspaceBackend) openDevice(name string) (*userspaceDevice, error) {
-	t, err := tun.CreateTUN(name, defaultMTU)
+	t, err := tun.CreateTUN(name, DefaultMTU)
 	if err != nil {
 		return nil, fmt.Errorf("creating tun: %w", err)
 	}

@@ -105,7 +105,7 @@ func (b *utunBackend) CreateDevice(name string) error {
 
 // openDevice creates a utun interface and starts wireguard-go on it.
 func (b *utunBackend) openDevice(name string) (*utunDevice, error) {
-	t, err := tun.CreateTUN("utun", defaultMTU)
+	t, err := tun.CreateTUN("utun", DefaultMTU)
 	if err != nil {
 		return nil, fmt.Errorf("creating utun: %w", err)
 	}
