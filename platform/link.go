@@ -29,7 +29,6 @@ const (
 	maxMTU = 65535
 )
 
-
 // checkName rejects names that are not interface names under drago's rule
 // (api.CheckInterfaceName), which every OS accepts.
 func checkName(name string) error {
