@@ -198,6 +198,15 @@ func queryParam(name string) map[string]any {
 	case "wait":
 		set(fmt.Sprintf("How long a blocking query may wait, a Go duration from 0s to %s.", maxWait),
 			map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$|^0$`, "example": "30s"})
+	case "edges":
+		set("Which edges: all, problems (stale or never handshakes) or none.", map[string]any{"type": "string", "enum": []any{api.EdgesAll, api.EdgesProblems, api.EdgesNone}})
+	case "node":
+		set("Only the edges of this interface (id).", map[string]any{"type": "string"})
+	case "edge_limit":
+		set(fmt.Sprintf("Edges per answer; absent: %d.", state.DefaultTopologyEdges),
+			map[string]any{"type": "integer", "format": "int32", "minimum": 1, "maximum": state.MaxTopologyEdges})
+	case "edge_offset":
+		set("Index of the first edge answered.", map[string]any{"type": "integer", "format": "int32", "minimum": 0, "maximum": 1<<31 - 1})
 	case "delta":
 		set("Answer with a delta on the state of index when possible.", map[string]any{"type": "boolean"})
 	}

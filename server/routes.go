@@ -80,13 +80,34 @@ func (s *Server) routes() []route {
 			}
 			return noContent{}, st.DeleteNetwork(n.ID)
 		}).with(nil, noContent{}),
-		mgmt("GET", "/networks/{network}/topology", "networks", read, "A network's interfaces and connections as a graph", func(r *request) (any, error) {
+		mgmt("GET", "/networks/{network}/topology", "networks", read, "A network's graph: a summary, a page of nodes (?limit=, ?offset=) and the edges asked for (?edges=all|problems|none, ?node=<interface id>, ?edge_limit=, ?edge_offset=)", func(r *request) (any, error) {
 			n, err := r.network(st, read)
 			if err != nil {
 				return nil, err
 			}
-			return st.Topology(n.ID)
-		}).with(nil, api.Topology{}),
+			q := r.URL.Query()
+			tq := state.TopologyQuery{Limit: state.DefaultTopologyNodes, EdgeLimit: state.DefaultTopologyEdges, Edges: q.Get("edges"), Node: q.Get("node")}
+			for _, p := range []struct {
+				name   string
+				v      *int
+				lo, hi int
+			}{
+				{"limit", &tq.Limit, 0, state.MaxTopologyNodes},
+				{"offset", &tq.Offset, 0, 1<<31 - 1},
+				{"edge_limit", &tq.EdgeLimit, 1, state.MaxTopologyEdges},
+				{"edge_offset", &tq.EdgeOffset, 0, 1<<31 - 1},
+			} {
+				if q.Has(p.name) {
+					if *p.v, err = intParam(q, p.name, p.lo, p.hi); err != nil {
+						return nil, err
+					}
+				}
+			}
+			if len(tq.Node) > maxRef {
+				return nil, badRequest("node", "is longer than %d characters", maxRef)
+			}
+			return st.Topology(n.ID, tq)
+		}).with(nil, api.Topology{}, "limit", "offset", "edges", "node", "edge_limit", "edge_offset"),
 
 		// A host is in the networks of its interfaces: a scoped token sees
 		// it through one of them and changes it only with all of them.

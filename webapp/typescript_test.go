@@ -32,7 +32,7 @@ Hand-written companions are in types.extra.ts.`,
 	Types: []any{
 		api.Meta{}, api.Network{}, api.Host{}, api.Interface{}, api.ConnectionSide{}, api.Connection{},
 		api.Policy{}, api.Token{}, api.JoinToken{}, api.List[tsgen.T]{}, api.Error{}, api.ErrorDetail{}, api.Health{},
-		api.Overview{}, api.Event{}, api.Events{}, api.Topology{}, api.TopologyNode{}, api.TopologyEdge{}, api.DeviceRequest{},
+		api.Overview{}, api.Event{}, api.Events{}, api.Topology{}, api.TopologySummary{}, api.TopologyNode{}, api.TopologyEdge{}, api.DeviceRequest{},
 		api.RegisterRequest{}, api.RegisterResponse{}, api.DesiredState{}, api.PeerPatch{}, api.DesiredInterface{},
 		api.DesiredPeer{}, api.StatusReport{}, api.InterfaceStatus{}, api.PeerStatus{},
 	},

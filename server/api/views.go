@@ -35,14 +35,43 @@ type Events struct {
 	Events []Event `json:"events"`
 }
 
-// Topology is the graph of one network: GET /api/v1/networks/{network}/topology.
+// Topology is a summary of one network's graph:
+// GET /api/v1/networks/{network}/topology. It answers the network's nodes
+// (paged by ?limit= and ?offset=) with per-node peer and handshake counts,
+// and only the edges asked for: ?edges=all (the default), ?edges=problems
+// (stale or never handshakes) or ?edges=none, narrowed to one node's links
+// by ?node=<interface id> and paged by ?edge_limit= and ?edge_offset=. A
+// mesh of n nodes has n(n-1)/2 edges: a client draws nodes and asks for
+// the edges it shows.
 type Topology struct {
-	Network Network        `json:"network"`
-	Nodes   []TopologyNode `json:"nodes"`
-	Edges   []TopologyEdge `json:"edges"`
+	Network Network         `json:"network"`
+	Index   uint64          `json:"index"` // the change index the answer reflects
+	Summary TopologySummary `json:"summary"`
+	Nodes   []TopologyNode  `json:"nodes"`
+	Offset  int             `json:"offset"` // of the first node
+	Edges   []TopologyEdge  `json:"edges"`
+	// EdgesMore reports whether more edges match than were answered.
+	EdgesMore bool `json:"edges_more,omitempty"`
 }
 
-// TopologyNode is one interface of the network.
+// TopologySummary counts a whole network's nodes and links.
+type TopologySummary struct {
+	Nodes   int `json:"nodes"`
+	Ready   int `json:"ready"`
+	Down    int `json:"down"`
+	Pending int `json:"pending"`
+	Devices int `json:"devices"`
+	Links   int `json:"links"` // peerings, explicit and implicit
+	// Problems counts the nodes that are down or report a peer whose last
+	// handshake is stale or missing.
+	Problems int `json:"problems"`
+	// Handshakes reported by the nodes' agents, counted once per side.
+	Fresh int `json:"fresh"`
+	Stale int `json:"stale"`
+}
+
+// TopologyNode is one interface of the network, with its peerings counted
+// by the handshake freshness its agent reports (fresh: under 3 minutes).
 type TopologyNode struct {
 	InterfaceID string   `json:"interface_id"`
 	HostID      string   `json:"host_id,omitempty"`
@@ -50,6 +79,10 @@ type TopologyNode struct {
 	Device      bool     `json:"device,omitempty"`
 	Addresses   []string `json:"addresses"`
 	Status      string   `json:"status"` // host status; "device" for plain devices
+	Peers       int      `json:"peers"`
+	Fresh       int      `json:"fresh"`
+	Stale       int      `json:"stale"`
+	Never       int      `json:"never"` // peers without a reported handshake
 }
 
 // TopologyEdge is one connection, with the freshest handshake either side saw.
@@ -60,6 +93,16 @@ type TopologyEdge struct {
 	ConnectionID  string     `json:"connection_id,omitempty"`
 	LastHandshake *time.Time `json:"last_handshake,omitempty"`
 }
+
+// Topology edge selections (?edges=).
+const (
+	EdgesAll      = "all"
+	EdgesProblems = "problems" // stale or never handshakes
+	EdgesNone     = "none"
+)
+
+// FreshHandshake is the age under which a handshake counts as fresh.
+const FreshHandshake = 3 * time.Minute
 
 // DeviceRequest adds a plain WireGuard device (no agent) to a network.
 type DeviceRequest struct {

@@ -219,14 +219,52 @@ export interface Events {
   events: Event[];
 }
 
-/** Topology is the graph of one network: GET /api/v1/networks/{network}/topology. */
+/**
+ * Topology is a summary of one network's graph:
+ * GET /api/v1/networks/{network}/topology. It answers the network's nodes
+ * (paged by ?limit= and ?offset=) with per-node peer and handshake counts,
+ * and only the edges asked for: ?edges=all (the default), ?edges=problems
+ * (stale or never handshakes) or ?edges=none, narrowed to one node's links
+ * by ?node=<interface id> and paged by ?edge_limit= and ?edge_offset=. A
+ * mesh of n nodes has n(n-1)/2 edges: a client draws nodes and asks for
+ * the edges it shows.
+ */
 export interface Topology {
   network: Network;
+  /** the change index the answer reflects */
+  index: number;
+  summary: TopologySummary;
   nodes: TopologyNode[];
+  /** of the first node */
+  offset: number;
   edges: TopologyEdge[];
+  /** EdgesMore reports whether more edges match than were answered. */
+  edges_more?: boolean;
 }
 
-/** TopologyNode is one interface of the network. */
+/** TopologySummary counts a whole network's nodes and links. */
+export interface TopologySummary {
+  nodes: number;
+  ready: number;
+  down: number;
+  pending: number;
+  devices: number;
+  /** peerings, explicit and implicit */
+  links: number;
+  /**
+   * Problems counts the nodes that are down or report a peer whose last
+   * handshake is stale or missing.
+   */
+  problems: number;
+  /** Handshakes reported by the nodes' agents, counted once per side. */
+  fresh: number;
+  stale: number;
+}
+
+/**
+ * TopologyNode is one interface of the network, with its peerings counted
+ * by the handshake freshness its agent reports (fresh: under 3 minutes).
+ */
 export interface TopologyNode {
   interface_id: string;
   host_id?: string;
@@ -236,6 +274,11 @@ export interface TopologyNode {
   addresses: string[];
   /** host status; "device" for plain devices */
   status: string;
+  peers: number;
+  fresh: number;
+  stale: number;
+  /** peers without a reported handshake */
+  never: number;
 }
 
 /** TopologyEdge is one connection, with the freshest handshake either side saw. */
