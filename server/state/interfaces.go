@@ -462,7 +462,6 @@ func (s *State) deleteInterface(w *write, i *api.Interface) {
 		w.put(store.KindNetworks, n2.ID, n2, "updated", n2.Name)
 		w.nets.add(n2.ID)
 	}
-	w.del(store.KindKeys, i.ID, "")
 	name := i.Name
 	if i.DeviceName != "" {
 		name = i.DeviceName

@@ -37,6 +37,15 @@ var (
 // transaction that records v+1. Every version below SchemaVersion needs one.
 var migrations = map[uint64]func(tx *bolt.Tx) error{
 	0: createBuckets, // version 0: data buckets may be missing, no meta
+	1: dropKeys,      // version 1: an unused "keys" bucket
+}
+
+// dropKeys deletes the "keys" bucket that schema 1 created and nothing used.
+func dropKeys(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket([]byte("keys")); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		return fmt.Errorf("deleting bucket keys: %w", err)
+	}
+	return nil
 }
 
 // createBuckets creates every missing kind bucket and the meta bucket.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -237,7 +238,7 @@ func TestBoltMigrate(t *testing.T) {
 			if diff := cmp.Diff(&network, get(t, s, KindNetworks, network.ID)); diff != "" {
 				t.Errorf("networks/n1 after migration (-want +got):\n%s", diff)
 			}
-			mustUpdate(t, s, func(tx Tx) error { return tx.Put(KindKeys, "k", object{}) }) // new bucket usable
+			mustUpdate(t, s, func(tx Tx) error { return tx.Put(KindCredentials, "k", object{}) }) // new bucket usable
 			s.Close()
 			if diff := cmp.Diff(currentLayout(), readLayout(t, path)); diff != "" {
 				t.Errorf("migrated layout (-want +got):\n%s", diff)
@@ -284,7 +285,7 @@ func TestBoltFutureVersion(t *testing.T) {
 	if err == nil {
 		t.Fatal("OpenBolt of a newer schema version succeeded")
 	}
-	for _, want := range []string{path, "schema version 2 is newer than this drago supports (1)"} {
+	for _, want := range []string{path, fmt.Sprintf("schema version %d is newer than this drago supports (%d)", SchemaVersion+1, SchemaVersion)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -364,5 +365,37 @@ func TestBoltCrashDurability(t *testing.T) {
 	}
 	if got := index(t, s); got != 7 {
 		t.Errorf("Index after crash = %d, want 7", got)
+	}
+}
+
+// TestBoltMigrateDropsKeys: a schema 1 file loses the unused "keys"
+// bucket and keeps everything else.
+func TestBoltMigrateDropsKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drago.db")
+	network := object{ID: "n1", Name: "office"}
+	rawBolt(t, path, func(tx *bolt.Tx) error {
+		for _, name := range append([]string{metaKind, "keys"}, Kinds...) {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket([]byte("keys")).Put([]byte("i1"), []byte(`{}`)); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte(KindNetworks)).Put([]byte("n1"), []byte(`{"id":"n1","name":"office"}`)); err != nil {
+			return err
+		}
+		return putUint64(tx.Bucket(metaBucket), versionKey, 1)
+	})
+	s, err := OpenBolt(path, BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatalf("OpenBolt of a version 1 file: %v", err)
+	}
+	if diff := cmp.Diff(&network, get(t, s, KindNetworks, network.ID)); diff != "" {
+		t.Errorf("networks/n1 after migration (-want +got):\n%s", diff)
+	}
+	s.Close()
+	if diff := cmp.Diff(currentLayout(), readLayout(t, path)); diff != "" {
+		t.Errorf("migrated layout (-want +got):\n%s", diff)
 	}
 }

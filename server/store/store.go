@@ -15,15 +15,15 @@ const (
 	KindTokens      = "tokens"
 	KindJoinTokens  = "join_tokens"
 	KindCredentials = "credentials" // host credentials: hash -> host id
-	KindKeys        = "keys"        // key history per interface
 )
 
 // Kinds lists every kind in a fixed order.
 var Kinds = []string{KindNetworks, KindHosts, KindInterfaces, KindConnections,
-	KindTokens, KindJoinTokens, KindCredentials, KindKeys}
+	KindTokens, KindJoinTokens, KindCredentials}
 
-// SchemaVersion is the version of the stored layout written in the meta bucket.
-const SchemaVersion = 1
+// SchemaVersion is the version of the stored layout written in the meta
+// bucket: 1 added the meta bucket, 2 dropped the never-used "keys" bucket.
+const SchemaVersion = 2
 
 // ErrNotFound is returned by Tx.Get for a missing key.
 var ErrNotFound = errors.New("not found")

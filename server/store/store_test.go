@@ -397,7 +397,7 @@ func TestStoreForEachWrites(t *testing.T) {
 	testStores(t, func(t *testing.T, s Store) {
 		mustUpdate(t, s, func(tx Tx) error {
 			for _, id := range []string{"a", "b", "c"} {
-				if err := tx.Put(KindKeys, id, object{ID: id}); err != nil {
+				if err := tx.Put(KindCredentials, id, object{ID: id}); err != nil {
 					return err
 				}
 			}
@@ -405,12 +405,12 @@ func TestStoreForEachWrites(t *testing.T) {
 		})
 		var visited []string
 		mustUpdate(t, s, func(tx Tx) error {
-			return tx.ForEach(KindKeys, func(id string, _ []byte) error {
+			return tx.ForEach(KindCredentials, func(id string, _ []byte) error {
 				visited = append(visited, id)
-				if err := tx.Delete(KindKeys, id); err != nil {
+				if err := tx.Delete(KindCredentials, id); err != nil {
 					return err
 				}
-				return tx.Put(KindKeys, "new-"+id, object{ID: id})
+				return tx.Put(KindCredentials, "new-"+id, object{ID: id})
 			})
 		})
 		if diff := cmp.Diff([]string{"a", "b", "c"}, visited); diff != "" {
@@ -418,7 +418,7 @@ func TestStoreForEachWrites(t *testing.T) {
 		}
 		mustView(t, s, func(tx Tx) error {
 			want := []string{"new-a", "new-b", "new-c"}
-			if diff := cmp.Diff(want, list(t, tx, KindKeys)); diff != "" {
+			if diff := cmp.Diff(want, list(t, tx, KindCredentials)); diff != "" {
 				t.Errorf("keys after ForEach writes (-want +got):\n%s", diff)
 			}
 			return nil
