@@ -30,7 +30,7 @@ const (
 type TopologyQuery struct {
 	Limit, Offset         int    // nodes; Limit 0: DefaultTopologyNodes
 	Edges                 string // api.TopologyEdges*; empty for all
-	Node                  string // only this interface's links
+	Node                  string // only this interface, and only its links
 	EdgeLimit, EdgeOffset int
 }
 
@@ -90,7 +90,7 @@ func (s *State) Topology(ref string, q TopologyQuery) (*api.Topology, error) {
 			t.Summary.Problems++
 			problem[id] = true
 		}
-		if k >= q.Offset && k < page {
+		if node == nil && k >= q.Offset && k < page || node != nil && id == node.ID {
 			t.Nodes = append(t.Nodes, v)
 		}
 	}

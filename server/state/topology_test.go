@@ -83,7 +83,7 @@ func TestTopology(t *testing.T) {
 		{"node page", TopologyQuery{Limit: 2, Offset: 5, EdgeLimit: 1, Edges: api.EdgesNone}, 1, 0, false, false},
 		{"edge page", TopologyQuery{Limit: 1, EdgeLimit: 4}, 1, 4, true, false},
 		{"last edge page", TopologyQuery{Limit: 1, EdgeLimit: 4, EdgeOffset: 12}, 1, 3, false, false},
-		{"one node's links", TopologyQuery{Limit: 1, EdgeLimit: 100, Node: ids[0]}, 1, 5, false, false},
+		{"one node's links", TopologyQuery{EdgeLimit: 100, Node: ids[0]}, 1, 5, false, false},
 		{"one node's links, paged", TopologyQuery{Limit: 1, EdgeLimit: 2, Node: ids[3]}, 1, 2, true, false},
 		{"problems", TopologyQuery{Limit: 1, EdgeLimit: 100, Edges: api.EdgesProblems}, 1, 14, false, true},
 		{"problems capped", TopologyQuery{Limit: 1, EdgeLimit: 10, Edges: api.EdgesProblems}, 1, 10, true, true},
@@ -96,6 +96,9 @@ func TestTopology(t *testing.T) {
 			}
 			if len(got.Nodes) != tt.nodes || len(got.Edges) != tt.edges || got.EdgesMore != tt.more {
 				t.Errorf("got %d nodes, %d edges (more %v); want %d, %d (more %v)", len(got.Nodes), len(got.Edges), got.EdgesMore, tt.nodes, tt.edges, tt.more)
+			}
+			if tt.q.Node != "" && got.Nodes[0].InterfaceID != tt.q.Node {
+				t.Errorf("node %s answered, want %s", got.Nodes[0].InterfaceID, tt.q.Node)
 			}
 			for _, e := range got.Edges {
 				if tt.q.Node != "" && e.A != tt.q.Node && e.B != tt.q.Node {

@@ -224,8 +224,9 @@ export interface Events {
  * GET /api/v1/networks/{network}/topology. It answers the network's nodes
  * (paged by ?limit= and ?offset=) with per-node peer and handshake counts,
  * and only the edges asked for: ?edges=all (the default), ?edges=problems
- * (stale or never handshakes) or ?edges=none, narrowed to one node's links
- * by ?node=<interface id> and paged by ?edge_limit= and ?edge_offset=. A
+ * (stale or never handshakes) or ?edges=none, paged by ?edge_limit= and
+ * ?edge_offset=. With ?node=<interface id> it answers that node alone and
+ * its links only (a client's update of one node after an event). A
  * mesh of n nodes has n(n-1)/2 edges: a client draws nodes and asks for
  * the edges it shows.
  */
