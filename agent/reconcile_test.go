@@ -747,13 +747,13 @@ func TestStatusReportsPublicKeysAndPeers(t *testing.T) {
 			{PublicKey: peerKey(10).String(), Endpoint: "192.0.2.10:51820", LastHandshake: &hs, RxBytes: 100, TxBytes: 200},
 		},
 	}}
-	got := f.rec.status(ds, true)
+	got := f.rec.statusFrom(ds, f.rec.reader(true))
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("status (-want +got):\n%s", d)
 	}
 	// Without counters, the device's peers are not read.
 	want[0].Peers = nil
-	if d := cmp.Diff(want, f.rec.status(ds, false)); d != "" {
+	if d := cmp.Diff(want, f.rec.statusFrom(ds, f.rec.reader(false))); d != "" {
 		t.Errorf("status without counters (-want +got):\n%s", d)
 	}
 }

@@ -81,15 +81,9 @@ func (r *reconciler) reader(counters bool) deviceReader {
 	}
 }
 
-// status reports each desired interface that has a key: its public key and,
-// when drago's device exists, the observed listen port and, with counters,
-// its peers.
-func (r *reconciler) status(ds *api.DesiredState, counters bool) []api.InterfaceStatus {
-	return r.statusFrom(ds, r.reader(counters))
-}
-
-// statusFrom is status with the listen port and peers of the devices that
-// read gives.
+// statusFrom reports each desired interface that has a key: its public key
+// and, from the device read gives (drago's own), the observed listen port
+// and its peers.
 func (r *reconciler) statusFrom(ds *api.DesiredState, read deviceReader) []api.InterfaceStatus {
 	out := []api.InterfaceStatus{}
 	for _, w := range r.parse(ds).Interfaces {
