@@ -16,7 +16,7 @@ LDFLAGS  := -s -w -X github.com/drago-wg/drago/server/api.Version=$(VERSION) \
             -X github.com/drago-wg/drago/server/api.Date=$(DATE)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run deps test unit e2e vet vet-cross tidy-check vulncheck clean
+.PHONY: all build run deps test unit fuzz e2e vet vet-cross tidy-check vulncheck clean
 all: build
 
 # build embeds the dashboard (make webapp: npm ci + vite build); a plain
@@ -70,7 +70,21 @@ unit:
 	DRAGO_PRIVILEGED_TESTS=1 CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 	DRAGO_PRIVILEGED_TESTS=1 $(GO) test -count=1 -v $(E2E_PKGS)
 
-test: deps tidy-check vet vet-cross vulncheck unit webapp-test packages-test
+# fuzz runs every fuzz target (func FuzzXxx in a _test.go file) for
+# FUZZTIME after its seed corpus, which plain go test already runs as unit
+# tests. go test fuzzes one target at a time; minimizing is left out, as it
+# would take the short runs' time, and a failing input is still written to
+# the package's testdata/fuzz for go test to replay.
+FUZZTIME ?= 8s
+fuzz:
+	@set -e; for d in $$(grep -l '^func Fuzz' $$(find . -name '*_test.go' -not -path './webapp/*') | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$d/*_test.go | cut -c6-); do \
+			echo "go test $$d -fuzz $$f -fuzztime $(FUZZTIME)"; \
+			$(GO) test $$d -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0; \
+		done; \
+	done
+
+test: deps tidy-check vet vet-cross vulncheck unit fuzz webapp-test packages-test
 
 clean:
 	rm -rf bin dist

@@ -3,6 +3,7 @@ package platform
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -66,7 +67,8 @@ func uapiConfig(cfg wgtypes.Config) string {
 }
 
 // parseUAPIDevice parses the body of a "get" operation. Unknown keys are
-// ignored; PublicKey is derived from a non-zero PrivateKey.
+// ignored; PublicKey is derived from a non-zero PrivateKey; numbers out of
+// the protocol's ranges are errors.
 func parseUAPIDevice(s string) (*wgtypes.Device, error) {
 	var d wgtypes.Device
 	var peer *wgtypes.Peer
@@ -111,9 +113,9 @@ func parseUAPILine(d *wgtypes.Device, peer **wgtypes.Peer, key, value string) er
 		case "private_key":
 			d.PrivateKey, err = parseHexKey(value)
 		case "listen_port":
-			d.ListenPort, err = strconv.Atoi(value)
+			d.ListenPort, err = parseUint(value, 16)
 		case "fwmark":
-			d.FirewallMark, err = strconv.Atoi(value)
+			d.FirewallMark, err = parseUint(value, 32)
 		}
 		return err
 	}
@@ -126,13 +128,17 @@ func parseUAPILine(d *wgtypes.Device, peer **wgtypes.Peer, key, value string) er
 			p.Endpoint = net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 		}
 	case "last_handshake_time_sec":
-		var sec int64
-		if sec, err = strconv.ParseInt(value, 10, 64); err == nil && sec != 0 {
-			p.LastHandshakeTime = time.Unix(sec, 0)
+		// 0 is never; below 2^62 s, time.Unix cannot overflow.
+		var sec uint64
+		if sec, err = strconv.ParseUint(value, 10, 62); err == nil && sec != 0 {
+			p.LastHandshakeTime = time.Unix(int64(sec), 0)
 		}
 	case "last_handshake_time_nsec":
-		var nsec int64
-		if nsec, err = strconv.ParseInt(value, 10, 64); err == nil && !p.LastHandshakeTime.IsZero() {
+		var nsec uint64
+		if nsec, err = strconv.ParseUint(value, 10, 32); err == nil && nsec >= uint64(time.Second) {
+			err = fmt.Errorf("%d ns is not below a second", nsec)
+		}
+		if err == nil && !p.LastHandshakeTime.IsZero() {
 			p.LastHandshakeTime = p.LastHandshakeTime.Add(time.Duration(nsec))
 		}
 	case "rx_bytes":
@@ -141,18 +147,30 @@ func parseUAPILine(d *wgtypes.Device, peer **wgtypes.Peer, key, value string) er
 		p.TransmitBytes, err = strconv.ParseInt(value, 10, 64)
 	case "persistent_keepalive_interval":
 		var secs int
-		if secs, err = strconv.Atoi(value); err == nil {
+		if secs, err = parseUint(value, 16); err == nil {
 			p.PersistentKeepaliveInterval = time.Duration(secs) * time.Second
 		}
 	case "allowed_ip":
 		var pfx netip.Prefix
 		if pfx, err = netip.ParsePrefix(value); err == nil {
-			p.AllowedIPs = append(p.AllowedIPs, IPNet(pfx))
+			// Masked, as WireGuard holds it: ::ffff:10.0.0.1/1 is ::/1
+			// (unmasked, Prefix would read it back as no IPv4 prefix).
+			p.AllowedIPs = append(p.AllowedIPs, IPNet(pfx.Masked()))
 		}
 	case "protocol_version":
 		p.ProtocolVersion, err = strconv.Atoi(value)
 	}
 	return err
+}
+
+// parseUint parses a decimal number of at most bits bits (a port, a mark,
+// a keepalive), which must fit an int.
+func parseUint(s string, bits int) (int, error) {
+	n, err := strconv.ParseUint(s, 10, bits)
+	if err == nil && n > math.MaxInt {
+		err = fmt.Errorf("%d is out of range", n)
+	}
+	return int(n), err
 }
 
 func parseHexKey(s string) (wgtypes.Key, error) {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -18,7 +22,9 @@ var configBlocks = []string{"server", "agent"}
 // hclParser returns an ff config-file parser for HCL files such as
 // /etc/drago/drago.hcl. Keys map to flags with '_' read as '-' and nested
 // blocks joined by '-' (server { tls { cert_file } } -> tls-cert-file). An
-// unknown key is an error that names it and its line.
+// unknown key is an error that names it and its line. Values are literals:
+// strings, numbers, bools, and lists and maps of them; an expression (a
+// function call, an interpolation, a for loop) is an error.
 func hclParser(fs *flag.FlagSet, block string) func(io.Reader, func(name, value string) error) error {
 	return func(r io.Reader, set func(name, value string) error) error {
 		src, err := io.ReadAll(r)
@@ -72,6 +78,9 @@ func setAttrs(fs *flag.FlagSet, body *hclsyntax.Body, path, prefix string, set f
 		if fs.Lookup(name) == nil || name == "config" {
 			return fmt.Errorf("config line %d: unknown key %q", a.SrcRange.Start.Line, key)
 		}
+		if !literal(a.Expr) {
+			return fmt.Errorf("config line %d: key %q: want a value (string, number, bool, list or map), not an expression", a.SrcRange.Start.Line, key)
+		}
 		v, diags := a.Expr.Value(nil)
 		if diags.HasErrors() {
 			return fmt.Errorf("config key %q: %s", key, diags.Error())
@@ -89,6 +98,46 @@ func setAttrs(fs *flag.FlagSet, body *hclsyntax.Body, path, prefix string, set f
 	return nil
 }
 
+// literal reports whether e is a plain value: a string without
+// interpolation or directive, a number, a bool, null, or a list or map of
+// those. Expressions are refused: for loops and template directives would
+// let a few lines of config expand into gigabytes.
+func literal(e hclsyntax.Expression) bool {
+	switch e := e.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return true
+	case *hclsyntax.TemplateExpr:
+		for _, p := range e.Parts {
+			if _, ok := p.(*hclsyntax.LiteralValueExpr); !ok {
+				return false
+			}
+		}
+		return true
+	case *hclsyntax.UnaryOpExpr: // -1
+		_, ok := e.Val.(*hclsyntax.LiteralValueExpr)
+		return ok && e.Op == hclsyntax.OpNegate
+	case *hclsyntax.TupleConsExpr:
+		for _, x := range e.Exprs {
+			if !literal(x) {
+				return false
+			}
+		}
+		return true
+	case *hclsyntax.ObjectConsExpr:
+		for _, it := range e.Items {
+			k, ok := it.KeyExpr.(*hclsyntax.ObjectConsKeyExpr)
+			if !ok || k.ForceNonLiteral || !literal(it.ValueExpr) {
+				return false
+			}
+			if t, ok := k.Wrapped.(*hclsyntax.ScopeTraversalExpr); !(ok && len(t.Traversal) == 1) && !literal(k.Wrapped) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
 func flatten(v cty.Value) ([]string, error) {
 	if v.IsNull() {
 		return nil, nil
@@ -98,7 +147,11 @@ func flatten(v cty.Value) ([]string, error) {
 	case t == cty.String:
 		return []string{v.AsString()}, nil
 	case t == cty.Number:
-		return []string{v.AsBigFloat().Text('f', -1)}, nil
+		s, err := formatNumber(v.AsBigFloat())
+		if err != nil {
+			return nil, err
+		}
+		return []string{s}, nil
 	case t == cty.Bool:
 		return []string{fmt.Sprint(v.True())}, nil
 	case t.IsListType() || t.IsTupleType() || t.IsSetType():
@@ -124,4 +177,19 @@ func flatten(v cty.Value) ([]string, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unsupported value of type %s", t.FriendlyName())
+}
+
+// formatNumber writes a config number as a flag value: an integer in
+// decimal, any other number in the shortest form that reads back as the
+// same float64. Numbers beyond int64 or float64 are refused: written out
+// in full, 1e10000000 would take a minute and ten megabytes.
+func formatNumber(f *big.Float) (string, error) {
+	if i, acc := f.Int64(); acc == big.Exact {
+		return strconv.FormatInt(i, 10), nil
+	}
+	x, _ := f.Float64()
+	if f.IsInt() || math.IsInf(x, 0) || x == 0 {
+		return "", errors.New("the number is out of range")
+	}
+	return strconv.FormatFloat(x, 'g', -1, 64), nil
 }
