@@ -45,6 +45,14 @@ export interface PageQuery extends Query {
   offset?: number;
 }
 
+/** TopologyQuery selects what GET /networks/{network}/topology answers. */
+export interface TopologyQuery extends PageQuery {
+  edges?: 'all' | 'problems' | 'none';
+  node?: string;
+  edge_limit?: number;
+  edge_offset?: number;
+}
+
 interface RequestOptions {
   query?: Query;
   body?: unknown;
@@ -129,8 +137,9 @@ export class Client {
   updateNetwork = (n: string, body: Partial<Network>) =>
     this.request<Network>('PATCH', `/networks/${seg(n)}`, { body });
   deleteNetwork = (n: string) => this.request<void>('DELETE', `/networks/${seg(n)}`);
-  topology = (n: string, signal?: AbortSignal) =>
-    this.get<Topology>(`/networks/${seg(n)}/topology`, undefined, signal);
+  /** topology answers a summary, a page of nodes and the edges asked for (see TopologyQuery). */
+  topology = (n: string, q: TopologyQuery = {}, signal?: AbortSignal) =>
+    this.get<Topology>(`/networks/${seg(n)}/topology`, q, signal);
 
   // Hosts.
   listHosts = (q: PageQuery & { q?: string; status?: string; label?: string } = {}, signal?: AbortSignal) =>

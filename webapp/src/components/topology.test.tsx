@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { layout, TopologyView } from './topology';
 
 const now = Date.parse('2026-03-01T12:00:00Z');
-const node = (id: string, status = 'ready', device = false) => ({ interface_id: id, name: id, addresses: ['10.0.0.1/24'], status, device });
+const node = (id: string, status = 'ready', device = false) => ({ interface_id: id, name: id, addresses: ['10.0.0.1/24'], status, device, peers: 3, fresh: 1, stale: 1, never: 1 });
 
 describe('TopologyView', () => {
   it('colours edges by handshake freshness', () => {

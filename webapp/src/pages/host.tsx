@@ -62,7 +62,7 @@ export function HostPage({ name }: { name: string }) {
           .map(async (id) => {
             const [net, topo, members] = await Promise.all([
               api.getNetwork(id, s),
-              api.topology(id, s).catch(() => undefined),
+              api.topology(id, { limit: 1000, edges: 'none', edge_limit: 1 }, s).catch(() => undefined),
               api.listInterfaces({ network: id, limit: 1000 }, s).catch(() => undefined),
             ]);
             out.networks[id] = net;

@@ -1,8 +1,8 @@
 // A network's page: its topology picture (live), interfaces and connections.
 
-import { useContext, useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError } from '../api/client';
-import type { Connection, Interface, Network } from '../api/types';
+import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError, isAbort } from '../api/client';
+import type { Connection, Event as FeedEvent, Interface, Network, TopologyNode } from '../api/types';
 import {
   PendingPage,
   Alert,
@@ -25,32 +25,119 @@ import {
 import { IconDevice, IconEdit, IconHost, IconLink, IconNetwork, IconPlus, IconTrash } from '../components/icons';
 import { Pager } from '../components/pager';
 import { TopologyView } from '../components/topology';
+import { GROUPS, TopologyCanvas } from '../components/topologycanvas';
 import { AppContext } from '../lib/context';
-import { ago, shortKey, splitList } from '../lib/format';
+import { ago, freshness, shortKey, splitList } from '../lib/format';
 import { useAsync, useLive, useNow } from '../lib/hooks';
 import { navigate } from '../lib/router';
+import { applyEvents, checkSummary, loadLinks, loadTopology, relevant, type TopologyData } from '../lib/topology';
 import { NetworkForm } from './networkform';
 
 const LIMIT = 100;
-const TOPOLOGY_REFRESH_MS = 15000;
+/** How often the page asks for the topology summary alone (handshakes and heartbeats send no events). */
+export const SUMMARY_CHECK_MS = 15000;
+/** How long events gather before the picture follows them. */
+const EVENT_BATCH_MS = 300;
+
+/**
+ * useTopology holds a network's topology: loaded once, then updated node by
+ * node from the event feed and reloaded only when the summary (counts of
+ * states and handshakes) changes.
+ */
+function useTopology(name: string) {
+  const { api, live } = useContext(AppContext);
+  const [state, setState] = useState<{ data?: TopologyData; error?: unknown }>({});
+  const [nonce, setNonce] = useState(0);
+  const dataRef = useRef<TopologyData>();
+  dataRef.current = state.data;
+  const reload = () => setNonce((k) => k + 1);
+  useEffect(() => {
+    const ctrl = new AbortController();
+    loadTopology(api, name, ctrl.signal).then(
+      (data) => !ctrl.signal.aborted && setState({ data }),
+      (error) => !ctrl.signal.aborted && !isAbort(error) && setState((s) => ({ data: s.data, error })),
+    );
+    return () => ctrl.abort();
+  }, [api, name, nonce]);
+  useEffect(() => {
+    if (!live) return;
+    const ctrl = new AbortController();
+    let queue: FeedEvent[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let busy = false;
+    const schedule = () => {
+      if (!timer) timer = setTimeout(flush, EVENT_BATCH_MS);
+    };
+    const flush = async () => {
+      timer = undefined;
+      const data = dataRef.current;
+      if (busy || !data) return schedule();
+      const events = queue;
+      queue = [];
+      busy = true;
+      try {
+        const next = await applyEvents(api, name, data, events, ctrl.signal);
+        if (ctrl.signal.aborted) return;
+        if (next) setState({ data: next });
+        else reload();
+      } catch (err) {
+        if (!isAbort(err)) reload();
+      } finally {
+        busy = false;
+        if (queue.length) schedule();
+      }
+    };
+    const unsubscribe = live.subscribe((events) => {
+      const id = dataRef.current?.network.id;
+      const mine = events.filter((e) => !id || relevant(e, id));
+      if (mine.length) {
+        queue.push(...mine);
+        schedule();
+      }
+    });
+    return () => {
+      unsubscribe();
+      ctrl.abort();
+      clearTimeout(timer);
+    };
+  }, [api, live, name]);
+  useEffect(() => {
+    const ctrl = new AbortController();
+    const t = setInterval(() => {
+      const data = dataRef.current;
+      if (!data || document.hidden) return;
+      checkSummary(api, name, data, ctrl.signal).then(
+        (changed) => changed && !ctrl.signal.aborted && reload(),
+        () => undefined,
+      );
+    }, SUMMARY_CHECK_MS);
+    return () => {
+      clearInterval(t);
+      ctrl.abort();
+    };
+  }, [api, name]);
+  return { ...state, reload };
+}
 
 function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+  return `${n.toLocaleString('en')} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 export function NetworkPage({ name }: { name: string }) {
   const { api, toast } = useContext(AppContext);
-  const tick = useLive(['network', 'interface', 'connection', 'host']);
+  const netId = useRef<string>();
+  // Lists refresh on changes of this network only: a fleet's other networks are busy too.
+  const tick = useLive(['network', 'interface', 'connection', 'host'], (e) => !netId.current || relevant(e, netId.current));
   const now = useNow(5000);
-  const [poll, setPoll] = useState(0);
   const net = useAsync((s) => api.getNetwork(name, s), [name, tick]);
   const n = net.data;
-  // Handshakes change without a change event: refresh the picture periodically too.
-  useEffect(() => {
-    const t = setInterval(() => setPoll((p) => p + 1), TOPOLOGY_REFRESH_MS);
-    return () => clearInterval(t);
-  }, []);
-  const topo = useAsync((s) => api.topology(name, s), [name, tick, poll]);
+  netId.current = n?.id;
+  const topo = useTopology(name);
+  const [selected, setSelected] = useState<string>();
+  const links = useAsync(
+    (s) => (selected && topo.data && !topo.data.full ? loadLinks(api, name, selected, s) : Promise.resolve(undefined)),
+    [selected, topo.data],
+  );
   const [ifOffset, setIfOffset] = useState(0);
   const [cnOffset, setCnOffset] = useState(0);
   const ifaces = useAsync((s) => (n ? api.listInterfaces({ network: n.id, limit: LIMIT, offset: ifOffset }, s) : Promise.resolve(undefined)), [n?.id, ifOffset, tick]);
@@ -106,7 +193,12 @@ export function NetworkPage({ name }: { name: string }) {
       <div class="grid-topology">
         <Card
           title="Topology"
-          subtitle={topo.data ? `${topo.data.nodes.length} interfaces · ${topo.data.edges.length} connections` : undefined}
+          subtitle={
+            topo.data
+              ? `${plural(topo.data.summary.nodes, 'interface')} · ${plural(topo.data.summary.links, 'link')}` +
+                (topo.data.summary.problems ? ` · ${plural(topo.data.summary.problems, 'problem')}` : '')
+              : undefined
+          }
           testid="topology"
         >
           {topo.error != null && !topo.data ? (
@@ -117,8 +209,10 @@ export function NetworkPage({ name }: { name: string }) {
             <Empty icon={<IconNetwork />} title="No interfaces in this network yet">
               Add an interface on a host, or a device, and it appears here with its connections.
             </Empty>
-          ) : (
+          ) : topo.data.full ? (
             <TopologyView nodes={topo.data.nodes} edges={topo.data.edges} hubId={n.hub_interface_id} now={now} />
+          ) : (
+            <LargeTopology data={topo.data} now={now} selected={selected} onSelect={setSelected} links={links.data?.edges} linksMore={links.data?.more} />
           )}
         </Card>
         <Card title="Settings">
@@ -383,6 +477,82 @@ export function NetworkPage({ name }: { name: string }) {
           {ifName(cnDelete.a.interface_id)} and {ifName(cnDelete.b.interface_id)} stop peering.
         </ConfirmDialog>
       )}
+    </div>
+  );
+}
+
+/** LargeTopology is the picture of a network too large to draw every link: clusters, problems, the selected node's links. */
+function LargeTopology(props: {
+  data: TopologyData;
+  now: number;
+  selected?: string;
+  onSelect: (id: string | undefined) => void;
+  links?: import('../api/types').TopologyEdge[];
+  linksMore?: boolean;
+}) {
+  const { data, now, selected } = props;
+  const [find, setFind] = useState('');
+  const [notFound, setNotFound] = useState(false);
+  const byId = useMemo(() => new Map(data.nodes.map((x) => [x.interface_id, x])), [data.nodes]);
+  const node: TopologyNode | undefined = selected ? byId.get(selected) : undefined;
+  const links = selected ? props.links : undefined;
+  const counts = { fresh: 0, stale: 0, never: 0 };
+  for (const e of links ?? []) counts[freshness(e.last_handshake, now)]++;
+  return (
+    <div class="topology topology-large">
+      <form
+        class="topology-find"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const q = find.trim().toLowerCase();
+          const hit = data.nodes.find((x) => x.name.toLowerCase() === q) ?? data.nodes.find((x) => x.name.toLowerCase().startsWith(q));
+          setNotFound(!hit);
+          if (hit) props.onSelect(hit.interface_id);
+        }}
+      >
+        <input name="find" placeholder="Find a host or device…" value={find} onInput={(e) => setFind(e.currentTarget.value)} data-testid="topology-find" />
+        {notFound && <span class="muted">No such interface.</span>}
+        <span class="muted">Click a node to see its links.</span>
+      </form>
+      <TopologyCanvas nodes={data.nodes} edges={data.edges} links={links} selected={selected} now={now} onSelect={props.onSelect} />
+      {node && (
+        <div class="topology-selected" data-testid="topology-selected">
+          <strong>{node.name}</strong> <Badge tone={node.status === 'ready' ? 'green' : node.status === 'down' ? 'red' : 'grey'}>{node.device ? 'device' : node.status}</Badge>{' '}
+          <Mono>{node.addresses.join(', ')}</Mono>
+          <div class="muted">
+            {plural(node.peers, 'peer')}: {node.fresh} fresh, {node.stale} stale, {node.never} never (as its agent reports)
+          </div>
+          <div class="muted" data-testid="topology-links">
+            {links
+              ? `${plural(links.length, 'link')}${props.linksMore ? '+' : ''} drawn: ${counts.fresh} fresh, ${counts.stale} stale, ${counts.never} never`
+              : 'Loading links…'}
+          </div>
+          {node.host_id && <Link to={`/hosts/${encodeURIComponent(node.host_id)}`}>Open host</Link>}{' '}
+          <button type="button" class="link-btn" onClick={() => props.onSelect(undefined)}>
+            Clear
+          </button>
+        </div>
+      )}
+      <div class="legend">
+        {GROUPS.map((g) => (
+          <span key={g.id}>
+            <i class="legend-dot" style={{ background: g.color }} /> {g.label}
+          </span>
+        ))}
+        <span class="legend-sep" />
+        <span>
+          <i class="swatch fresh" /> handshake &lt; 3 min
+        </span>
+        <span>
+          <i class="swatch stale" /> older
+        </span>
+        <span>
+          <i class="swatch never" /> never
+        </span>
+        <span class="muted">
+          {data.edgesMore ? `the first ${data.edges.length} problem links` : plural(data.edges.length, 'problem link')}
+        </span>
+      </div>
     </div>
   );
 }
