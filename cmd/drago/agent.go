@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -34,13 +36,37 @@ func (l labelsFlag) Set(s string) error {
 	return nil
 }
 
+// agentGCPercent is the agent's default GC target (GOGC). The embedded
+// wireguard-go keeps about 24 MiB of packet buffers per interface in the Go
+// heap (three batches of 128 buffers of 64 KiB: one per UDP socket, IPv4 and
+// IPv6, and one for the TUN), allocated when the device starts and mostly
+// never written while the tunnel is idle, so they cost address space, not
+// resident memory. With Go's default of 100 the heap grows by as much again
+// between collections, and that garbage is memory the process does write
+// (46 MiB RSS idle with 100 peers, issue 16). At 10 the headroom is a few
+// MiB and still grows with the heap, so a large mesh does not collect all
+// the time: measured in docs/benchmarks.md, "Agent memory".
+const agentGCPercent = 10
+
+// setGCPercent sets the GC target unless GOGC is set in the environment,
+// which then wins as in any Go program.
+func setGCPercent(percent int, log *slog.Logger) {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		log.Debug("GOGC is set; ignoring -gc-percent", "GOGC", v)
+		return
+	}
+	debug.SetGCPercent(percent)
+}
+
 func agentCommand(e *env) *ffcli.Command {
 	fs := newFlagSet("agent", e)
 	var (
-		cfg      agent.Config
-		joinFile string
-		logLevel string
-		labels   = labelsFlag{}
+		cfg       agent.Config
+		joinFile  string
+		logLevel  string
+		pprofAddr string
+		gcPercent int
+		labels    = labelsFlag{}
 	)
 	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
 	fs.StringVar(&cfg.Server, "server", "", "control plane address, http(s)://host:port")
@@ -57,6 +83,9 @@ func agentCommand(e *env) *ffcli.Command {
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", agent.DefaultKeyRotationInterval,
 		"how long each interface keeps its WireGuard key pair before the agent rotates it (jittered over the last tenth); 0 disables scheduled rotation")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, e.g. 127.0.0.1:6061 (default off)")
+	fs.IntVar(&gcPercent, "gc-percent", agentGCPercent,
+		"Go GC target: the heap may grow by this `percent` of the live heap between collections; GOGC in the environment wins (GOMEMLIMIT works as in any Go program)")
 	return &ffcli.Command{
 		Name:       "agent",
 		ShortUsage: "drago agent -server URL [-join TOKEN] [-config FILE] [flags]",
@@ -104,6 +133,20 @@ Example:
 			}
 			if err := cfg.Validate(); err != nil {
 				return usagef("%v", err)
+			}
+			if gcPercent <= 0 {
+				return usagef("-gc-percent %d: want a positive percent", gcPercent)
+			}
+			if err := checkPprofAddr(pprofAddr); err != nil {
+				return err
+			}
+			setGCPercent(gcPercent, log)
+			if pprofAddr != "" {
+				stop, err := servePprof(pprofAddr, log.With("subsystem", "pprof"))
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			b, err := platform.New(cfg.Backend, log)
 			if err != nil {
