@@ -104,6 +104,9 @@ func (s *Server) handler(rt route) http.Handler {
 		for _, f := range req.done {
 			f()
 		}
+		if rt.auth == authJoin {
+			s.metrics.registration(err)
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -114,6 +117,8 @@ func (s *Server) handler(rt route) http.Handler {
 		case text:
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			io.WriteString(w, string(a))
+		case http.Handler: // answers itself (the metrics scrape)
+			a.ServeHTTP(w, r)
 		case created:
 			writeJSON(w, r, http.StatusCreated, a.v)
 		default:
@@ -173,6 +178,7 @@ func (s *Server) authenticate(req *request) error {
 	if req.who != nil {
 		return nil
 	}
+	s.metrics.authFailures.Inc()
 	if s.authFails.failed(ip) {
 		s.log.Warn("failed authentications: limit reached, refusing the address for a while", "remote", ip, "path", req.URL.Path)
 	} else {
@@ -364,7 +370,13 @@ func (req *request) blocking(defaultWait time.Duration) (uint64, time.Duration, 
 	if !req.s.polls.acquire(key, limit) {
 		return 0, 0, tooMany(time.Second, fmt.Sprintf("this credential already holds %d blocking queries", limit))
 	}
-	req.done = append(req.done, func() { req.s.polls.release(key) })
+	kind := blockingAgentConfig
+	if req.who.Token != nil {
+		kind = blockingEvents
+	}
+	g := req.s.metrics.blocking.WithLabelValues(kind)
+	g.Inc()
+	req.done = append(req.done, func() { req.s.polls.release(key); g.Dec() })
 	return index, wait, nil
 }
 

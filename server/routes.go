@@ -35,6 +35,13 @@ func (s *Server) routes() []route {
 		mgmt("GET", "/status", "hosts", read, "Counts of the networks, hosts by status, interfaces and devices the token sees", func(r *request) (any, error) {
 			return st.Overview(r.who), nil
 		}).with(nil, api.Overview{}),
+		// Metrics count the whole fleet: a grant limited to networks is not enough.
+		mgmt("GET", "/metrics", "metrics", read, "The server's Prometheus metrics (text exposition format), for a token with a metrics read policy on no particular network; also served without auth on -metrics-addr", func(r *request) (any, error) {
+			if !r.who.Allowed("metrics", read, "") {
+				return nil, &apiError{status: http.StatusForbidden, message: "metrics cover the whole fleet: they take a metrics policy not limited to networks"}
+			}
+			return s.metrics.handler(), nil
+		}).with(nil, text("")),
 		mgmt("GET", "/events", "networks", read, "Recent changes the token may see after ?index=, a blocking query with ?wait=", func(r *request) (any, error) {
 			index, wait, err := r.blocking(30 * time.Second)
 			if err != nil {

@@ -36,6 +36,9 @@ type Config struct {
 	KeyRotationInterval time.Duration
 	// UI serves the dashboard under /ui/; nil leaves it out.
 	UI http.Handler
+	// MetricsAddr, when set, serves /metrics without authentication on a
+	// listener of its own (for scrapers on a private network).
+	MetricsAddr string
 	// Store replaces the bbolt store under DataDir (tests).
 	Store store.Store
 }
@@ -56,6 +59,10 @@ type Server struct {
 	state *state.State
 	http  *http.Server
 	ln    net.Listener
+	// metrics are served at /api/v1/metrics and on MetricsAddr.
+	metrics *metrics
+	mhttp   *http.Server
+	mln     net.Listener
 
 	polls     pollLimiter // blocking queries per credential
 	authFails authLimiter // failed authentications per client address
@@ -91,13 +98,14 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 			return nil, "", err
 		}
 	}
-	s := &Server{cfg: cfg, log: log, store: st, authFails: authLimiter{now: time.Now}}
+	s := &Server{cfg: cfg, log: log, store: st, authFails: authLimiter{now: time.Now}, metrics: newMetrics()}
 	var err error
-	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval})
+	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval, OnCommit: s.metrics.onCommit})
 	if err != nil {
 		st.Close()
 		return nil, "", err
 	}
+	s.metrics.reg.MustRegister(&stateCollector{state: s.state, store: st})
 	root, err := s.state.EnsureRootToken()
 	if err == nil && root != "" && cfg.Store == nil {
 		err = writeSecret(filepath.Join(cfg.DataDir, RootTokenFile), root)
@@ -141,7 +149,7 @@ func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
 	for _, rt := range s.routes() {
-		r.Handle("/api/v1"+rt.path, s.handler(rt)).Methods(rt.method)
+		r.Handle("/api/v1"+rt.path, s.metrics.instrument(rt, s.handler(rt))).Methods(rt.method)
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &apiError{status: http.StatusNotFound, message: "no such endpoint: " + r.URL.Path})
@@ -157,14 +165,33 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
-// Listen binds the listen address; Addr then reports it.
+// Listen binds the listen address (and the metrics address, when set); Addr
+// then reports it.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Addr, err)
 	}
+	if s.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics: listening on %s: %w", s.cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics.handler())
+		s.mln, s.mhttp = mln, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
 	s.ln = ln
 	return nil
+}
+
+// MetricsAddr reports the bound metrics address, after Listen; "" when off.
+func (s *Server) MetricsAddr() string {
+	if s.mln == nil {
+		return ""
+	}
+	return s.mln.Addr().String()
 }
 
 // Addr reports the bound address, after Listen.
@@ -191,6 +218,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("serving", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir)
+	if s.mhttp != nil {
+		go s.mhttp.Serve(s.mln)
+		defer s.mhttp.Close()
+		s.log.Info("serving metrics without authentication", "url", "http://"+s.MetricsAddr()+"/metrics")
+	}
 	if scheme == "http" && !api.IsLoopback(s.Addr()) {
 		s.log.Warn("serving plain HTTP on a non-loopback address: tokens and host credentials cross the network in clear; set tls cert_file and key_file", "addr", s.Addr())
 	}
@@ -215,4 +247,9 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // Close releases the store without serving (for callers that never served).
-func (s *Server) Close() error { return s.store.Close() }
+func (s *Server) Close() error {
+	if s.mln != nil {
+		s.mln.Close()
+	}
+	return s.store.Close()
+}

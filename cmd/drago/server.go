@@ -36,6 +36,7 @@ func serverCommand(e *env) *ffcli.Command {
 	fs.DurationVar(&cfg.HeartbeatGrace, "heartbeat-grace", 45*time.Second, "a host with no status report and no blocking query for this long is down")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", 24*time.Hour, "the agents' key rotation period; keys older than twice this are flagged (0: never)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve Prometheus /metrics WITHOUT authentication on this host:port, for scrapers on a private network (default off; the API serves /api/v1/metrics to tokens with a metrics policy)")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, apart from the API, e.g. 127.0.0.1:6060 (default off)")
 	return &ffcli.Command{
 		Name:       "server",

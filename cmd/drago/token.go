@@ -13,12 +13,13 @@ import (
 
 func tokenCommand(e *env) *ffcli.Command {
 	return group(e, "token", "Manage management tokens (API access for people and scripts)", `Manage management tokens. A token holds policies: a resource (networks, hosts,
-interfaces, connections, tokens or *), an access (read or write) and
-optionally the networks it is limited to. A token can only create tokens
+interfaces, connections, tokens, metrics or *), an access (read or write) and
+optionally the networks it is limited to (metrics: none, they cover the fleet). A token can only create tokens
 weaker than itself. Secrets are shown once, at creation.
 
 Example:
   drago token create -name ci -policy networks:read -policy interfaces:write:prod
+  drago token create -name prometheus -policy metrics:read
   drago token show self`,
 		tokenListCommand(e), tokenShowCommand(e), tokenCreateCommand(e), tokenDeleteCommand(e))
 }

@@ -322,6 +322,42 @@ func (s *State) Overview(p *Principal) api.Overview {
 	return o
 }
 
+// Counts are the whole fleet's numbers a metrics scrape reads.
+type Counts struct {
+	Index                               uint64
+	HostsReady, HostsDown, HostsPending int
+	// KeysStale counts the interfaces whose key is overdue for rotation.
+	KeysStale int
+}
+
+// Counts counts hosts by status and overdue keys, under the read lock.
+func (s *State) Counts() Counts {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c := Counts{Index: s.index}
+	now := s.opts.Now()
+	for _, h := range s.hosts {
+		last := h.LastSeen
+		if t, ok := s.live.seen(h.ID, now); ok && last != nil && t.After(*last) {
+			last = &t
+		}
+		switch {
+		case last == nil:
+			c.HostsPending++
+		case now.Sub(*last) > s.opts.HeartbeatGrace:
+			c.HostsDown++
+		default:
+			c.HostsReady++
+		}
+	}
+	for _, i := range s.ifaces {
+		if s.keyStale(i) {
+			c.KeysStale++
+		}
+	}
+	return c
+}
+
 // Events returns the recent changes after index that p may see, waiting up
 // to wait for one.
 func (s *State) Events(ctx context.Context, p *Principal, index uint64, wait time.Duration) api.Events {

@@ -29,6 +29,10 @@ type Options struct {
 	KeyRotationInterval time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// OnCommit, when set, is told of each committed write: how long its
+	// store transaction took and how many agents it woke (metrics). It is
+	// called under the state's write lock and must not block.
+	OnCommit func(tx time.Duration, woken int)
 }
 
 // State holds the desired state. Its methods are safe for concurrent use.
@@ -228,6 +232,7 @@ func (w *write) commit() error {
 	if len(w.changes) == 0 {
 		return nil
 	}
+	start := time.Now()
 	err := s.store.Update(func(tx store.Tx) error {
 		for _, c := range w.changes {
 			var err error
@@ -242,6 +247,7 @@ func (w *write) commit() error {
 		}
 		return tx.SetIndex(w.index)
 	})
+	txTime := time.Since(start)
 	if err != nil {
 		return fmt.Errorf("persisting change: %w", err)
 	}
@@ -258,10 +264,12 @@ func (w *write) commit() error {
 	s.record(w)
 	s.index = w.index
 	s.wakeMu.Lock()
+	woken := 0
 	for h := range affected {
 		if _, ok := s.hosts[h]; !ok {
 			continue
 		}
+		woken++
 		s.hostIndex[h] = w.index
 		if ch, ok := s.hostWake[h]; ok {
 			close(ch)
@@ -269,6 +277,9 @@ func (w *write) commit() error {
 		}
 	}
 	s.wakeMu.Unlock()
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(txTime, woken)
+	}
 	if len(w.events) > 0 {
 		s.events = append(s.events, w.events...)
 		if n := len(s.events) - maxEvents; n > 0 {

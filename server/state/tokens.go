@@ -24,7 +24,7 @@ const (
 )
 
 // Resource kinds that policies name.
-var Resources = []string{"networks", "hosts", "interfaces", "connections", "tokens"}
+var Resources = []string{"networks", "hosts", "interfaces", "connections", "tokens", "metrics"}
 
 // Access levels; write implies read.
 const (

@@ -168,6 +168,15 @@ func (s *boltStore) mapErr(err error) error {
 	return err
 }
 
+// Size reports the database file's size in bytes (for metrics).
+func (s *boltStore) Size() (int64, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 func (s *boltStore) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing store %s: %w", s.path, err)

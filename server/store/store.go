@@ -41,6 +41,11 @@ type Store interface {
 	Close() error
 }
 
+// Sizer is a Store with a file whose size it reports (bbolt).
+type Sizer interface {
+	Size() (int64, error)
+}
+
 // Tx reads and writes objects of one transaction. Values passed to Put are
 // encoded as JSON; values read are decoded inside the transaction.
 type Tx interface {
