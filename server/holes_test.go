@@ -6,6 +6,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -441,4 +442,49 @@ func TestSmallHoles(t *testing.T) {
 			t.Fatalf("expires_at %v, want in 24h", j.ExpiresAt)
 		}
 	})
+}
+
+// TestFuzzFindings: what the fuzz targets found, each refused or fixed.
+func TestFuzzFindings(t *testing.T) {
+	ts := startServer(t, "")
+	c, ctx := ts.rootClient(), context.Background()
+	must[*api.Network](t)(c.CreateNetwork(ctx, &api.Network{Name: "net", IPv4Range: "10.1.0.0/24", Topology: api.TopologyMesh}))
+	_, hid := ts.agentHost("h1", "net")
+	ts.agentHost("h2", "net")
+	j := must[*api.JoinToken](t)(c.CreateJoinToken(ctx, &api.JoinToken{Networks: []string{"net"}, MaxUses: 1}))
+	h3 := must[*api.RegisterResponse](t)(ts.client(j.Secret).Register(ctx, &api.RegisterRequest{Name: "h3"}))
+	ifs := must[*api.List[api.Interface]](t)(c.Interfaces(ctx, api.ListOptions{Host: hid}))
+	own := ifs.Items[0]
+	key := testKey("laptop")
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	alias := key[:42] + string(b64[strings.IndexByte(b64, key[42])^1]) + "=" // same 32 bytes, other padding bits
+	js := "application/json"
+	for _, tc := range []struct {
+		name, secret, method, path, body, field string
+	}{
+		{"zone injection in advertise_address", ts.root, "PATCH", "/hosts/h1", `{"advertise_address":"fe80::1%eth0\nPostUp = touch /tmp/pwned"}`, "advertise_address"},
+		{"zone in a reported address", "", "PUT", "/agent/status", `{"advertise_address":"[fe80::1%x]:51820","interfaces":[]}`, "advertise_address"},
+		{"zone in an endpoint", ts.root, "POST", "/connections", `{"network_id":"net","a":{"interface_id":"` + own.ID + `","endpoint":"[fe80::1%eth0]:51820"},"b":{"interface_id":"x"}}`, "a.endpoint"},
+		{"zone in dns", ts.root, "PATCH", "/networks/net", `{"dns":["fe80::1%eth0"]}`, "dns[0]"},
+		{"key alias", ts.root, "POST", "/devices", `{"network":"net","name":"laptop2","public_key":"` + alias + `"}`, "public_key"},
+		{"data after the object", ts.root, "POST", "/networks", `{"name":"x","ipv4_range":"10.2.0.0/24"} }`, "body"},
+		{"field without a name", ts.root, "POST", "/networks", `{"":""}`, "body"},
+	} {
+		secret := cmp.Or(tc.secret, h3.Credential)
+		before := ts.srv.State().Index()
+		status, body := ts.raw(tc.method, tc.path, secret, js, tc.body)
+		if status != http.StatusBadRequest || !strings.Contains(body, `"field":"`+tc.field+`"`) {
+			t.Errorf("%s: %d %s, want 400 on %s", tc.name, status, body, tc.field)
+		}
+		if ts.srv.State().Index() != before {
+			t.Errorf("%s: refused but changed the state", tc.name)
+		}
+	}
+	// A narrower range gives the interfaces its prefix length.
+	must[*api.Network](t)(c.UpdateNetwork(ctx, "net", map[string]any{"ipv4_range": "10.1.0.0/25"}))
+	for _, i := range must[*api.List[api.Interface]](t)(c.Interfaces(ctx, api.ListOptions{Network: "net"})).Items {
+		if !strings.HasSuffix(i.Addresses[0], "/25") {
+			t.Errorf("interface %s keeps %s in 10.1.0.0/25", i.Name, i.Addresses[0])
+		}
+	}
 }

@@ -267,7 +267,7 @@ func (req *request) decode(v any, required bool) error {
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}
-	if dec.More() {
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
 		return badRequest("body", "trailing data after the JSON object")
 	}
 	return nil
@@ -288,6 +288,9 @@ func decodeError(err error) error {
 		return badRequest("body", "malformed JSON at offset %d", se.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if f == "" {
+			return badRequest("body", "a field without a name")
+		}
 		return badRequest(f, "unknown field")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return badRequest("body", "truncated JSON")
@@ -422,6 +425,7 @@ func remoteIP(r *http.Request) string {
 	if err != nil {
 		return ""
 	}
+	host, _, _ = strings.Cut(host, "%") // a zone means nothing to peers
 	return host
 }
 

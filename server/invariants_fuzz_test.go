@@ -236,12 +236,6 @@ func checkDesired(ds *api.DesiredState) error {
 	return nil
 }
 
-// knownStaleAddressBits tolerates a known bug: when PATCH /networks changes
-// the size of a range, the interfaces keep their old prefix length (e.g.
-// 10.1.0.2/24 in 10.1.0.0/25), so agents route the old range into the
-// tunnel. Set it to false once UpdateNetwork rewrites the addresses.
-const knownStaleAddressBits = true
-
 // checkPrefix reports whether s is a valid prefix with no host bits.
 func checkPrefix(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
@@ -308,7 +302,7 @@ func (fs *fuzzServer) checkInvariants() {
 			if p.Addr().Is6() {
 				r = n.IPv6Range
 			}
-			if r == "" || !netip.MustParsePrefix(r).Contains(p.Addr()) || (!knownStaleAddressBits && netip.MustParsePrefix(r).Bits() != p.Bits()) {
+			if r == "" || !netip.MustParsePrefix(r).Contains(p.Addr()) || netip.MustParsePrefix(r).Bits() != p.Bits() {
 				t.Fatalf("interface %s: address %s outside network %s's range %q", i.ID, a, n.Name, r)
 			}
 			if fam[p.Addr().Is4()] {

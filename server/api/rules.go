@@ -3,7 +3,14 @@ package api
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // This file holds the rules the server and the agent must agree on: the
@@ -87,3 +94,97 @@ var keyRank = func() (r [256]uint16) {
 	}
 	return r
 }()
+
+// Names of hosts, devices and tokens: 1-63 letters, digits, '.', '_' or
+// '-', starting with a letter or digit. Label keys may also hold '/'.
+var (
+	nameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$`)
+)
+
+// CheckName reports why name cannot name a host, device or token, or nil.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%q is not a name (1-63 letters, digits, '.', '_', '-', starting with a letter or digit)", name)
+	}
+	return nil
+}
+
+// Label bounds.
+const (
+	MaxLabels        = 64
+	MaxLabelValueLen = 255
+)
+
+// CheckLabels reports why labels are not valid host labels, or nil, with
+// the key at fault ("" for the whole map).
+func CheckLabels(labels map[string]string) (key string, err error) {
+	if len(labels) > MaxLabels {
+		return "", fmt.Errorf("more than %d labels", MaxLabels)
+	}
+	for k, v := range labels {
+		if !labelKeyRE.MatchString(k) {
+			return "", fmt.Errorf("label key %q must be 1-63 letters, digits, '.', '_', '-' or '/'", k)
+		}
+		if len(v) > MaxLabelValueLen {
+			return k, fmt.Errorf("label value is longer than %d characters", MaxLabelValueLen)
+		}
+		if err := CheckPrintable(v); err != nil {
+			return k, err
+		}
+	}
+	return "", nil
+}
+
+// CheckPrintable refuses text that a terminal or a page could take for
+// commands: control characters, format characters (bidi overrides) and
+// invalid UTF-8.
+func CheckPrintable(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("contains the non-printable character %U", r)
+		}
+	}
+	return nil
+}
+
+// CheckEndpoint reports why s is not host:port, with host an IP address
+// (without IPv6 zone) or a DNS name, or nil.
+func CheckEndpoint(s string) error {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return noZone(ap.Addr())
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || !nameRE.MatchString(s[:i]) {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if port, err := strconv.Atoi(s[i+1:]); err != nil || port < 1 || port > 65535 || s[i+1] == '+' || s[i+1] == '-' {
+		return fmt.Errorf("%q has no valid port", s)
+	}
+	return nil
+}
+
+// CheckAddress reports why s is not an address peers can dial a host at:
+// an IP address (without zone), a DNS name, or either with a port.
+func CheckAddress(s string) error {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return noZone(a)
+	}
+	if nameRE.MatchString(s) {
+		return nil
+	}
+	return CheckEndpoint(s)
+}
+
+// noZone refuses an IPv6 zone ("%eth0"): it names an interface of one
+// machine, means nothing to its peers, and is free text that would reach
+// their wg-quick configs.
+func noZone(a netip.Addr) error {
+	if a.Zone() != "" {
+		return fmt.Errorf("%s has an IPv6 zone; give the address without %%zone", a.WithZone(""))
+	}
+	return nil
+}

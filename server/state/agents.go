@@ -245,7 +245,7 @@ func (s *State) CreateDevice(d api.DeviceRequest) (*api.Interface, error) {
 	if d.Network == "" {
 		return nil, invalid("network", "is required")
 	}
-	if err := checkName("name", d.Name, hostName, "a device name (letters, digits, '.', '_', '-')"); err != nil {
+	if err := checkObjectName("name", d.Name, "a device name (letters, digits, '.', '_', '-')"); err != nil {
 		return nil, err
 	}
 	if _, err := checkKey("public_key", d.PublicKey); err != nil {
@@ -282,7 +282,8 @@ func (s *State) CreateDevice(d api.DeviceRequest) (*api.Interface, error) {
 	if err := w.commit(); err != nil {
 		return nil, err
 	}
-	return clone(out), nil
+	v := s.ifaceView(out)
+	return &v, nil
 }
 
 // Overview counts the objects p may see and their hosts' states.
@@ -560,6 +561,9 @@ func (s *State) peersWithHost(p *api.Interface, hostID string) bool {
 // peers come out sorted by key (api.CompareKeys), as the agent lists them.
 func merge(kept *api.StatusReport, r api.StatusReport) *api.StatusReport {
 	r.Interfaces = slices.Clone(r.Interfaces)
+	if r.Interfaces == nil {
+		r.Interfaces = []api.InterfaceStatus{} // as HostStatus answers without a report
+	}
 	for k := range r.Interfaces {
 		is := &r.Interfaces[k]
 		var base []api.PeerStatus

@@ -144,7 +144,7 @@ func (s *State) UpdateHost(p *Principal, ref string, edit func(*api.Host) error)
 }
 
 func (s *State) checkHost(h, old *api.Host) error {
-	if err := checkName("name", h.Name, hostName, "a host name (letters, digits, '.', '_', '-', at most 63)"); err != nil {
+	if err := checkObjectName("name", h.Name, "a host name (letters, digits, '.', '_', '-', at most 63)"); err != nil {
 		return err
 	}
 	if id, ok := s.hostByName[h.Name]; ok && (old == nil || id != old.ID) {

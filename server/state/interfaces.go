@@ -139,7 +139,8 @@ func (s *State) CreateInterface(p *Principal, i api.Interface) (*api.Interface, 
 	if err := w.commit(); err != nil {
 		return nil, err
 	}
-	return clone(out), nil
+	v := s.ifaceView(out)
+	return &v, nil
 }
 
 // addInterface validates i for host h (nil for a device), fills defaults
@@ -401,7 +402,7 @@ func (s *State) UpdateInterface(id string, edit func(*api.Interface) error) (*ap
 	}
 	i.KeyStale = false
 	if i.DeviceName != "" {
-		if err := checkName("device_name", i.DeviceName, hostName, "a device name"); err != nil {
+		if err := checkObjectName("device_name", i.DeviceName, "a device name"); err != nil {
 			return nil, err
 		}
 		if i.PublicKey != old.PublicKey {
@@ -429,7 +430,8 @@ func (s *State) UpdateInterface(id string, edit func(*api.Interface) error) (*ap
 	if err := w.commit(); err != nil {
 		return nil, err
 	}
-	return clone(i), nil
+	v := s.ifaceView(i)
+	return &v, nil
 }
 
 // DeleteInterface removes an interface and its connections.

@@ -133,8 +133,8 @@ func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
 		return err
 	}
 	for i, d := range n.DNS {
-		if _, err := netip.ParseAddr(d); err != nil {
-			return invalid("dns["+strconv.Itoa(i)+"]", "%q is not an IP address", d)
+		if a, err := netip.ParseAddr(d); err != nil || a.Zone() != "" {
+			return invalid("dns["+strconv.Itoa(i)+"]", "%q is not an IP address (without zone)", d)
 		}
 	}
 	switch n.Topology {
@@ -216,15 +216,24 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 	w.meta(&n.Meta)
 	w.put(store.KindNetworks, n.ID, n, "updated", n.Name)
 	w.nets.add(n.ID)
+	// Interfaces follow the ranges: their addresses take a changed range's
+	// prefix length, and a new IPv6 range gives each an address.
+	var pool6 *ipam.Pool
 	if n.IPv6Range != "" && old.IPv6Range == "" {
-		pool, _ := ipam.New(netip.MustParsePrefix(n.IPv6Range))
-		for _, id := range s.netIfaces[n.ID].sorted() {
-			a, err := pool.Allocate()
+		pool6, _ = ipam.New(netip.MustParsePrefix(n.IPv6Range))
+	}
+	for _, id := range s.netIfaces[n.ID].sorted() {
+		i := clone(s.ifaces[id])
+		changed := rebit(i.Addresses, n)
+		if pool6 != nil {
+			a, err := pool6.Allocate()
 			if errors.Is(err, ipam.ErrFull) {
 				return nil, conflict("ipv6_range", "range %s is too small for the network's interfaces", n.IPv6Range)
 			}
-			i := clone(s.ifaces[id])
-			i.Addresses = append(i.Addresses, netip.PrefixFrom(a, pool.Prefix().Bits()).String())
+			i.Addresses = append(i.Addresses, netip.PrefixFrom(a, pool6.Prefix().Bits()).String())
+			changed = true
+		}
+		if changed {
 			w.meta(&i.Meta)
 			w.put(store.KindInterfaces, id, i, "updated", i.Name)
 		}
@@ -233,6 +242,24 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 		return nil, err
 	}
 	return clone(n), nil
+}
+
+// rebit gives each address the prefix length of n's range of its family and
+// reports whether one changed.
+func rebit(addrs []string, n *api.Network) bool {
+	changed := false
+	for k, a := range addrs {
+		p := netip.MustParsePrefix(a)
+		r := n.IPv4Range
+		if p.Addr().Is6() {
+			r = n.IPv6Range
+		}
+		if bits := netip.MustParsePrefix(r).Bits(); bits != p.Bits() {
+			addrs[k] = netip.PrefixFrom(p.Addr(), bits).String()
+			changed = true
+		}
+	}
+	return changed
 }
 
 // DeleteNetwork removes a network with its interfaces and connections.

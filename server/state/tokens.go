@@ -197,7 +197,7 @@ func (s *State) CreateToken(creator *Principal, t api.Token) (*api.Token, error)
 	if err := checkNewMeta(&t.Meta); err != nil {
 		return nil, err
 	}
-	if err := checkName("name", t.Name, hostName, "a token name (letters, digits, '.', '_', '-')"); err != nil {
+	if err := checkObjectName("name", t.Name, "a token name (letters, digits, '.', '_', '-')"); err != nil {
 		return nil, err
 	}
 	if len(t.Policies) == 0 {
@@ -309,7 +309,7 @@ func (s *State) CreateJoinToken(p *Principal, j api.JoinToken) (*api.JoinToken, 
 	if j.Name == "" {
 		j.Name = "join"
 	}
-	if err := checkName("name", j.Name, hostName, "a token name (letters, digits, '.', '_', '-')"); err != nil {
+	if err := checkObjectName("name", j.Name, "a token name (letters, digits, '.', '_', '-')"); err != nil {
 		return nil, err
 	}
 	if j.MaxUses < 0 {

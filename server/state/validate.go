@@ -5,9 +5,6 @@ import (
 	"path"
 	"regexp"
 	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
@@ -16,8 +13,6 @@ import (
 
 var (
 	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	hostName  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$`)
-	labelKey  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$`)
 	requestID = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
 )
 
@@ -26,6 +21,18 @@ var (
 func checkRequestID(field, s string) error {
 	if s != "" && !requestID.MatchString(s) {
 		return invalid(field, "must be 16-128 letters, digits, '_' or '-'")
+	}
+	return nil
+}
+
+// checkObjectName accepts the name of a host, device or token
+// (api.CheckName).
+func checkObjectName(field, name, what string) error {
+	if name == "" {
+		return invalid(field, "is required")
+	}
+	if api.CheckName(name) != nil {
+		return invalid(field, "%q is not %s", name, what)
 	}
 	return nil
 }
@@ -40,23 +47,12 @@ func checkName(field, name string, re *regexp.Regexp, what string) error {
 	return nil
 }
 
-// maxLabels bounds a host's or join token's labels.
-const maxLabels = 64
-
 func checkLabels(field string, labels map[string]string) error {
-	if len(labels) > maxLabels {
-		return invalid(field, "has more than %d labels", maxLabels)
-	}
-	for k, v := range labels {
-		if !labelKey.MatchString(k) {
-			return invalid(field, "label key %q must be 1-63 letters, digits, '.', '_', '-' or '/'", k)
+	if k, err := api.CheckLabels(labels); err != nil {
+		if k != "" {
+			field += "." + k
 		}
-		if len(v) > 255 {
-			return invalid(field+"."+k, "label value is longer than 255 characters")
-		}
-		if err := checkPrintable(field+"."+k, v); err != nil {
-			return err
-		}
+		return invalid(field, "%v", err)
 	}
 	return nil
 }
@@ -139,25 +135,8 @@ func checkEndpoint(field, s string) error {
 	if s == "" {
 		return nil
 	}
-	if _, err := netip.ParseAddrPort(s); err == nil {
-		return nil
-	}
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 || !hostName.MatchString(s[:i]) {
-		return invalid(field, "%q is not host:port", s)
-	}
-	var port int
-	for _, c := range s[i+1:] {
-		if c < '0' || c > '9' {
-			return invalid(field, "%q is not host:port", s)
-		}
-		port = port*10 + int(c-'0')
-		if port > 65535 {
-			break
-		}
-	}
-	if port < 1 || port > 65535 {
-		return invalid(field, "%q has no valid port", s)
+	if err := api.CheckEndpoint(s); err != nil {
+		return invalid(field, "%v", err)
 	}
 	return nil
 }
@@ -167,19 +146,19 @@ func checkAddress(field, s string) error {
 	if s == "" {
 		return nil
 	}
-	if _, err := netip.ParseAddr(s); err == nil {
-		return nil
+	if err := api.CheckAddress(s); err != nil {
+		return invalid(field, "%v", err)
 	}
-	if hostName.MatchString(s) {
-		return nil
-	}
-	return checkEndpoint(field, s)
+	return nil
 }
 
+// checkKey accepts a WireGuard key in its canonical base64 form only: keys
+// are compared as strings, so another spelling of the same 32 bytes would
+// pass for a different key.
 func checkKey(field, s string) (wgtypes.Key, error) {
 	k, err := wgtypes.ParseKey(s)
-	if err != nil {
-		return k, invalid(field, "is not a base64 WireGuard key")
+	if err != nil || k.String() != s {
+		return k, invalid(field, "is not a base64 WireGuard key (44 characters, canonical)")
 	}
 	return k, nil
 }
@@ -197,17 +176,10 @@ func checkNewMeta(m *api.Meta) error {
 	return nil
 }
 
-// checkPrintable refuses text that a terminal or a page could take for
-// commands: control characters, format characters (bidi overrides) and
-// invalid UTF-8.
+// checkPrintable refuses non-printable text (api.CheckPrintable).
 func checkPrintable(field, s string) error {
-	if !utf8.ValidString(s) {
-		return invalid(field, "is not valid UTF-8")
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return invalid(field, "contains the non-printable character %U", r)
-		}
+	if err := api.CheckPrintable(s); err != nil {
+		return invalid(field, "%v", err)
 	}
 	return nil
 }
