@@ -72,7 +72,7 @@ func (s *State) Topology(ref string, q TopologyQuery) (*api.Topology, error) {
 	page := q.Offset + q.Limit
 	for k, id := range g.ids {
 		i := s.ifaces[id]
-		v := s.topologyNode(g, i)
+		v := s.nodeCounts(g, i) // the whole node only for the page, below
 		switch {
 		case i.DeviceName != "":
 			t.Summary.Devices++
@@ -91,6 +91,7 @@ func (s *State) Topology(ref string, q TopologyQuery) (*api.Topology, error) {
 			problem[id] = true
 		}
 		if node == nil && k >= q.Offset && k < page || node != nil && id == node.ID {
+			v.InterfaceID, v.HostID, v.Name, v.Device, v.Addresses = i.ID, i.HostID, displayName(s, i), i.DeviceName != "", slices.Clone(i.Addresses)
 			t.Nodes = append(t.Nodes, v)
 		}
 	}
@@ -149,9 +150,10 @@ func (s *State) graph(n *api.Network) *graph {
 	return g
 }
 
-// topologyNode summarises interface i in O(its explicit connections).
-func (s *State) topologyNode(g *graph, i *api.Interface) api.TopologyNode {
-	v := api.TopologyNode{InterfaceID: i.ID, HostID: i.HostID, Name: displayName(s, i), Device: i.DeviceName != "", Addresses: slices.Clone(i.Addresses), Status: "device"}
+// nodeCounts answers interface i's status and peer counts, in O(its
+// explicit connections + log of its reported peers).
+func (s *State) nodeCounts(g *graph, i *api.Interface) api.TopologyNode {
+	v := api.TopologyNode{Status: "device"}
 	v.Peers = s.countPeers(g, i)
 	if h, ok := s.hosts[i.HostID]; ok {
 		v.Status = s.hostView(h).Status

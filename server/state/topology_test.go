@@ -133,13 +133,30 @@ func TestTopology(t *testing.T) {
 }
 
 // BenchmarkTopology2000Mesh answers the network page's requests for a
-// 2,000-host mesh (1,999,000 links): every node, and the problem edges.
+// 2,000-host mesh (1,999,000 links): the summary alone (the page's periodic
+// check), a page of 1,000 nodes, the problem links (capped at 2,000) and one
+// node's 1,999 links.
 func BenchmarkTopology2000Mesh(b *testing.B) {
-	s, _ := fleet(b, 1, 2000, api.TopologyMesh)
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := s.Topology("n0", TopologyQuery{Limit: MaxTopologyNodes, EdgeLimit: 2000, Edges: api.EdgesProblems}); err != nil {
-			b.Fatal(err)
-		}
+	s, hosts := fleet(b, 1, 2000, api.TopologyMesh)
+	ds, err := s.DesiredState(context.Background(), hosts[0][0], 0, 0, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bm := range []struct {
+		name string
+		q    TopologyQuery
+	}{
+		{"summary", TopologyQuery{Limit: 1, EdgeLimit: 1, Edges: api.EdgesNone}},
+		{"nodes", TopologyQuery{Limit: MaxTopologyNodes, EdgeLimit: 1, Edges: api.EdgesNone}},
+		{"problems", TopologyQuery{Limit: 1, EdgeLimit: 2000, Edges: api.EdgesProblems}},
+		{"node", TopologyQuery{EdgeLimit: MaxTopologyEdges, Node: ds.Interfaces[0].ID}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Topology("n0", bm.q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
