@@ -68,6 +68,7 @@ type agent struct {
 	peers      map[string][]api.PeerStatus // interface id -> peers of the last report with counters
 	reports    *mailbox                    // shared with the status sender
 	handshakes *handshakeWatch             // peers waiting for a first handshake (handshakes.go)
+	metrics    *metrics                    // safe for every goroutine (metrics.go)
 	// pollUp and reportUp cut a retry wait short when the other loop has
 	// just reached the server, so both resync at once after an outage.
 	pollUp, reportUp chan struct{}
@@ -112,7 +113,12 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics(b)
+	if err := m.register(cfg.Metrics, b.Name()); err != nil {
+		return nil, fmt.Errorf("agent metrics: %w", err)
+	}
 	return &agent{
+		metrics:    m,
 		http:       hc,
 		cfg:        cfg,
 		b:          b,
@@ -228,6 +234,7 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 			if a.rotateKeys(time.Now()) {
 				a.reportChange()
 			}
+			a.publishMetrics()
 		case <-drift.C:
 			if a.state != nil && a.reconcile(ctx, "drift") {
 				a.reportChange()
@@ -341,6 +348,8 @@ func (a *agent) reconcile(ctx context.Context, why string) bool {
 		apply = a.rec.reconcileChanges // the drift check reads the devices
 	}
 	res, err := apply(ctx, a.state)
+	a.metrics.reconciled(why, time.Since(start), err)
+	a.publishMetrics()
 	log := a.log.With("reason", why, "index", a.state.Index, "ops", res.Ops, "skipped", res.Skipped, "skipped_peers", res.SkippedPeers, "took", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		log.Error("reconcile failed; retrying at the next drift check", "err", err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/drago-wg/drago/platform"
 )
 
@@ -79,6 +81,9 @@ type Config struct {
 	// default, 24h; any negative value (KeyRotationDisabled) disables the
 	// schedule. The drago agent command maps its flag's 0 to disabled.
 	KeyRotationInterval time.Duration
+	// Metrics, when set, receives the agent's Prometheus collectors
+	// (agent/metrics.go); the caller serves them.
+	Metrics prometheus.Registerer
 }
 
 // withDefaults returns cfg with every zero field set to its default.

@@ -122,6 +122,7 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 			index = last.Index
 		}
 		rctx, cancel := context.WithTimeout(ctx, a.cfg.Wait+pollSlack)
+		a.metrics.setPoll(pollWaiting)
 		ds, err := c.DesiredDelta(rctx, index, a.cfg.Wait)
 		cancel()
 		if err == nil && ds.IsDelta() {
@@ -136,9 +137,11 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 				return
 			}
 			a.failed(fails, err)
+			a.metrics.setPoll(pollBackoff)
 			sleepOrWake(ctx, bo.next(), wakeIfUnreachable(err, a.pollUp))
 			continue
 		}
+		a.metrics.setPoll(pollConnected)
 		bo.reset()
 		a.succeeded(fails)
 		signal(a.reportUp)
@@ -278,6 +281,7 @@ func (a *agent) logFailure(f *failures, status int, level slog.Level, msg string
 
 // succeeded ends a run of failures, logging the recovery.
 func (a *agent) succeeded(f *failures) {
+	a.metrics.contact(time.Now())
 	if f.n > 0 {
 		a.log.Info("the server answers again", "call", f.call, "failures", f.n,
 			"after", time.Since(f.since).Round(time.Millisecond))

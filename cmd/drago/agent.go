@@ -66,6 +66,9 @@ func agentCommand(e *env) *ffcli.Command {
 		logLevel  string
 		pprofAddr string
 		gcPercent int
+
+		metricsAddr   string
+		metricsRemote bool
 		labels    = labelsFlag{}
 	)
 	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
@@ -84,6 +87,8 @@ func agentCommand(e *env) *ffcli.Command {
 		"how long each interface keeps its WireGuard key pair before the agent rotates it (jittered over the last tenth); 0 disables scheduled rotation")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, e.g. 127.0.0.1:6061 (default off)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics (peers' handshakes and traffic, reconciles, server contact) without authentication on this loopback host:port, e.g. 127.0.0.1:9109 (default off)")
+	fs.BoolVar(&metricsRemote, "metrics-allow-remote", false, "allow -metrics-addr off loopback (a private network's scraper)")
 	fs.IntVar(&gcPercent, "gc-percent", agentGCPercent,
 		"Go GC target: the heap may grow by this `percent` of the live heap between collections; GOGC in the environment wins (GOMEMLIMIT works as in any Go program)")
 	return &ffcli.Command{
@@ -140,6 +145,9 @@ Example:
 			if err := checkPprofAddr(pprofAddr); err != nil {
 				return err
 			}
+			if err := checkMetricsAddr(metricsAddr, metricsRemote); err != nil {
+				return err
+			}
 			setGCPercent(gcPercent, log)
 			if pprofAddr != "" {
 				stop, err := servePprof(pprofAddr, log.With("subsystem", "pprof"))
@@ -153,6 +161,15 @@ Example:
 				return err
 			}
 			defer b.Close()
+			if metricsAddr != "" {
+				reg := newAgentRegistry()
+				cfg.Metrics = reg
+				stop, err := serveMetrics(metricsAddr, reg, log.With("subsystem", "metrics"))
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return agent.Run(ctx, cfg, b, log)
 		},
 	}
