@@ -637,6 +637,56 @@ describe('dashboard against a real drago server', () => {
     await page.getByLabel('Filter hosts').fill('');
   });
 
+  test('draws a large mesh on a canvas: clusters, problem links, the selected node with its links, live additions', async () => {
+    const net = await api('POST', '/networks', { body: { name: 'big', ipv4_range: '10.60.0.0/24', topology: 'mesh' } });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    const jt = await api('POST', '/join-tokens', { body: { name: 'big', networks: ['big'] } });
+    assert.equal(jt.status, 201, JSON.stringify(jt.body));
+    const SIZE = 80;
+    const big = [];
+    for (let i = 0; i < SIZE; i++) big.push(await new Agent(`big-${String(i).padStart(2, '0')}`).register(jt.body.secret));
+    const now = Date.now();
+    await big[0].report([
+      { public_key: big[1].keys.publicKey, last_handshake: new Date(now - 30e3).toISOString(), rx_bytes: 1, tx_bytes: 1 },
+      { public_key: big[2].keys.publicKey, last_handshake: new Date(now - 600e3).toISOString(), rx_bytes: 1, tx_bytes: 1 },
+    ]);
+    for (const a of big.slice(1)) await a.report();
+    const asked = [];
+    const onReq = (r) => r.url().includes('/topology') && asked.push(new URL(r.url()).searchParams);
+    page.on('request', onReq);
+    await page.goto(`${base}/ui/networks/big`);
+    const canvas = page.getByTestId('topology-canvas');
+    await until('every node drawn', async () => Number(await canvas.getAttribute('data-nodes')) === SIZE);
+    assert.equal(await page.getByTestId('topology-svg').count(), 0, 'no SVG line per pair');
+    assert.ok(Number(await canvas.getAttribute('data-never')) > 0, 'the problem links are drawn');
+    assert.ok(asked.every((q) => q.get('edges') !== 'all' || q.get('node')), 'never all the links of the network');
+    // Find a node: its links, coloured by freshness.
+    await page.getByTestId('topology-find').fill('big-00');
+    await page.getByTestId('topology-find').press('Enter');
+    await page.getByTestId('topology-selected').getByText('big-00').waitFor();
+    await until('its links', async () => Number(await canvas.getAttribute('data-edges')) === SIZE - 1);
+    assert.deepEqual(
+      [await canvas.getAttribute('data-fresh'), await canvas.getAttribute('data-stale'), await canvas.getAttribute('data-never')],
+      ['1', '1', String(SIZE - 3)],
+    );
+    await shot('16-network-large');
+    // A click on a node selects it.
+    await page.getByTestId('topology-selected').getByRole('button', { name: 'Clear' }).click();
+    await until('no selection', async () => (await canvas.getAttribute('data-selected')) === '');
+    const [x, y, w] = (await canvas.getAttribute('data-first')).split(',').map(Number);
+    const box = await canvas.boundingBox();
+    await canvas.click({ position: { x: (x * box.width) / w, y: (y * box.width) / w } });
+    await until('the clicked node', async () => (await canvas.getAttribute('data-selected')) !== '');
+    await page.getByTestId('topology-selected').waitFor();
+    // A host joining shows up from the event feed, read alone.
+    asked.length = 0;
+    const late = await new Agent('big-late').register(jt.body.secret);
+    await late.report();
+    await until('the new node', async () => Number(await canvas.getAttribute('data-nodes')) === SIZE + 1);
+    assert.ok(asked.some((q) => q.get('node') === late.desired.interfaces[0].id && q.get('edges') === 'none'), `the new node was read alone: ${asked.map(String)}`);
+    page.off('request', onReq);
+  });
+
   test('signs out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByTestId('signin').waitFor();

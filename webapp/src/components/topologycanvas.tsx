@@ -24,6 +24,10 @@ export const GROUPS: { id: Group; label: string; color: string }[] = [
 
 const EDGE_COLOR = { fresh: '#16a34a', stale: '#d97706', never: '#98a2b3' };
 
+/** LINE_LIMIT is the most links of the selected node drawn as lines; above, its peers are ringed. */
+export const LINE_LIMIT = 600;
+const DASH_LIMIT = 300;
+
 /** groupOf places a node in its cluster. */
 export function groupOf(n: TopologyNode): Group {
   if (n.device) return 'device';
@@ -151,7 +155,8 @@ export function TopologyCanvas(props: {
         ctx.globalAlpha = alpha;
         ctx.lineWidth = width;
         ctx.strokeStyle = EDGE_COLOR[f];
-        ctx.setLineDash(f === 'never' ? [4, 4] : []);
+        // Dashes cost a software rasterizer much per pixel: only for few lines.
+        ctx.setLineDash(f === 'never' && list.length <= DASH_LIMIT ? [4, 4] : []);
         ctx.stroke();
       }
       ctx.setLineDash([]);
@@ -185,8 +190,26 @@ export function TopologyCanvas(props: {
     }
     // Level 4: the selected node and its links.
     const s = selected ? lay.byId.get(selected) : undefined;
-    if (s && links) {
+    if (s && links && links.length <= LINE_LIMIT) {
       line(links, 0.8, 1.5);
+    } else if (s && links) {
+      // Thousands of lines through one point cost seconds to rasterize
+      // and show nothing: ring each peer in its link's colour instead.
+      for (const f of ['never', 'stale', 'fresh'] as const) {
+        ctx.beginPath();
+        for (const e of links) {
+          if (freshness(e.last_handshake, now) !== f) continue;
+          const p = lay.byId.get(e.a === s.id ? e.b : e.a);
+          if (!p) continue;
+          ctx.moveTo(p.x + lay.dot + 1.5, p.y);
+          ctx.arc(p.x, p.y, lay.dot + 1.5, 0, 2 * Math.PI);
+        }
+        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = EDGE_COLOR[f];
+        ctx.stroke();
+      }
+    }
+    if (s) {
       ctx.beginPath();
       ctx.arc(s.x, s.y, lay.dot + 6, 0, 2 * Math.PI);
       ctx.lineWidth = 3;
