@@ -1,19 +1,17 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/server/api"
 )
 
 // Defaults applied by Run to zero Config fields.
@@ -138,16 +136,20 @@ func (cfg Config) Validate() error {
 			return bad("CACert", "%v", err)
 		}
 	}
-	if cfg.Name != "" && (len(cfg.Name) > 253 || strings.ContainsAny(cfg.Name, " \t\r\n/")) {
-		return bad("Name", "%q is not a valid host name", cfg.Name)
-	}
-	for k := range cfg.Labels {
-		if k == "" {
-			return bad("Labels", "empty label key")
+	// The server's rules, so that a config the agent takes registers.
+	if cfg.Name != "" {
+		if err := api.CheckName(cfg.Name); err != nil {
+			return bad("Name", "%v", err)
 		}
 	}
+	if k, err := api.CheckLabels(cfg.Labels); err != nil {
+		if k != "" {
+			return bad("Labels", "%s: %v", k, err)
+		}
+		return bad("Labels", "%v", err)
+	}
 	if cfg.AdvertiseAddress != "" {
-		if err := checkAdvertise(cfg.AdvertiseAddress); err != nil {
+		if err := api.CheckAddress(cfg.AdvertiseAddress); err != nil {
 			return bad("AdvertiseAddress", "%v", err)
 		}
 	}
@@ -174,17 +176,3 @@ func (cfg Config) Validate() error {
 	return nil
 }
 
-// checkAdvertise accepts host or host:port.
-func checkAdvertise(s string) error {
-	host := s
-	if h, port, err := net.SplitHostPort(s); err == nil {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("port %q: want 1-65535", port)
-		}
-		host = h
-	}
-	if host == "" || strings.ContainsAny(host, " \t\r\n/") {
-		return errors.New("want host or host:port")
-	}
-	return nil
-}
