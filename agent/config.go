@@ -175,4 +175,3 @@ func (cfg Config) Validate() error {
 	}
 	return nil
 }
-
