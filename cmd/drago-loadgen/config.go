@@ -77,6 +77,7 @@ type config struct {
 	Keep      bool
 	JSON      bool
 	Verbose   bool
+	Scrape    time.Duration // scrape the server's /metrics this often; 0: never
 }
 
 // usageError is a bad command line; main exits 2 on it.
@@ -116,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.Keep, "keep", false, "keep the data dirs and the server log")
 	fs.BoolVar(&c.JSON, "json", false, "print the results as JSON on stdout")
 	fs.BoolVar(&c.Verbose, "v", false, "log the agents' warnings and debug progress")
+	fs.DurationVar(&c.Scrape, "scrape", 0, "scrape the server's /api/v1/metrics this often during the whole run, as Prometheus would (0: never), to measure what metrics cost")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -120,7 +121,41 @@ func (r *runner) startup(ctx context.Context) error {
 		return fmt.Errorf("creating the agents' data dir: %w", err)
 	}
 	r.fleet = newFleet(ctx, r.srv.url, base, r.c, connIdle, r.logs)
+	if r.c.Scrape > 0 {
+		r.res.note("the server's /api/v1/metrics scraped every %v during the whole run (-scrape)", r.c.Scrape)
+		go r.scrapeMetrics(ctx, r.c.Scrape)
+	}
 	return nil
+}
+
+// scrapeMetrics reads the server's metrics every d, as Prometheus would,
+// until ctx ends or the server exits.
+func (r *runner) scrapeMetrics(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.srv.alive() {
+			return
+		}
+		req, err := http.NewRequestWithContext(ctx, "GET", r.srv.url+"/api/v1/metrics", nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+r.srv.root)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			r.log.Debug("scrape", "err", err)
+			continue
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		r.log.Debug("scrape", "status", resp.StatusCode, "bytes", n)
+	}
 }
 
 func (r *runner) cleanup() {

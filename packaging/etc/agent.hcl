@@ -33,4 +33,7 @@ agent {
   backend            = "auto"  # kernel WireGuard when it works, else embedded wireguard-go
   drift_interval     = "30s"   # full reconcile that repairs hand-made changes
   heartbeat_interval = "1m"
+  # Prometheus /metrics (peers' handshakes and traffic, reconciles), without
+  # authentication; loopback only unless metrics_allow_remote = true.
+  # metrics_addr       = "127.0.0.1:9109"
 }

@@ -20,6 +20,10 @@ server {
   heartbeat_grace       = "45s"
   # The agents' key rotation period (0: never); older keys are flagged.
   key_rotation_interval = "24h"
+  # Prometheus: GET /api/v1/metrics answers a token with a metrics policy
+  # (drago token create -name prometheus -policy metrics:read). metrics_addr
+  # also serves /metrics WITHOUT authentication: a private address only.
+  # metrics_addr        = "10.0.0.5:9108"
 
   # tls {
   #   cert_file = "/etc/drago/tls/server.crt"
