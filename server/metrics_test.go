@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -144,6 +145,23 @@ func TestMetricsMove(t *testing.T) {
 	if d := metric(after, "drago_registrations_total", "result", "unauthorized"); d != 1 {
 		t.Errorf("unauthorized registrations = %v, want 1", d)
 	}
+
+	// A blocking query shows while it waits.
+	qctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		root.Events(qctx, uint64(metric(after, "drago_modify_index")), 30*time.Second)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for metric(get(), "drago_blocking_queries", "kind", "events") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("drago_blocking_queries{kind=\"events\"} never reached 1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
 
 	// Requests are labelled by route template, never by raw path.
 	if got := metric(after, "drago_http_requests_total", "route", "/api/v1/networks/{network}", "method", "patch", "code", "200"); got != 1 {
