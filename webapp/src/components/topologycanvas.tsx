@@ -104,6 +104,12 @@ export function clusterLayout(nodes: TopologyNode[], width = CANVAS_WIDTH): Canv
     x = cx + r;
     rowH = Math.max(rowH, 2 * r + 14);
   }
+  if (y === pad && clusters.length) {
+    // One row: centre it.
+    const shift = (width - (x + pad)) / 2;
+    for (const c of clusters) c.x += shift;
+    for (const p of points) p.x += shift;
+  }
   return { points, byId: new Map(points.map((p) => [p.id, p])), clusters, height: Math.ceil(y + rowH + pad), dot: Math.max(1.2, Math.min(7, spacing * 0.3)) };
 }
 

@@ -48,7 +48,7 @@ export async function loadTopology(api: Client, name: string, signal?: AbortSign
 /** loadLinks reads one node's links with their handshakes. */
 export async function loadLinks(api: Client, name: string, id: string, signal?: AbortSignal) {
   const t = await api.topology(name, { node: id, edges: 'all', edge_limit: LINKS_CAP }, signal);
-  return { node: t.nodes[0], edges: t.edges, more: !!t.edges_more };
+  return { id, node: t.nodes[0], edges: t.edges, more: !!t.edges_more };
 }
 
 /** summaryChanged reports whether two summaries differ in what the picture shows. */

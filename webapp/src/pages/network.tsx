@@ -212,7 +212,15 @@ export function NetworkPage({ name }: { name: string }) {
           ) : topo.data.full ? (
             <TopologyView nodes={topo.data.nodes} edges={topo.data.edges} hubId={n.hub_interface_id} now={now} />
           ) : (
-            <LargeTopology data={topo.data} now={now} selected={selected} onSelect={setSelected} links={links.data?.edges} linksMore={links.data?.more} />
+            <LargeTopology
+              data={topo.data}
+              now={now}
+              selected={selected}
+              onSelect={setSelected}
+              // The last node's links stay while the next node's load: never show them as the next's.
+              links={links.data?.id === selected ? links.data?.edges : undefined}
+              linksMore={links.data?.more}
+            />
           )}
         </Card>
         <Card title="Settings">
@@ -517,8 +525,10 @@ function LargeTopology(props: {
       <TopologyCanvas nodes={data.nodes} edges={data.edges} links={links} selected={selected} now={now} onSelect={props.onSelect} />
       {node && (
         <div class="topology-selected" data-testid="topology-selected">
-          <strong>{node.name}</strong> <Badge tone={node.status === 'ready' ? 'green' : node.status === 'down' ? 'red' : 'grey'}>{node.device ? 'device' : node.status}</Badge>{' '}
-          <Mono>{node.addresses.join(', ')}</Mono>
+          <div>
+            <strong>{node.name}</strong> <Badge tone={node.status === 'ready' ? 'green' : node.status === 'down' ? 'red' : 'grey'}>{node.device ? 'device' : node.status}</Badge>{' '}
+            <Mono>{node.addresses.join(', ')}</Mono>
+          </div>
           <div class="muted">
             {plural(node.peers, 'peer')}: {node.fresh} fresh, {node.stale} stale, {node.never} never (as its agent reports)
           </div>
@@ -527,10 +537,12 @@ function LargeTopology(props: {
               ? `${plural(links.length, 'link')}${props.linksMore ? '+' : ''} drawn: ${counts.fresh} fresh, ${counts.stale} stale, ${counts.never} never`
               : 'Loading links…'}
           </div>
-          {node.host_id && <Link to={`/hosts/${encodeURIComponent(node.host_id)}`}>Open host</Link>}{' '}
-          <button type="button" class="link-btn" onClick={() => props.onSelect(undefined)}>
-            Clear
-          </button>
+          <div>
+            {node.host_id && <Link to={`/hosts/${encodeURIComponent(node.host_id)}`}>Open host</Link>}{' '}
+            <button type="button" class="link-btn" onClick={() => props.onSelect(undefined)}>
+              Clear
+            </button>
+          </div>
         </div>
       )}
       <div class="legend">
