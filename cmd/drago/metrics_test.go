@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckMetricsAddr(t *testing.T) {
@@ -30,5 +37,59 @@ func TestCheckMetricsAddr(t *testing.T) {
 				t.Errorf("checkMetricsAddr(%q, %v) = %v, want %q", tc.addr, tc.remote, err, tc.err)
 			}
 		})
+	}
+}
+
+// TestServerMetricsAddr runs drago server with metrics_addr from its HCL
+// file and scrapes the listener without a token.
+func TestServerMetricsAddr(t *testing.T) {
+	hcl := filepath.Join(t.TempDir(), "drago.hcl")
+	if err := os.WriteFile(hcl, []byte("server {\n  metrics_addr = \"127.0.0.1:0\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"server", "-dev", "-addr", "127.0.0.1:0", "-config", hcl},
+			&env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }})
+	}()
+	urlRE := regexp.MustCompile(`msg="serving metrics without authentication" .*url=(\S+)`)
+	var url string
+	deadline := time.Now().Add(10 * time.Second)
+	for url == "" {
+		select {
+		case code := <-done:
+			t.Fatalf("server exited %d early; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not log its metrics address in 10s; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+		if m := urlRE.FindStringSubmatch(stderr.String()); m != nil {
+			url = m[1]
+		}
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `drago_hosts{status="ready"} 0`) {
+		t.Fatalf("GET %s = %d:\n%.500s", url, resp.StatusCode, b)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("server exited %d; stderr:\n%s", code, stderr.String())
+	}
+}
+
+func TestAgentRefusesPublicMetrics(t *testing.T) {
+	r := runDrago(t, nil, "agent", "-server", "http://127.0.0.1:1", "-join", "dgj_x", "-data-dir", t.TempDir(), "-metrics-addr", "0.0.0.0:9109")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "-metrics-addr") || !strings.Contains(r.stderr, "-metrics-allow-remote") {
+		t.Fatalf("exit %d, stderr %q; want %d naming -metrics-addr", r.code, r.stderr, exitUsage)
 	}
 }
