@@ -365,7 +365,7 @@ func TestAPIErrors(t *testing.T) {
 		{[]string{"network", "create", "-name", "p2", "-ipv4-range", "10.2.0.0/24", "-topology", "star"},
 			`drago: topology: "star" is not one of none, mesh, hub (field topology)`},
 		{[]string{"network", "create", "-name", "p2", "-ipv4-range", "10.2.0.0/24", "-dns", "1.1.1.1,nope"},
-			`drago: dns[1]: "nope" is not an IP address (field dns[1])`},
+			`drago: dns[1]: "nope" is not an IP address (without zone) (field dns[1])`},
 		{[]string{"network", "create", "-name", "prod", "-ipv4-range", "10.2.0.0/24"},
 			`drago: network name "prod" is taken (field name)`},
 		{[]string{"network", "update", "-mtu", "100", "prod"},
