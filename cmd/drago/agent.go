@@ -63,7 +63,6 @@ func agentCommand(e *env) *ffcli.Command {
 	var (
 		cfg       agent.Config
 		joinFile  string
-		logLevel  string
 		pprofAddr string
 		gcPercent int
 
@@ -85,7 +84,7 @@ func agentCommand(e *env) *ffcli.Command {
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", agent.DefaultHeartbeatInterval, "period of the status report with the peers' counters")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", agent.DefaultKeyRotationInterval,
 		"how long each interface keeps its WireGuard key pair before the agent rotates it (jittered over the last tenth); 0 disables scheduled rotation")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	logs := addLogFlags(fs)
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, e.g. 127.0.0.1:6061 (default off)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics (peers' handshakes and traffic, reconciles, server contact) without authentication on this loopback host:port, e.g. 127.0.0.1:9109 (default off)")
 	fs.BoolVar(&metricsRemote, "metrics-allow-remote", false, "allow -metrics-addr off loopback (a private network's scraper)")
@@ -113,7 +112,7 @@ Example:
 			if len(args) > 0 {
 				return usagef("agent takes no arguments, got %q", args)
 			}
-			log, err := newLogger(e.stderr, logLevel)
+			log, err := logs.logger(e.stderr)
 			if err != nil {
 				return err
 			}

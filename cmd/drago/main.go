@@ -103,13 +103,31 @@ func rootCommand(e *env) *ffcli.Command {
 	}
 }
 
-// newLogger returns a text logger on stderr at the named level.
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("-log-level: %q is not debug, info, warn or error", level)
+// logFlags are the -log-level and -log-format flags of the daemons.
+type logFlags struct{ level, format string }
+
+// addLogFlags defines the log flags on fs.
+func addLogFlags(fs *flag.FlagSet) *logFlags {
+	l := &logFlags{}
+	fs.StringVar(&l.level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&l.format, "log-format", "text", "text (key=value lines) or json (one object a line, for log shippers)")
+	return l
+}
+
+// logger returns a logger writing to w at the level and in the format set.
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usagef("-log-level: %q is not debug, info, warn or error", l.level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("-log-format: %q is not text or json", l.format)
 }
 
 // newFlagSet returns a flag set that reports errors on stderr.

@@ -24,7 +24,6 @@ func serverCommand(e *env) *ffcli.Command {
 	var (
 		cfg       server.Config
 		dev       bool
-		logLevel  string
 		pprofAddr string
 	)
 	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
@@ -35,7 +34,7 @@ func serverCommand(e *env) *ffcli.Command {
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "TLS private key (PEM)")
 	fs.DurationVar(&cfg.HeartbeatGrace, "heartbeat-grace", 45*time.Second, "a host with no status report and no blocking query for this long is down")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", 24*time.Hour, "the agents' key rotation period; keys older than twice this are flagged (0: never)")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	logs := addLogFlags(fs)
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve Prometheus /metrics WITHOUT authentication on this host:port, for scrapers on a private network (default off; the API serves /api/v1/metrics to tokens with a metrics policy)")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, apart from the API, e.g. 127.0.0.1:6060 (default off)")
 	return &ffcli.Command{
@@ -59,7 +58,7 @@ Example:
 			if len(args) > 0 {
 				return usagef("server takes no arguments, got %q", args)
 			}
-			log, err := newLogger(e.stderr, logLevel)
+			log, err := logs.logger(e.stderr)
 			if err != nil {
 				return err
 			}

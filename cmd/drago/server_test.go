@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -163,5 +164,41 @@ func TestServerPprof(t *testing.T) {
 	}
 	if _, err := http.Get(prof); err == nil {
 		t.Error("pprof still served after the server stopped")
+	}
+}
+
+// TestLogFormat: -log-format json writes one JSON object a line (from the
+// flag or the config file's top-level key); a bad format is a usage error.
+func TestLogFormat(t *testing.T) {
+	hcl := filepath.Join(t.TempDir(), "drago.hcl")
+	if err := os.WriteFile(hcl, []byte("log_format = \"json\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-log-format", "json"}, {"-config", hcl}} {
+		var stderr lockedBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, append([]string{"server", "-dev", "-addr", "127.0.0.1:0"}, args...),
+				&env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }})
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stderr.String(), `"msg":"serving"`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: no JSON serving line in 10s; stderr:\n%s", args, stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			if strings.HasPrefix(line, "{") && !json.Valid([]byte(line)) {
+				t.Errorf("%v: log line is not JSON: %s", args, line)
+			}
+		}
+	}
+	r := runDrago(t, nil, "server", "-dev", "-addr", "127.0.0.1:0", "-log-format", "xml")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "-log-format") {
+		t.Fatalf("-log-format xml: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -13,6 +13,7 @@
 # data_dir/agent, here /var/lib/drago/agent (0700, files 0600).
 data_dir  = "/var/lib/drago"
 log_level = "info"
+# log_format = "json"  # one JSON object a line, for log shippers (default text)
 
 agent {
   # The control plane, http(s)://host:port. Required.

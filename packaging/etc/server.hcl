@@ -12,6 +12,7 @@
 # /var/lib/drago/agent) and the server can run on one machine.
 data_dir  = "/var/lib/drago/server"
 log_level = "info"
+# log_format = "json"  # one JSON object a line, for log shippers (default text)
 
 server {
   # Loopback until you choose to expose the server; then also enable TLS.
