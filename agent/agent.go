@@ -23,6 +23,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drago-wg/drago/platform"
@@ -72,6 +73,11 @@ type agent struct {
 	// pollUp and reportUp cut a retry wait short when the other loop has
 	// just reached the server, so both resync at once after an outage.
 	pollUp, reportUp chan struct{}
+	// serverBack tells the loop, and resendWhole the status sender, that
+	// the server answers again after an outage or a reset: it may have
+	// restarted without the reports it keeps in memory.
+	serverBack  chan struct{}
+	resendWhole atomic.Bool
 
 	// Key rotation (rotation.go).
 	echoes         map[string]echo   // interface id -> first echo of its staged key
@@ -131,6 +137,7 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 		handshakes: newHandshakeWatch(),
 		pollUp:     make(chan struct{}, 1),
 		reportUp:   make(chan struct{}, 1),
+		serverBack: make(chan struct{}, 1),
 
 		echoes:         map[string]echo{},
 		blocked:        map[string]string{},
@@ -240,6 +247,10 @@ func (a *agent) loop(ctx context.Context, states <-chan *api.DesiredState) {
 				a.reportChange()
 			}
 		case <-heartbeat.C:
+			a.reportRead(false)
+		case <-a.serverBack:
+			// A restarted server holds no counters: give them now, not at
+			// the next heartbeat.
 			a.reportRead(false)
 		case <-handshakes.C:
 			a.watchHandshakes(time.Now())

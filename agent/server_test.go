@@ -216,6 +216,16 @@ func (s *fakeServer) breakConfig() {
 	s.wake()
 }
 
+// restart ends breakConfig, as a restarted server answers again, without
+// the reports a real server keeps in memory only: reports with peers_since
+// get 409 from now on.
+func (s *fakeServer) restart() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broken, s.rejectDeltas = false, true
+	s.wake()
+}
+
 // wake releases the blocking queries; s.mu is held.
 func (s *fakeServer) wake() {
 	close(s.changed)

@@ -143,6 +143,12 @@ func (a *agent) poll(ctx context.Context, c *api.Client, out chan<- *api.Desired
 		}
 		a.metrics.setPoll(pollConnected)
 		bo.reset()
+		if fails.n > 0 || (last != nil && ds.Index < index) {
+			// Back after an outage, or the server's state was reset: it may
+			// have restarted and lost the reports it kept in memory.
+			a.resendWhole.Store(true)
+			signal(a.serverBack)
+		}
 		a.succeeded(fails)
 		signal(a.reportUp)
 		// A new index, or a lower one after the server's state was reset,
@@ -191,6 +197,9 @@ func (a *agent) sendReports(ctx context.Context, c *api.Client) {
 		r := a.reports.take()
 		if r == nil {
 			continue
+		}
+		if a.resendWhole.Swap(false) {
+			accepted = nil // the server may hold no report: a whole one, never skipped
 		}
 		send := r
 		if accepted != nil {

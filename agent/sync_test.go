@@ -803,3 +803,38 @@ func startHeartbeating(t *testing.T, peers int, heartbeat time.Duration) *fakeSe
 	startAgent(t, cfg, platformtest.NewRecorder(), nil)
 	return s
 }
+
+// TestAgentReportsWholeAfterServerRestart: when the server answers again
+// after an outage, the agent sends a whole report with the peers' counters
+// at once, not at the next heartbeat (an hour here): a restarted server
+// keeps reports in memory only, and the dashboard shows them.
+func TestAgentReportsWholeAfterServerRestart(t *testing.T) {
+	s := newFakeServer(t)
+	s.setState(testState(2))
+	fake := platformtest.NewRecorder()
+	cfg := testConfig(t, s, t.TempDir())
+	cfg.HeartbeatInterval = time.Hour
+	cfg.BackoffBase, cfg.BackoffMax = 10*time.Millisecond, 50*time.Millisecond
+	startAgent(t, cfg, fake, nil)
+	waitFor(t, "the first report", func() bool { return s.lastReport() != nil })
+	s.breakConfig()
+	waitFor(t, "failed queries", func() bool {
+		_, _, calls, _ := s.snapshot()
+		return len(calls) >= 4
+	})
+	_, before, _, _ := s.snapshot()
+	restarted := time.Now()
+	s.restart()
+	waitFor(t, "a whole report with counters after the restart", func() bool {
+		_, reports, _, _ := s.snapshot()
+		for _, r := range reports[len(before):] {
+			if r.PeersSince == 0 && len(r.Interfaces) == 1 && len(r.Interfaces[0].Peers) == 2 {
+				return true
+			}
+		}
+		return false
+	})
+	if took := time.Since(restarted); took > 3*time.Second {
+		t.Errorf("the whole report came %v after the restart", took)
+	}
+}
