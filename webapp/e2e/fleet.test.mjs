@@ -7,6 +7,7 @@
 //
 //   make webapp && cd webapp && node --test e2e/fleet.test.mjs
 //   FLEET=2000,10000 IDLE_S=60 node --test e2e/fleet.test.mjs
+//   PPROF_DIR=/tmp FLEET=10000 node --test e2e/fleet.test.mjs   (server CPU profile of the idle minute)
 //
 // It takes minutes (registering 10,000 hosts), so `make webapp-test` does
 // not run it. Results: docs/benchmarks.md, "Dashboard at fleet size".
@@ -16,7 +17,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SIZES = (process.env.FLEET || '2000').split(',').map(Number);
 const IDLE_S = Number(process.env.IDLE_S || 60);
 const BASE_S = Number(process.env.BASE_S || 20);
+const PPROF_DIR = process.env.PPROF_DIR;
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -99,6 +101,7 @@ after(() => {
 for (const size of SIZES) {
   describe(`a mesh of ${size} hosts`, () => {
     let server;
+    let pprofPort;
     let out = '';
     let base;
     let token;
@@ -119,7 +122,8 @@ for (const size of SIZES) {
       const port = await freePort();
       base = `http://127.0.0.1:${port}`;
       const dataDir = join(tmp, `data-${size}`);
-      server = spawn(bin, ['server', '-dev', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-heartbeat-grace', '1h'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const pprof = PPROF_DIR ? ['-pprof-addr', `127.0.0.1:${(pprofPort = await freePort())}`] : [];
+      server = spawn(bin, ['server', '-dev', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-heartbeat-grace', '1h', ...pprof], { stdio: ['ignore', 'pipe', 'pipe'] });
       server.stdout.on('data', (d) => (out += d));
       server.stderr.on('data', (d) => (out += d));
       await until('the server', async () => (await fetch(`${base}/api/v1/health`)).ok);
@@ -235,8 +239,13 @@ for (const size of SIZES) {
       bytes = 0;
       requests = 0;
       const c0 = cpuTicks(server.pid);
+      // PPROF_DIR=dir: a CPU profile of the server over the first idle window.
+      const profiled = PPROF_DIR
+        ? fetch(`http://127.0.0.1:${pprofPort}/debug/pprof/profile?seconds=${IDLE_S}`).then(async (res) => writeFileSync(join(PPROF_DIR, `server-idle-${size}.pprof`), Buffer.from(await res.arrayBuffer())))
+        : Promise.resolve();
       await sleep(IDLE_S * 1000);
       const c1 = cpuTicks(server.pid);
+      await profiled;
       r.idle_s = IDLE_S;
       r.server_idle_cpu_percent = Math.round(((c1 - c0) / TICKS / IDLE_S) * 1000) / 10;
       // A second window: the first one holds the runtime's clean-up after the load.
