@@ -468,11 +468,7 @@ func (s *State) rotationBlocked(i *api.Interface) string {
 		return ""
 	}
 	var devices []string
-	s.eachPeer(i, func(p *api.Interface, _ *api.Connection) {
-		if p.DeviceName != "" {
-			devices = append(devices, p.DeviceName)
-		}
-	})
+	s.eachDevicePeer(i, func(p *api.Interface) { devices = append(devices, p.DeviceName) })
 	if len(devices) == 0 {
 		return ""
 	}

@@ -198,6 +198,7 @@ func checkDeltas(t *testing.T, seed uint64) {
 			}
 			r -= w
 		}
+		checkDevicePeers(t, s)
 		for _, h := range hosts() {
 			if rnd.IntN(3) != 0 {
 				continue // this agent lags behind
@@ -294,5 +295,26 @@ func TestDeltaIgnoresOtherNetworks(t *testing.T) {
 	got, err := s.DesiredState(ctx, hosts[0][0], ds.Index, 0, true)
 	if err != nil || !got.IsDelta() || len(got.Patches) != 1 || len(got.Patches[0].Peers) != 1 {
 		t.Fatalf("after one change in its network and %d elsewhere: %+v %v", maxDeltaPeers+10, got, err)
+	}
+}
+
+// checkDevicePeers: eachDevicePeer finds exactly the devices eachPeer lists.
+func checkDevicePeers(t *testing.T, s *State) {
+	t.Helper()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, i := range s.ifaces {
+		var want, got []string
+		s.eachPeer(i, func(p *api.Interface, _ *api.Connection) {
+			if p.DeviceName != "" {
+				want = append(want, p.ID)
+			}
+		})
+		s.eachDevicePeer(i, func(p *api.Interface) { got = append(got, p.ID) })
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(want, got) {
+			t.Fatalf("device peers of %s: eachDevicePeer %v, eachPeer %v", i.ID, got, want)
+		}
 	}
 }

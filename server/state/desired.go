@@ -13,6 +13,35 @@ import (
 	"github.com/drago-wg/drago/server/api"
 )
 
+// eachDevicePeer calls fn for every plain device among i's peers, as
+// eachPeer lists them, at the cost of i's connections and its network's
+// devices rather than all its peers: lists of interfaces ask it of each.
+func (s *State) eachDevicePeer(i *api.Interface, fn func(p *api.Interface)) {
+	seen := set{}
+	for cid := range s.ifaceConns[i.ID] {
+		c := s.conns[cid]
+		other := c.B.InterfaceID
+		if other == i.ID {
+			other = c.A.InterfaceID
+		}
+		if p, ok := s.ifaces[other]; ok {
+			seen.add(other)
+			if p.DeviceName != "" {
+				fn(p)
+			}
+		}
+	}
+	n := s.networks[i.NetworkID]
+	if n == nil {
+		return
+	}
+	for id := range s.netDevices[n.ID] {
+		if _, dup := seen[id]; !dup && implicitPeer(n, i, s.ifaces[id]) {
+			fn(s.ifaces[id])
+		}
+	}
+}
+
 // eachPeer calls fn for every peer of i: its explicit connections, then the
 // implicit ones its network's topology gives (an explicit connection
 // overrides the implicit one for the same pair). conn is nil for implicit peers.

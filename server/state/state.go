@@ -49,6 +49,7 @@ type State struct {
 	hostByName map[string]string
 	ifaces     map[string]*api.Interface
 	netIfaces  map[string]set    // network id -> interface ids
+	netDevices map[string]set    // network id -> its plain devices' interface ids
 	hostIfaces map[string]set    // host id -> interface ids
 	keyOwner   map[netKey]string // (network, public or next key) -> interface id
 	conns      map[string]*api.Connection
@@ -92,7 +93,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		log: log.With("subsystem", "state"), store: st, opts: opts,
 		networks: map[string]*api.Network{}, netByName: map[string]string{},
 		hosts: map[string]*api.Host{}, hostByName: map[string]string{},
-		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, hostIfaces: map[string]set{}, keyOwner: map[netKey]string{},
+		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, netDevices: map[string]set{}, hostIfaces: map[string]set{}, keyOwner: map[netKey]string{},
 		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
 		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
@@ -375,6 +376,7 @@ func (s *State) apply(c change) {
 	case store.KindInterfaces:
 		if old, ok := s.ifaces[c.id]; ok {
 			delete(s.netIfaces[old.NetworkID], c.id)
+			delete(s.netDevices[old.NetworkID], c.id)
 			delete(s.hostIfaces[old.HostID], c.id)
 			s.releaseAddrs(old)
 			s.indexKeys(old, false)
@@ -391,6 +393,9 @@ func (s *State) apply(c change) {
 			s.rotating.add(c.id)
 		}
 		index(s.netIfaces, i.NetworkID, c.id)
+		if i.DeviceName != "" {
+			index(s.netDevices, i.NetworkID, c.id)
+		}
 		s.indexKeys(i, true)
 		if i.HostID != "" {
 			index(s.hostIfaces, i.HostID, c.id)
