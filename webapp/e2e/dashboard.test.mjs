@@ -8,67 +8,24 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { generateKeyPairSync, createPrivateKey, createPublicKey } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { repo, until as untilDefault, dragoBinary, startServer, stopServer, launchBrowser } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
 const shots = join(repo, 'test-output', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let tmp;
 let server;
-let serverOut = '';
 let base;
 let rootToken;
 let context;
 let page;
 const consoleErrors = [];
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, ms = 20000) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}\nserver output:\n${serverOut}`);
-}
+/** until waits up to 20 s and shows the server's output when it gives up. */
+const until = (what, fn) => untilDefault(what, fn, { detail: () => `\nserver output:\n${server?.out() ?? ''}` });
 
 /** api calls the REST API as a test client would (never through the page). */
 async function api(method, path, { token = rootToken, body } = {}) {
@@ -173,28 +130,8 @@ async function go(path) {
 before(async () => {
   mkdirSync(shots, { recursive: true });
   tmp = mkdtempSync(join(tmpdir(), 'drago-webapp-e2e-'));
-  let bin = process.env.DRAGO_BIN;
-  if (!bin) {
-    bin = join(tmp, 'drago');
-    execFileSync('go', ['build', '-o', bin, './cmd/drago'], { cwd: repo, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '0' } });
-  }
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const dataDir = join(tmp, 'data');
-  server = spawn(bin, ['server', '-dev', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-heartbeat-grace', '10m'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.on('data', (d) => (serverOut += d));
-  server.stderr.on('data', (d) => (serverOut += d));
-  server.on('exit', (code) => (serverOut += `\n[drago exited with ${code}]`));
-  await until('the server to answer /api/v1/health', async () => (await fetch(`${base}/api/v1/health`)).ok);
-  // -dev prints the root token; it is also in <data-dir>/root-token.
-  rootToken = await until('the root token', () => {
-    const m = /Root token: (\S+)/.exec(serverOut);
-    if (m) return m[1];
-    const f = join(dataDir, 'root-token');
-    return existsSync(f) && readFileSync(f, 'utf8').trim();
-  });
+  server = await startServer(dragoBinary(tmp), join(tmp, 'data'), ['-heartbeat-grace', '10m']);
+  ({ base, token: rootToken } = server);
   const ui = await fetch(`${base}/ui/`);
   const uiBody = await ui.text();
   if (ui.status !== 200 || !uiBody.includes('<div id="app">')) {
@@ -203,13 +140,7 @@ before(async () => {
         'The server must mount webapp.Handler() (cmd/drago/dashboard.go), and `make webapp` must run before go build.',
     );
   }
-  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1440, height: 900 },
-    deviceScaleFactor: 1,
-  });
+  context = await launchBrowser(join(tmp, 'profile'));
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(30000); // CI machines are small and may be busy
@@ -219,11 +150,7 @@ before(async () => {
 
 after(async () => {
   await context?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5000)]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopServer(server?.proc);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -522,7 +449,7 @@ describe('dashboard against a real drago server', () => {
       await closed(form);
     }
     const ifaces = page.getByTestId('interfaces');
-    await ifaces.locator('tr', { hasText: 'h2' }).waitFor();
+    await ifaces.locator('tr', { hasText: /^h2\/wg-lab/ }).waitFor();
     // A host that does not exist is refused next to the host field.
     await page.getByRole('button', { name: 'Add interface' }).click();
     let form = page.getByTestId('interface-form');
@@ -578,7 +505,7 @@ describe('dashboard against a real drago server', () => {
     assert.equal((await api('GET', `/connections?network=${made.body.id}`)).body.total, 0);
 
     // Edit an interface's addresses, then delete it.
-    const h2row = ifaces.locator('tr', { hasText: 'h2' });
+    const h2row = ifaces.locator('tr', { hasText: /^h2\/wg-lab/ });
     await h2row.getByRole('button', { name: /Edit/ }).click();
     form = page.getByTestId('interface-form');
     await form.locator('input[name=addresses]').fill('10.30.0.77/24');
@@ -587,7 +514,7 @@ describe('dashboard against a real drago server', () => {
     await h2row.getByText('10.30.0.77/24').waitFor();
     await h2row.getByRole('button', { name: /Delete/ }).click();
     await page.getByTestId('confirm').getByRole('button', { name: 'Delete' }).click();
-    await ifaces.locator('tr', { hasText: 'h2' }).waitFor({ state: 'detached' });
+    await ifaces.locator('tr', { hasText: /^h2\/wg-lab/ }).waitFor({ state: 'detached' });
 
     // Edit the network, then delete it after confirming.
     await page.getByRole('button', { name: 'Edit', exact: true }).click();

@@ -14,52 +14,21 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { repo, sleep, freePort, until as untilDefault, dragoBinary, startServer, stopServer, launchBrowser } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SIZES = (process.env.FLEET || '2000').split(',').map(Number);
 const IDLE_S = Number(process.env.IDLE_S || 60);
 const BASE_S = Number(process.env.BASE_S || 20);
 const PPROF_DIR = process.env.PPROF_DIR;
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function until(what, fn, ms = 60000) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
+/** until waits up to a minute: the fleet is large and the machine small. */
+const until = (what, fn) => untilDefault(what, fn, { ms: 60000, every: 20 });
 
 /** cpuTicks reads a process's user + system CPU time in clock ticks. */
 function cpuTicks(pid) {
@@ -86,11 +55,7 @@ const results = [];
 
 before(() => {
   tmp = mkdtempSync(join(tmpdir(), 'drago-fleet-'));
-  bin = process.env.DRAGO_BIN;
-  if (!bin) {
-    bin = join(tmp, 'drago');
-    execFileSync('go', ['build', '-o', bin, './cmd/drago'], { cwd: repo, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '0' } });
-  }
+  bin = dragoBinary(tmp);
 });
 
 after(() => {
@@ -102,7 +67,6 @@ for (const size of SIZES) {
   describe(`a mesh of ${size} hosts`, () => {
     let server;
     let pprofPort;
-    let out = '';
     let base;
     let token;
     let context;
@@ -119,20 +83,9 @@ for (const size of SIZES) {
     }
 
     before(async () => {
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
       const dataDir = join(tmp, `data-${size}`);
       const pprof = PPROF_DIR ? ['-pprof-addr', `127.0.0.1:${(pprofPort = await freePort())}`] : [];
-      server = spawn(bin, ['server', '-dev', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, '-heartbeat-grace', '1h', ...pprof], { stdio: ['ignore', 'pipe', 'pipe'] });
-      server.stdout.on('data', (d) => (out += d));
-      server.stderr.on('data', (d) => (out += d));
-      await until('the server', async () => (await fetch(`${base}/api/v1/health`)).ok);
-      token = await until('the root token', () => {
-        const m = /Root token: (\S+)/.exec(out);
-        if (m) return m[1];
-        const f = join(dataDir, 'root-token');
-        return existsSync(f) && readFileSync(f, 'utf8').trim();
-      });
+      ({ proc: server, base, token } = await startServer(bin, dataDir, ['-heartbeat-grace', '1h', ...pprof]));
       const started = Date.now();
       const net = await api('POST', '/networks', { body: { name: 'fleet', ipv4_range: '10.64.0.0/16', topology: 'mesh' } });
       assert.equal(net.status, 201, JSON.stringify(net.body));
@@ -173,13 +126,7 @@ for (const size of SIZES) {
       const c0 = cpuTicks(server.pid);
       await sleep(BASE_S * 1000);
       r.server_idle_cpu_percent_no_page = Math.round(((cpuTicks(server.pid) - c0) / TICKS / BASE_S) * 1000) / 10;
-      context = await chromium.launchPersistentContext(join(tmp, `profile-${size}`), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-        viewport: { width: 1440, height: 900 },
-        deviceScaleFactor: 1,
-      });
+      context = await launchBrowser(join(tmp, `profile-${size}`));
       page = context.pages()[0] ?? (await context.newPage());
       page.setDefaultTimeout(60000);
       await page.goto(`${base}/ui/`);
@@ -190,11 +137,7 @@ for (const size of SIZES) {
 
     after(async () => {
       await context?.close().catch(() => {});
-      if (server && server.exitCode === null) {
-        server.kill('SIGTERM');
-        await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5000)]);
-        if (server.exitCode === null) server.kill('SIGKILL');
-      }
+      await stopServer(server);
     });
 
     test('the network page is usable, and the server idles while it is open', async () => {

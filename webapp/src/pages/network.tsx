@@ -272,7 +272,8 @@ export function NetworkPage({ name }: { name: string }) {
                 </tr>
               </thead>
               <tbody>
-                {[...ifaces.data.items, ...(devices.data?.items ?? [])].map((i) => (
+                {/* Only this network's: a list of the page's previous network stays until its own arrives. */}
+                {[...ifaces.data.items, ...(devices.data?.items ?? [])].filter((i) => i.network_id === n.id).map((i) => (
                   <tr key={i.id}>
                     <td>
                       {i.device_name ? (
