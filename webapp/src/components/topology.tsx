@@ -101,15 +101,7 @@ export function TopologyView(props: { nodes: TopologyNode[]; edges: TopologyEdge
         </g>
       </svg>
       <div class="legend">
-        <span>
-          <i class="swatch fresh" /> handshake &lt; 3 min
-        </span>
-        <span>
-          <i class="swatch stale" /> older
-        </span>
-        <span>
-          <i class="swatch never" /> never
-        </span>
+        <HandshakeSwatches />
         <span>
           <i class="swatch explicit" /> added connection
         </span>
@@ -128,5 +120,22 @@ export function TopologyView(props: { nodes: TopologyNode[]; edges: TopologyEdge
         </span>
       </div>
     </div>
+  );
+}
+
+/** HandshakeSwatches is the legend of a link's colour by its last handshake. */
+export function HandshakeSwatches() {
+  return (
+    <>
+      <span>
+        <i class="swatch fresh" /> handshake &lt; 3 min
+      </span>
+      <span>
+        <i class="swatch stale" /> older
+      </span>
+      <span>
+        <i class="swatch never" /> never
+      </span>
+    </>
   );
 }

@@ -24,7 +24,7 @@ import {
 } from '../components/ui';
 import { IconDevice, IconEdit, IconHost, IconLink, IconNetwork, IconPlus, IconTrash } from '../components/icons';
 import { Pager } from '../components/pager';
-import { TopologyView } from '../components/topology';
+import { HandshakeSwatches, TopologyView } from '../components/topology';
 import { GROUPS, TopologyCanvas } from '../components/topologycanvas';
 import { AppContext } from '../lib/context';
 import { ago, freshness, shortKey, splitList } from '../lib/format';
@@ -553,15 +553,7 @@ function LargeTopology(props: {
           </span>
         ))}
         <span class="legend-sep" />
-        <span>
-          <i class="swatch fresh" /> handshake &lt; 3 min
-        </span>
-        <span>
-          <i class="swatch stale" /> older
-        </span>
-        <span>
-          <i class="swatch never" /> never
-        </span>
+        <HandshakeSwatches />
         <span class="muted">
           {data.edgesMore ? `the first ${data.edges.length} problem links` : plural(data.edges.length, 'problem link')}
         </span>
