@@ -816,14 +816,16 @@ func TestAgentReportsWholeAfterServerRestart(t *testing.T) {
 	cfg.HeartbeatInterval = time.Hour
 	cfg.BackoffBase, cfg.BackoffMax = 10*time.Millisecond, 50*time.Millisecond
 	startAgent(t, cfg, fake, nil)
-	waitFor(t, "the first report", func() bool { return s.lastReport() != nil })
+	waitFor(t, "the state applied and reported", func() bool {
+		r := s.lastReport()
+		return r != nil && len(r.Interfaces) == 1
+	})
 	s.breakConfig()
 	waitFor(t, "failed queries", func() bool {
 		_, _, calls, _ := s.snapshot()
 		return len(calls) >= 4
 	})
 	_, before, _, _ := s.snapshot()
-	restarted := time.Now()
 	s.restart()
 	waitFor(t, "a whole report with counters after the restart", func() bool {
 		_, reports, _, _ := s.snapshot()
@@ -833,8 +835,5 @@ func TestAgentReportsWholeAfterServerRestart(t *testing.T) {
 			}
 		}
 		return false
-	})
-	if took := time.Since(restarted); took > 3*time.Second {
-		t.Errorf("the whole report came %v after the restart", took)
-	}
+	}) // within waitFor's seconds, not the hour to the next heartbeat
 }

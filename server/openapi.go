@@ -278,13 +278,13 @@ func (g *schemaGen) schema(t reflect.Type, patch bool) map[string]any {
 		return map[string]any{"type": "boolean"}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		s := map[string]any{"type": "integer", "format": "int64"}
-		if b := t.Bits(); b < 64 {
+		if b := wireBits(t); b < 64 {
 			s["format"], s["minimum"], s["maximum"] = "int32", -(1 << (b - 1)), 1<<(b-1)-1
 		}
 		return s
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		s := map[string]any{"type": "integer", "format": "uint64", "minimum": 0}
-		switch b := t.Bits(); {
+		switch b := wireBits(t); {
 		case b < 32:
 			s["format"], s["maximum"] = "int32", uint64(1)<<b-1
 		case b < 64:
@@ -406,4 +406,15 @@ func (g *schemaGen) fields(t reflect.Type, patch, readOnly bool, props map[strin
 
 func hasOpt(opts, opt string) bool {
 	return slices.Contains(strings.Split(opts, ","), opt)
+}
+
+// wireBits is the size of an integer type on the wire: int and uint count
+// as 64 bits, so that the document is the same on every platform (32-bit
+// ARM builds included).
+func wireBits(t reflect.Type) int {
+	switch t.Kind() {
+	case reflect.Int, reflect.Uint, reflect.Uintptr:
+		return 64
+	}
+	return t.Bits()
 }
