@@ -195,4 +195,3 @@ func machine() string {
 	}
 	return fmt.Sprintf("%d CPUs %s%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
 }
-

@@ -68,7 +68,7 @@ func agentCommand(e *env) *ffcli.Command {
 
 		metricsAddr   string
 		metricsRemote bool
-		labels    = labelsFlag{}
+		labels        = labelsFlag{}
 	)
 	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
 	fs.StringVar(&cfg.Server, "server", "", "control plane address, http(s)://host:port")

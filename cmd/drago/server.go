@@ -7,16 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/drago-wg/drago/server"
+	"github.com/drago-wg/drago/server/api"
 )
 
 func serverCommand(e *env) *ffcli.Command {
@@ -115,23 +114,27 @@ Example:
 }
 
 // checkPprofAddr accepts "" (off) or a loopback host:port: profiles show the
-// server's internals and cost CPU, so they are never served off the machine.
+// server's internals and are served without authentication.
 func checkPprofAddr(addr string) error {
+	return checkSideAddr("-pprof-addr", addr, false, " (127.0.0.0/8, ::1 or localhost); pprof is served on loopback only")
+}
+
+// checkSideAddr checks the address of a listener beside the API: "" (off)
+// or host:port, on loopback unless remoteOK; refusal ends the error for an
+// address off loopback.
+func checkSideAddr(flag, addr string, remoteOK bool, refusal string) error {
 	if addr == "" {
 		return nil
 	}
-	host, port, err := net.SplitHostPort(addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return usagef("-pprof-addr: %q is not host:port", addr)
+		return usagef("%s: %q is not host:port", flag, addr)
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return usagef("-pprof-addr: %q has no valid port", addr)
+		return usagef("%s: %q has no valid port", flag, addr)
 	}
-	if strings.EqualFold(host, "localhost") {
-		return nil
-	}
-	if ip, err := netip.ParseAddr(host); err != nil || !ip.Unmap().IsLoopback() {
-		return usagef("-pprof-addr: %q is not a loopback address (127.0.0.0/8, ::1 or localhost); pprof is served on loopback only", addr)
+	if !remoteOK && !api.IsLoopback(addr) {
+		return usagef("%s: %q is not a loopback address%s", flag, addr, refusal)
 	}
 	return nil
 }
@@ -140,13 +143,18 @@ func checkPprofAddr(addr string) error {
 // so the profiles are never reachable through the API's address, until stop
 // is called.
 func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	return serveSide("-pprof-addr", addr, server.PprofMux(), "/debug/pprof/", "serving pprof", log)
+}
+
+// serveSide serves h on a listener of its own at addr, logging msg with the
+// URL of path, until stop is called.
+func serveSide(flag, addr string, h http.Handler, path, msg string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("-pprof-addr: listening on %s: %w", addr, err)
+		return nil, fmt.Errorf("%s: listening on %s: %w", flag, addr, err)
 	}
-	mux := server.PprofMux()
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
-	log.Info("serving pprof", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	log.Info(msg, "url", "http://"+ln.Addr().String()+path)
 	return func() { hs.Close() }, nil
 }

@@ -428,7 +428,7 @@ func IsLoopback(addr string) bool {
 	} else if h, _, err := net.SplitHostPort(addr); err == nil {
 		host = h
 	}
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
