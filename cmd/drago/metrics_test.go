@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestCheckMetricsAddr(t *testing.T) {
@@ -47,31 +45,8 @@ func TestServerMetricsAddr(t *testing.T) {
 	if err := os.WriteFile(hcl, []byte("server {\n  metrics_addr = \"127.0.0.1:0\"\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr lockedBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"server", "-dev", "-addr", "127.0.0.1:0", "-config", hcl},
-			&env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }})
-	}()
-	urlRE := regexp.MustCompile(`msg="serving metrics without authentication" .*url=(\S+)`)
-	var url string
-	deadline := time.Now().Add(10 * time.Second)
-	for url == "" {
-		select {
-		case code := <-done:
-			t.Fatalf("server exited %d early; stderr:\n%s", code, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not log its metrics address in 10s; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-		if m := urlRE.FindStringSubmatch(stderr.String()); m != nil {
-			url = m[1]
-		}
-	}
+	d := startDrago(t, "server", "-dev", "-addr", "127.0.0.1:0", "-config", hcl)
+	url := d.logged(t, regexp.MustCompile(`msg="serving metrics without authentication" .*url=(\S+)`))
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -81,10 +56,7 @@ func TestServerMetricsAddr(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `drago_hosts{status="ready"} 0`) {
 		t.Fatalf("GET %s = %d:\n%.500s", url, resp.StatusCode, b)
 	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("server exited %d; stderr:\n%s", code, stderr.String())
-	}
+	d.stop(t)
 }
 
 func TestAgentRefusesPublicMetrics(t *testing.T) {

@@ -99,36 +99,65 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func TestServerPprof(t *testing.T) {
-	var stdout, stderr lockedBuffer
+// runningDrago is a drago command running in-process for a test.
+type runningDrago struct {
+	stderr lockedBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startDrago runs drago with args until the test ends or stop is called.
+func startDrago(t *testing.T, args ...string) *runningDrago {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
+	d := &runningDrago{cancel: cancel, done: make(chan int, 1)}
 	go func() {
-		done <- run(ctx, []string{"server", "-dev", "-addr", "127.0.0.1:0", "-pprof-addr", "127.0.0.1:0"},
-			&env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }})
+		d.done <- run(ctx, args, &env{stdout: io.Discard, stderr: &d.stderr, getenv: func(string) string { return "" }})
 	}()
-	// The API's and the profiles' addresses, from the logs.
-	apiURL, pprofURL := regexp.MustCompile(`msg=serving .*url=(\S+)`), regexp.MustCompile(`msg="serving pprof" .*url=(\S+)`)
-	var api, prof string
-	deadline := time.Now().Add(10 * time.Second)
-	for api == "" || prof == "" {
+	t.Cleanup(func() { d.stop(t) })
+	return d
+}
+
+// logged waits up to 10 s for a log line matching re and returns its first
+// submatch (or the whole match).
+func (d *runningDrago) logged(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		select {
-		case code := <-done:
-			t.Fatalf("server exited %d early; stderr:\n%s", code, stderr.String())
+		case code := <-d.done:
+			d.done <- code
+			t.Fatalf("drago exited %d early; stderr:\n%s", code, d.stderr.String())
 		default:
 		}
+		if m := re.FindStringSubmatch(d.stderr.String()); m != nil {
+			return m[len(m)-1]
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server did not log its addresses in 10s; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-		if m := apiURL.FindStringSubmatch(stderr.String()); m != nil {
-			api = m[1]
-		}
-		if m := pprofURL.FindStringSubmatch(stderr.String()); m != nil {
-			prof = m[1]
+			t.Fatalf("no log line matching %s in 10s; stderr:\n%s", re, d.stderr.String())
 		}
 	}
+}
+
+// stop ends the command and checks that it exits 0 within 10 s.
+func (d *runningDrago) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case code := <-d.done:
+		if code != exitOK {
+			t.Fatalf("drago exited %d; stderr:\n%s", code, d.stderr.String())
+		}
+		d.done <- code
+	case <-time.After(10 * time.Second):
+		t.Fatal("drago did not stop in 10s")
+	}
+}
+
+func TestServerPprof(t *testing.T) {
+	d := startDrago(t, "server", "-dev", "-addr", "127.0.0.1:0", "-pprof-addr", "127.0.0.1:0")
+	// The API's and the profiles' addresses, from the logs.
+	api := d.logged(t, regexp.MustCompile(`msg=serving .*url=(\S+)`))
+	prof := d.logged(t, regexp.MustCompile(`msg="serving pprof" .*url=(\S+)`))
 	if !strings.HasPrefix(prof, "http://127.0.0.1:") || !strings.HasSuffix(prof, "/debug/pprof/") {
 		t.Fatalf("pprof url = %q", prof)
 	}
@@ -153,15 +182,7 @@ func TestServerPprof(t *testing.T) {
 		t.Errorf("GET %s/debug/pprof/ = %d:\n%.300s", api, code, body)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Fatalf("server exited %d; stderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not stop in 10s")
-	}
+	d.stop(t)
 	if _, err := http.Get(prof); err == nil {
 		t.Error("pprof still served after the server stopped")
 	}
@@ -175,23 +196,10 @@ func TestLogFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"-log-format", "json"}, {"-config", hcl}} {
-		var stderr lockedBuffer
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan int, 1)
-		go func() {
-			done <- run(ctx, append([]string{"server", "-dev", "-addr", "127.0.0.1:0"}, args...),
-				&env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }})
-		}()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(stderr.String(), `"msg":"serving"`) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%v: no JSON serving line in 10s; stderr:\n%s", args, stderr.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		cancel()
-		<-done
-		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		d := startDrago(t, append([]string{"server", "-dev", "-addr", "127.0.0.1:0"}, args...)...)
+		d.logged(t, regexp.MustCompile(`"msg":"serving"`))
+		d.stop(t)
+		for _, line := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
 			if strings.HasPrefix(line, "{") && !json.Valid([]byte(line)) {
 				t.Errorf("%v: log line is not JSON: %s", args, line)
 			}
