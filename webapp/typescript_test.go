@@ -21,13 +21,15 @@ const typesFile = "src/api/types.ts"
 var apiTypes = tsgen.Config{
 	Generator: "`go generate ./webapp` (go test ./webapp -run TestAPITypes -update)",
 	Header: `Wire types of Drago's REST API, from the Go types in server/api (types.go,
-agent.go, views.go). Field names are the json tags; times are RFC 3339
+agent.go, policy.go, views.go). Field names are the json tags; times are RFC 3339
 strings; "?" marks a field the server may leave out (omitempty, pointers).
 Hand-written companions are in types.extra.ts.`,
-	Sources: []string{"../server/api/types.go", "../server/api/agent.go", "../server/api/views.go"},
+	Sources: []string{"../server/api/types.go", "../server/api/agent.go", "../server/api/policy.go", "../server/api/views.go"},
 	Unions: []tsgen.Union{
 		{Name: "TopologyMode", Prefix: "Topology"},
 		{Name: "HostStatus", Prefix: "Host"},
+		{Name: "RuleAction", Prefix: "Action"},
+		{Name: "RuleProtocol", Prefix: "Protocol"},
 	},
 	Types: []any{
 		api.Meta{}, api.Network{}, api.Host{}, api.Interface{}, api.ConnectionSide{}, api.Connection{},
@@ -35,10 +37,15 @@ Hand-written companions are in types.extra.ts.`,
 		api.Overview{}, api.Event{}, api.Events{}, api.Topology{}, api.TopologySummary{}, api.TopologyNode{}, api.TopologyEdge{}, api.DeviceRequest{},
 		api.RegisterRequest{}, api.RegisterResponse{}, api.DesiredState{}, api.PeerPatch{}, api.DesiredInterface{},
 		api.DesiredPeer{}, api.StatusReport{}, api.InterfaceStatus{}, api.PeerStatus{},
+		api.Rule{}, api.RuleCheck{}, api.RuleVerdict{}, api.DesiredFirewall{}, api.FirewallSet{}, api.FirewallRule{},
+		api.PortRange{}, api.FirewallStatus{},
 	},
 	Fields: map[string]string{
-		"Network.topology": "TopologyMode",
-		"Host.status":      "HostStatus",
+		"Network.topology":       "TopologyMode",
+		"Host.status":            "HostStatus",
+		"Network.default_action": "RuleAction",
+		"Rule.action":            "RuleAction",
+		"Rule.protocol":          "RuleProtocol",
 	},
 }
 

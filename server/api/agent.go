@@ -63,6 +63,9 @@ type DesiredInterface struct {
 	NextPublicKey string        `json:"next_public_key,omitempty"`
 	SwitchKey     bool          `json:"switch_key,omitempty"`
 	Peers         []DesiredPeer `json:"peers"`
+	// Firewall is the access policy to enforce on traffic arriving through
+	// the interface; nil means none (accept everything, no table).
+	Firewall *DesiredFirewall `json:"firewall,omitempty"`
 }
 
 // DesiredPeer is one peer of an interface. During a peer's key rotation its
@@ -108,6 +111,8 @@ type InterfaceStatus struct {
 	ListenPort    int          `json:"listen_port"`
 	Peers         []PeerStatus `json:"peers,omitempty"`
 	RemovedPeers  []string     `json:"removed_peers,omitempty"` // public keys, in a report with PeersSince
+	// Firewall says whether the agent enforces the interface's policy.
+	Firewall *FirewallStatus `json:"firewall,omitempty"`
 }
 
 // PeerStatus is the observed state of one peer.

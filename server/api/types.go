@@ -39,6 +39,9 @@ type Network struct {
 	PersistentKeepalive int      `json:"persistent_keepalive"` // seconds, 0 = off
 	Topology            string   `json:"topology"`
 	HubInterfaceID      string   `json:"hub_interface_id,omitempty"` // for topology "hub"
+	// DefaultAction is what the network's access policy does with traffic
+	// no rule matches: accept (the default) or drop.
+	DefaultAction string `json:"default_action"`
 }
 
 // Host is a machine that runs the agent.
@@ -68,6 +71,11 @@ type Interface struct {
 	ListenPort    int        `json:"listen_port"`
 	MTU           int        `json:"mtu"`
 	RoutedSubnets []string   `json:"routed_subnets,omitempty"`
+	// Masquerade source-NATs traffic from the network to RoutedSubnets on
+	// this host, so that LAN hosts behind a gateway need no route back.
+	Masquerade bool `json:"masquerade,omitempty"`
+	// Firewall is what the host's agent last reported of the policy (observed).
+	Firewall *FirewallStatus `json:"firewall,omitempty"`
 	PublicKey     string     `json:"public_key,omitempty"` // set only by the host's agent
 	KeyRotatedAt  *time.Time `json:"key_rotated_at,omitempty"`
 	DeviceName    string     `json:"device_name,omitempty"` // plain WireGuard device (no agent) when set
