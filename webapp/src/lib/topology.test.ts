@@ -4,7 +4,7 @@ import type { Topology, TopologyNode, TopologySummary } from '../api/types';
 import { fakeFetch, meta } from '../test/helpers';
 import { applyEvents, checkSummary, loadTopology, NODE_PAGE, SMALL } from './topology';
 
-const network = { ...meta('n1'), name: 'fleet', ipv4_range: '10.64.0.0/16', listen_port: 51820, mtu: 1420, persistent_keepalive: 0, topology: 'mesh' as const };
+const network = { ...meta('n1'), name: 'fleet', ipv4_range: '10.64.0.0/16', listen_port: 51820, mtu: 1420, persistent_keepalive: 0, topology: 'mesh' as const, default_action: 'accept' as const };
 const node = (k: number, over: Partial<TopologyNode> = {}): TopologyNode => ({
   interface_id: `i${String(k).padStart(5, '0')}`,
   host_id: `h${k}`,

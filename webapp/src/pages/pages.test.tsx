@@ -13,7 +13,7 @@ import { OverviewPage } from './overview';
 
 afterEach(() => cleanup());
 
-const network = { ...meta('n1'), name: 'office', ipv4_range: '10.10.0.0/24', listen_port: 51820, mtu: 1420, persistent_keepalive: 0, topology: 'mesh' as const };
+const network = { ...meta('n1'), name: 'office', ipv4_range: '10.10.0.0/24', listen_port: 51820, mtu: 1420, persistent_keepalive: 0, topology: 'mesh' as const, default_action: 'accept' as const };
 
 describe('SignIn', () => {
   it('shows the rejection next to the token field', async () => {
