@@ -21,13 +21,13 @@ const (
 //
 // Selectors (From and To, any one matching is enough):
 //
-//	*                any address of the network (and its routed subnets)
-//	host:NAME        the addresses of that host's interface (name or id)
-//	device:NAME      the addresses of that plain WireGuard device
-//	interface:ID     the addresses of that interface
-//	subnets:HOST     the routed subnets of that host's interface
-//	KEY=VALUE        the addresses of the interfaces of hosts with that label
-//	CIDR             a prefix inside the network's ranges or a routed subnet
+//   - any address of the network (and its routed subnets)
+//     host:NAME        the addresses of that host's interface (name or id)
+//     device:NAME      the addresses of that plain WireGuard device
+//     interface:ID     the addresses of that interface
+//     subnets:HOST     the routed subnets of that host's interface
+//     KEY=VALUE        the addresses of the interfaces of hosts with that label
+//     CIDR             a prefix inside the network's ranges or a routed subnet
 type Rule struct {
 	Meta
 	NetworkID   string   `json:"network_id"`

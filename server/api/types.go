@@ -64,21 +64,21 @@ type Host struct {
 // Interface is a host's membership in a network.
 type Interface struct {
 	Meta
-	HostID        string     `json:"host_id"`
-	NetworkID     string     `json:"network_id"`
-	Name          string     `json:"name"`      // OS interface name
-	Addresses     []string   `json:"addresses"` // CIDR, e.g. 10.0.0.2/24
-	ListenPort    int        `json:"listen_port"`
-	MTU           int        `json:"mtu"`
-	RoutedSubnets []string   `json:"routed_subnets,omitempty"`
+	HostID        string   `json:"host_id"`
+	NetworkID     string   `json:"network_id"`
+	Name          string   `json:"name"`      // OS interface name
+	Addresses     []string `json:"addresses"` // CIDR, e.g. 10.0.0.2/24
+	ListenPort    int      `json:"listen_port"`
+	MTU           int      `json:"mtu"`
+	RoutedSubnets []string `json:"routed_subnets,omitempty"`
 	// Masquerade source-NATs traffic from the network to RoutedSubnets on
 	// this host, so that LAN hosts behind a gateway need no route back.
 	Masquerade bool `json:"masquerade,omitempty"`
 	// Firewall is what the host's agent last reported of the policy (observed).
-	Firewall *FirewallStatus `json:"firewall,omitempty"`
-	PublicKey     string     `json:"public_key,omitempty"` // set only by the host's agent
-	KeyRotatedAt  *time.Time `json:"key_rotated_at,omitempty"`
-	DeviceName    string     `json:"device_name,omitempty"` // plain WireGuard device (no agent) when set
+	Firewall     *FirewallStatus `json:"firewall,omitempty"`
+	PublicKey    string          `json:"public_key,omitempty"` // set only by the host's agent
+	KeyRotatedAt *time.Time      `json:"key_rotated_at,omitempty"`
+	DeviceName   string          `json:"device_name,omitempty"` // plain WireGuard device (no agent) when set
 	// NextPublicKey is the key a rotation switches to; peers know it before
 	// the host switches. NextKeyIndex is the write that published it, and
 	// NextKeyReady says every peer has applied it.

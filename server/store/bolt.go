@@ -38,6 +38,7 @@ var (
 var migrations = map[uint64]func(tx *bolt.Tx) error{
 	0: createBuckets, // version 0: data buckets may be missing, no meta
 	1: dropKeys,      // version 1: an unused "keys" bucket
+	2: createBuckets, // version 2: no rules or audit bucket
 }
 
 // dropKeys deletes the "keys" bucket that schema 1 created and nothing used.

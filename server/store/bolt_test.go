@@ -368,34 +368,45 @@ func TestBoltCrashDurability(t *testing.T) {
 	}
 }
 
-// TestBoltMigrateDropsKeys: a schema 1 file loses the unused "keys"
-// bucket and keeps everything else.
-func TestBoltMigrateDropsKeys(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "drago.db")
-	network := object{ID: "n1", Name: "office"}
-	rawBolt(t, path, func(tx *bolt.Tx) error {
-		for _, name := range append([]string{metaKind, "keys"}, Kinds...) {
-			if _, err := tx.CreateBucket([]byte(name)); err != nil {
-				return err
+// TestBoltMigrateOldVersions: a file of an older schema gets the current
+// layout and keeps its objects. Version 1 had an unused "keys" bucket and
+// version 2 no rules or audit bucket.
+func TestBoltMigrateOldVersions(t *testing.T) {
+	v2 := []string{metaKind, KindNetworks, KindHosts, KindInterfaces, KindConnections, KindTokens, KindJoinTokens, KindCredentials}
+	tests := []struct {
+		version uint64
+		buckets []string
+	}{
+		{1, append([]string{"keys"}, v2...)},
+		{2, v2},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("version %d", tc.version), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "drago.db")
+			network := object{ID: "n1", Name: "office"}
+			rawBolt(t, path, func(tx *bolt.Tx) error {
+				for _, name := range tc.buckets {
+					if _, err := tx.CreateBucket([]byte(name)); err != nil {
+						return err
+					}
+				}
+				if err := tx.Bucket([]byte(KindNetworks)).Put([]byte("n1"), []byte(`{"id":"n1","name":"office"}`)); err != nil {
+					return err
+				}
+				return putUint64(tx.Bucket(metaBucket), versionKey, tc.version)
+			})
+			s, err := OpenBolt(path, BoltOptions{NoSync: true})
+			if err != nil {
+				t.Fatalf("OpenBolt of a version %d file: %v", tc.version, err)
 			}
-		}
-		if err := tx.Bucket([]byte("keys")).Put([]byte("i1"), []byte(`{}`)); err != nil {
-			return err
-		}
-		if err := tx.Bucket([]byte(KindNetworks)).Put([]byte("n1"), []byte(`{"id":"n1","name":"office"}`)); err != nil {
-			return err
-		}
-		return putUint64(tx.Bucket(metaBucket), versionKey, 1)
-	})
-	s, err := OpenBolt(path, BoltOptions{NoSync: true})
-	if err != nil {
-		t.Fatalf("OpenBolt of a version 1 file: %v", err)
-	}
-	if diff := cmp.Diff(&network, get(t, s, KindNetworks, network.ID)); diff != "" {
-		t.Errorf("networks/n1 after migration (-want +got):\n%s", diff)
-	}
-	s.Close()
-	if diff := cmp.Diff(currentLayout(), readLayout(t, path)); diff != "" {
-		t.Errorf("migrated layout (-want +got):\n%s", diff)
+			if diff := cmp.Diff(&network, get(t, s, KindNetworks, network.ID)); diff != "" {
+				t.Errorf("networks/n1 after migration (-want +got):\n%s", diff)
+			}
+			mustUpdate(t, s, func(tx Tx) error { return tx.Put(KindRules, "r1", object{}) }) // new bucket usable
+			s.Close()
+			if diff := cmp.Diff(currentLayout(), readLayout(t, path)); diff != "" {
+				t.Errorf("migrated layout (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -15,15 +15,18 @@ const (
 	KindTokens      = "tokens"
 	KindJoinTokens  = "join_tokens"
 	KindCredentials = "credentials" // host credentials: hash -> host id
+	KindRules       = "rules"       // access rules of networks' policies
+	KindAudit       = "audit"       // the audit trail of management writes
 )
 
 // Kinds lists every kind in a fixed order.
 var Kinds = []string{KindNetworks, KindHosts, KindInterfaces, KindConnections,
-	KindTokens, KindJoinTokens, KindCredentials}
+	KindTokens, KindJoinTokens, KindCredentials, KindRules, KindAudit}
 
 // SchemaVersion is the version of the stored layout written in the meta
-// bucket: 1 added the meta bucket, 2 dropped the never-used "keys" bucket.
-const SchemaVersion = 2
+// bucket: 1 added the meta bucket, 2 dropped the never-used "keys" bucket,
+// 3 added the rules and audit buckets.
+const SchemaVersion = 3
 
 // ErrNotFound is returned by Tx.Get for a missing key.
 var ErrNotFound = errors.New("not found")
