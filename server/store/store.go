@@ -1,7 +1,7 @@
 // Package store persists Drago's desired state. A Store is a transactional
 // key-value store of JSON-encoded objects grouped by kind, with a bbolt
-// implementation for production and an in-memory one for tests; one test
-// suite runs against both.
+// implementation for one server, an etcd one shared by several servers, and
+// an in-memory one for tests; one test suite runs against all three.
 package store
 
 import "errors"
@@ -39,7 +39,9 @@ type Store interface {
 	// View runs fn in a read-only transaction.
 	View(fn func(Tx) error) error
 	// Update runs fn in a read-write transaction; an error from fn rolls back
-	// every change made in it.
+	// every change made in it. fn may run more than once (the etcd store
+	// reruns it when another server wrote what it read), so it must not act
+	// outside the transaction.
 	Update(fn func(Tx) error) error
 	Close() error
 }

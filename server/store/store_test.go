@@ -22,7 +22,7 @@ type object struct {
 var errBoom = errors.New("boom")
 
 // testStores runs fn as a subtest against a fresh store of every
-// implementation, so both obey one suite.
+// implementation, so all obey one suite.
 func testStores(t *testing.T, fn func(t *testing.T, s Store)) {
 	t.Helper()
 	impls := []struct {
@@ -37,6 +37,7 @@ func testStores(t *testing.T, fn func(t *testing.T, s Store)) {
 			return s
 		}},
 		{"mem", func(*testing.T) Store { return NewMem() }},
+		{"etcd", func(t *testing.T) Store { return openTestEtcd(t) }},
 	}
 	for _, impl := range impls {
 		t.Run(impl.name, func(t *testing.T) {
@@ -630,6 +631,7 @@ func BenchmarkStore(b *testing.B) {
 			return s
 		}},
 		{"mem", func(*testing.B) Store { return NewMem() }},
+		{"etcd", func(b *testing.B) Store { return openTestEtcd(b) }},
 	}
 	o := object{ID: "a", Name: "interface", Addrs: []string{"10.0.0.1/32", "fd00::1/128"}}
 	for _, impl := range impls {

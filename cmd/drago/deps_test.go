@@ -1,0 +1,30 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestDeps keeps test-only packages out of the drago binary: the etcd
+// server runs inside tests (server/store/etcdtest), never in drago.
+func TestDeps(t *testing.T) {
+	for _, goos := range []string{"linux", "windows", "darwin"} {
+		t.Run(goos, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-deps", ".")
+			cmd.Env = append(os.Environ(), "GOOS="+goos, "CGO_ENABLED=0")
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list -deps: %v", err)
+			}
+			for _, pkg := range strings.Fields(string(out)) {
+				if strings.HasPrefix(pkg, "go.etcd.io/etcd/server/") || strings.HasSuffix(pkg, "/etcdtest") {
+					t.Errorf("drago imports %s", pkg)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,199 @@
+// Package etcdtest runs a real etcd cluster inside a test process: members
+// built from go.etcd.io/etcd/server/v3/embed on loopback ports, data in a
+// temporary directory. Only tests import it, so the etcd server never ends
+// up in the drago binary.
+package etcdtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// startTimeout bounds how long a cluster may take to elect its first leader.
+const startTimeout = 30 * time.Second
+
+// Cluster is a running etcd cluster of in-process members.
+type Cluster struct {
+	mu      sync.Mutex
+	members []*member
+}
+
+type member struct {
+	name      string
+	clientURL string
+	etcd      *embed.Etcd // nil once killed
+}
+
+// Start runs an n-member cluster for the test and stops it at cleanup.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c, err := New(t.TempDir(), n)
+	if err != nil {
+		t.Fatalf("starting etcd: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// New starts an n-member cluster with its data under dir and waits until
+// every member is ready. Close stops it.
+func New(dir string, n int) (*Cluster, error) {
+	peers := make([]string, n)
+	clients := make([]string, n)
+	var initial []string
+	for i := range n {
+		p, err := freePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		peers[i] = fmt.Sprintf("http://127.0.0.1:%d", p[0])
+		clients[i] = fmt.Sprintf("http://127.0.0.1:%d", p[1])
+		initial = append(initial, fmt.Sprintf("m%d=%s", i, peers[i]))
+	}
+	c := &Cluster{}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		cfg := embed.NewConfig()
+		cfg.Name = fmt.Sprintf("m%d", i)
+		cfg.Dir = filepath.Join(dir, cfg.Name)
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = "drago-test"
+		cfg.ListenPeerUrls = []url.URL{mustURL(peers[i])}
+		cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
+		cfg.ListenClientUrls = []url.URL{mustURL(clients[i])}
+		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
+		cfg.LogLevel = "error"
+		cfg.UnsafeNoFsync = true // test data: speed over durability
+		cfg.MaxTxnOps = 1024
+		m := &member{name: cfg.Name, clientURL: clients[i]}
+		c.members = append(c.members, m)
+		wg.Go(func() {
+			e, err := embed.StartEtcd(cfg)
+			if err != nil {
+				errs[i] = fmt.Errorf("member %s: %w", cfg.Name, err)
+				return
+			}
+			c.mu.Lock()
+			m.etcd = e
+			c.mu.Unlock()
+			select {
+			case <-e.Server.ReadyNotify():
+			case err := <-e.Err():
+				errs[i] = fmt.Errorf("member %s: %w", cfg.Name, err)
+			case <-time.After(startTimeout):
+				errs[i] = fmt.Errorf("member %s: not ready after %s", cfg.Name, startTimeout)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func mustURL(s string) url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return *u
+}
+
+// freePorts returns n loopback TCP ports free at the time of the call.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Endpoints returns the client URLs of every member, killed ones included
+// (a client must cope with a dead endpoint).
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.members {
+		out = append(out, m.clientURL)
+	}
+	return out
+}
+
+// Leader returns the index of the member that leads, or -1 if no running
+// member knows a leader.
+func (c *Cluster) Leader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.members {
+		if m.etcd == nil {
+			continue
+		}
+		lead := m.etcd.Server.Leader()
+		for j, o := range c.members {
+			if o.etcd != nil && o.etcd.Server.MemberID() == lead {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// WaitLeader waits up to timeout for a running member to lead and returns
+// its index.
+func (c *Cluster) WaitLeader(timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := c.Leader(); l >= 0 {
+			return l, nil
+		}
+		if time.Now().After(deadline) {
+			return -1, fmt.Errorf("no etcd leader after %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill stops member i abruptly: a leader does not hand its leadership over
+// first, so the others must notice it is gone and elect a new one.
+func (c *Cluster) Kill(i int) {
+	c.mu.Lock()
+	e := c.members[i].etcd
+	c.members[i].etcd = nil
+	c.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.Server.HardStop()
+	e.Close()
+}
+
+// Close stops every member still running.
+func (c *Cluster) Close() {
+	var wg sync.WaitGroup
+	for i := range c.members {
+		wg.Go(func() { c.Kill(i) })
+	}
+	wg.Wait()
+}
