@@ -212,22 +212,22 @@ func TestShippedServerConfig(t *testing.T) {
 		t.Error(err)
 	}
 
-	// The commented TLS block, un-commented, parses: the server gets as far
-	// as loading the (missing) key pair.
+	// The commented TLS and etcd blocks, un-commented, parse: the server gets
+	// as far as loading the (missing) etcd CA certificate.
 	src, err := os.ReadFile("etc/server.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tls := regexp.MustCompile(`(?m)^(\s*)#\s*(tls \{|cert_file\s*=|key_file\s*=|\}\s*$)`).ReplaceAllString(string(src), "$1$2")
-	if !strings.Contains(tls, "\n  tls {") {
-		t.Fatal("found no commented tls block to un-comment")
+	tls := regexp.MustCompile(`(?m)^(\s*)#\s*(tls \{|cert_file\s*=|key_file\s*=|store\s*=|etcd \{|endpoints\s*=|ca_cert\s*=|cert\s*=|key\s*=|prefix\s*=|\}\s*$)`).ReplaceAllString(string(src), "$1$2")
+	if !strings.Contains(tls, "\n  tls {") || !strings.Contains(tls, "\n  etcd {") {
+		t.Fatal("found no commented tls and etcd blocks to un-comment")
 	}
 	variant := filepath.Join(t.TempDir(), "server.hcl")
 	if err := os.WriteFile(variant, []byte(tls), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, stderr2 := runDrago(t, exe, "server", "-config", variant, "-data-dir", t.TempDir(), "-addr", "127.0.0.1:0")
-	if code == 0 || !strings.Contains(stderr2, "TLS key pair") {
-		t.Errorf("drago server with the TLS block: exit %d, want a TLS key pair error after parsing; stderr:\n%s", code, stderr2)
+	if code == 0 || !strings.Contains(stderr2, "etcd ca cert: open /etc/drago/tls/etcd-ca.crt") {
+		t.Errorf("drago server with the TLS and etcd blocks: exit %d, want an etcd CA error after parsing; stderr:\n%s", code, stderr2)
 	}
 }

@@ -39,8 +39,33 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics without authentication on a
 	// listener of its own (for scrapers on a private network).
 	MetricsAddr string
-	// Store replaces the bbolt store under DataDir (tests).
+	// StoreType selects the store: StoreBolt (the default: a file under
+	// DataDir) or StoreEtcd (an etcd cluster several servers share).
+	StoreType string
+	// Etcd configures the etcd store.
+	Etcd EtcdConfig
+	// Store replaces the store StoreType selects (tests).
 	Store store.Store
+}
+
+// Store types of Config.StoreType.
+const (
+	StoreBolt = "bolt"
+	StoreEtcd = "etcd"
+)
+
+// EtcdConfig locates the etcd cluster of an etcd store.
+type EtcdConfig struct {
+	// Endpoints are the client URLs of the etcd members.
+	Endpoints []string
+	// CACertFile verifies the members' certificates (PEM); empty uses the
+	// system's roots.
+	CACertFile string
+	// CertFile and KeyFile are the client certificate and key (PEM), for
+	// etcd clusters that authenticate clients.
+	CertFile, KeyFile string
+	// Prefix is prepended to every key drago writes.
+	Prefix string
 }
 
 // Defaults.
@@ -93,7 +118,14 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 			return nil, "", fmt.Errorf("restricting data dir: %w", err)
 		}
 		var err error
-		st, err = store.OpenBolt(filepath.Join(cfg.DataDir, dbFile), store.BoltOptions{Timeout: 2 * time.Second})
+		switch cfg.StoreType {
+		case "", StoreBolt:
+			st, err = store.OpenBolt(filepath.Join(cfg.DataDir, dbFile), store.BoltOptions{Timeout: 2 * time.Second})
+		case StoreEtcd:
+			st, err = openEtcd(cfg.Etcd)
+		default:
+			err = fmt.Errorf("unknown store type %q", cfg.StoreType)
+		}
 		if err != nil {
 			return nil, "", err
 		}

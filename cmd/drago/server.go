@@ -7,15 +7,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/drago-wg/drago/server"
 	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
 )
 
 func serverCommand(e *env) *ffcli.Command {
@@ -31,6 +35,13 @@ func serverCommand(e *env) *ffcli.Command {
 	fs.StringVar(&cfg.DataDir, "data-dir", server.DefaultDataDir, "directory for the state database and root token")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "TLS certificate (PEM); enables HTTPS with -tls-key-file")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "TLS private key (PEM)")
+	fs.StringVar(&cfg.StoreType, "store", server.StoreBolt, "where the state is kept: bolt (a file in -data-dir, one server) or etcd (a cluster several servers share)")
+	etcdEndpoints := (*listFlag)(&cfg.Etcd.Endpoints)
+	fs.Var(etcdEndpoints, "etcd-endpoints", "etcd client `URL`s, http(s)://host:port, comma-separated or repeated (with -store etcd)")
+	fs.StringVar(&cfg.Etcd.CACertFile, "etcd-ca-cert", "", "PEM CA certificate that signs the etcd members' certificates (default: the system's roots)")
+	fs.StringVar(&cfg.Etcd.CertFile, "etcd-cert", "", "PEM client certificate for etcd, with -etcd-key")
+	fs.StringVar(&cfg.Etcd.KeyFile, "etcd-key", "", "PEM client key for etcd")
+	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", store.DefaultEtcdPrefix, "prefix of every etcd key drago writes; servers sharing a prefix are one cluster")
 	fs.DurationVar(&cfg.HeartbeatGrace, "heartbeat-grace", 45*time.Second, "a host with no status report and no blocking query for this long is down")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", 24*time.Hour, "the agents' key rotation period; keys older than twice this are flagged (0: never)")
 	logs := addLogFlags(fs)
@@ -65,6 +76,9 @@ Example:
 				return usagef("-heartbeat-grace: must be positive")
 			}
 			if err := checkPprofAddr(pprofAddr); err != nil {
+				return err
+			}
+			if err := checkStoreFlags(cfg.StoreType, cfg.Etcd); err != nil {
 				return err
 			}
 			dataDirSet := false
@@ -111,6 +125,53 @@ Example:
 			return srv.Serve(ctx)
 		},
 	}
+}
+
+// checkStoreFlags checks -store and the -etcd-* flags: etcd needs
+// http(s)://host:port endpoints of one scheme, TLS files need https, a
+// client certificate needs its key, and the prefix ends with "/" so that
+// one prefix never holds another.
+func checkStoreFlags(kind string, etcd server.EtcdConfig) error {
+	switch kind {
+	case server.StoreBolt:
+		if len(etcd.Endpoints) > 0 {
+			return usagef("-etcd-endpoints: only used with -store etcd")
+		}
+		return nil
+	case server.StoreEtcd:
+	default:
+		return usagef("-store: %q is not bolt or etcd", kind)
+	}
+	if len(etcd.Endpoints) == 0 {
+		return usagef("-etcd-endpoints: required with -store etcd")
+	}
+	schemes := map[string]bool{}
+	for _, e := range etcd.Endpoints {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return usagef("-etcd-endpoints: %q is not http(s)://host:port", e)
+		}
+		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+			return usagef("-etcd-endpoints: %q has no port (etcd clients use 2379)", e)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return usagef("-etcd-endpoints: %q has no valid port", e)
+		}
+		schemes[u.Scheme] = true
+	}
+	if len(schemes) > 1 {
+		return usagef("-etcd-endpoints: mixes http:// and https://")
+	}
+	if (etcd.CertFile == "") != (etcd.KeyFile == "") {
+		return usagef("-etcd-cert and -etcd-key go together")
+	}
+	if schemes["http"] && (etcd.CACertFile != "" || etcd.CertFile != "") {
+		return usagef("-etcd-endpoints: TLS files are given but the endpoints are http://; use https://")
+	}
+	if !strings.HasPrefix(etcd.Prefix, "/") || !strings.HasSuffix(etcd.Prefix, "/") || strings.ContainsFunc(etcd.Prefix, unicode.IsControl) {
+		return usagef("-etcd-prefix: %q must start and end with \"/\"", etcd.Prefix)
+	}
+	return nil
 }
 
 // checkPprofAddr accepts "" (off) or a loopback host:port: profiles show the

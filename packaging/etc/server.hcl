@@ -26,6 +26,17 @@ server {
   # also serves /metrics WITHOUT authentication: a private address only.
   # metrics_addr        = "10.0.0.5:9108"
 
+  # Several servers share one etcd cluster instead of the bbolt file in
+  # data_dir (docs/etcd.md); data_dir still holds the root token.
+  # store = "etcd"
+  # etcd {
+  #   endpoints = ["https://e1:2379", "https://e2:2379", "https://e3:2379"]
+  #   ca_cert   = "/etc/drago/tls/etcd-ca.crt"
+  #   cert      = "/etc/drago/tls/etcd-client.crt"
+  #   key       = "/etc/drago/tls/etcd-client.key"
+  #   prefix    = "/drago/"
+  # }
+
   # tls {
   #   cert_file = "/etc/drago/tls/server.crt"
   #   key_file  = "/etc/drago/tls/server.key"  # root:drago 0640

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/drago-wg/drago/server/store"
+)
+
+// openEtcd opens the etcd store cfg describes. TLS is used when an endpoint
+// is https:// or a certificate is given.
+func openEtcd(cfg EtcdConfig) (*store.EtcdStore, error) {
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenEtcd(store.EtcdOptions{Endpoints: cfg.Endpoints, TLS: tc, Prefix: cfg.Prefix})
+}
+
+// tlsConfig returns the client TLS configuration, or nil for plain http.
+func (cfg EtcdConfig) tlsConfig() (*tls.Config, error) {
+	secure := cfg.CACertFile != "" || cfg.CertFile != ""
+	for _, e := range cfg.Endpoints {
+		secure = secure || strings.HasPrefix(e, "https://")
+	}
+	if !secure {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CACertFile != "" {
+		pem, err := os.ReadFile(cfg.CACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd ca cert: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd ca cert %s: no PEM certificate in it", cfg.CACertFile)
+		}
+	}
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
