@@ -89,14 +89,11 @@ func ParseFirewall(d *api.DesiredFirewall) (*FirewallPolicy, error) {
 	if d == nil {
 		return nil, nil
 	}
-	p := &FirewallPolicy{Sets: make(map[string][]netip.Prefix, len(d.Sets))}
-	switch d.DefaultAction {
-	case api.ActionAccept:
-		p.DefaultAccept = true
-	case api.ActionDrop:
-	default:
-		return nil, fmt.Errorf("firewall default_action %q: want %q or %q", d.DefaultAction, api.ActionAccept, api.ActionDrop)
+	accept, err := parseAction(d.DefaultAction)
+	if err != nil {
+		return nil, fmt.Errorf("firewall default_action %w", err)
 	}
+	p := &FirewallPolicy{DefaultAccept: accept, Sets: make(map[string][]netip.Prefix, len(d.Sets))}
 	if len(d.Sets) > maxFirewallSets {
 		return nil, fmt.Errorf("firewall sets: %d sets, at most %d", len(d.Sets), maxFirewallSets)
 	}
@@ -128,23 +125,19 @@ func ParseFirewall(d *api.DesiredFirewall) (*FirewallPolicy, error) {
 		}
 		p.Rules = append(p.Rules, fr)
 	}
-	ms, err := parsePrefixes(d.Masquerade)
+	p.Masquerade, err = parsePrefixes(d.Masquerade)
 	if err != nil {
 		return nil, fmt.Errorf("firewall masquerade: %w", err)
 	}
-	p.Masquerade = ms
 	return p, nil
 }
 
 func parseFirewallRule(r api.FirewallRule, sets map[string][]netip.Prefix) (FirewallRule, error) {
-	fr := FirewallRule{From: r.From, To: r.To, Protocol: r.Protocol}
-	switch r.Action {
-	case api.ActionAccept:
-		fr.Accept = true
-	case api.ActionDrop:
-	default:
-		return fr, fmt.Errorf("action %q: want %q or %q", r.Action, api.ActionAccept, api.ActionDrop)
+	accept, err := parseAction(r.Action)
+	if err != nil {
+		return FirewallRule{}, fmt.Errorf("action %w", err)
 	}
+	fr := FirewallRule{Accept: accept, From: r.From, To: r.To, Protocol: r.Protocol}
 	for _, ref := range []struct{ field, name string }{{"from", r.From}, {"to", r.To}} {
 		if _, ok := sets[ref.name]; ref.name != "" && !ok {
 			return fr, fmt.Errorf("%s %q: no such set", ref.field, ref.name)
@@ -166,6 +159,17 @@ func parseFirewallRule(r api.FirewallRule, sets map[string][]netip.Prefix) (Fire
 	}
 	fr.Ports = slices.Clone(r.Ports)
 	return fr, nil
+}
+
+// parseAction reports whether action is accept (else drop).
+func parseAction(action string) (bool, error) {
+	switch action {
+	case api.ActionAccept:
+		return true, nil
+	case api.ActionDrop:
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: want %q or %q", action, api.ActionAccept, api.ActionDrop)
 }
 
 // parsePrefixes parses CIDRs (or bare addresses, as single-address
