@@ -475,6 +475,20 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 	must[*api.List[api.Interface]](t)(c.Devices(ctx, api.ListOptions{}))
 	must[*api.List[api.Connection]](t)(c.Connections(ctx, api.ListOptions{Network: "lab"}))
 	must[*api.Topology](t)(c.Topology(ctx, "lab"))
+	must[*api.Network](t)(c.UpdateNetwork(ctx, "lab", map[string]any{"default_action": "drop"}))
+	must[*api.Interface](t)(c.UpdateInterface(ctx, ifs.Items[0].ID, map[string]any{"masquerade": true}))
+	at := 0
+	rule := must[*api.Rule](t)(c.CreateRule(ctx, &api.RuleRequest{Rule: api.Rule{NetworkID: "lab", Action: "accept", From: []string{"role=web", "device:phone"},
+		To: []string{"host:web-2", "subnets:" + hostID}, Protocol: "tcp", Ports: []string{"22", "8000-8100"}, Description: "ssh"}, Position: &at}))
+	must[*api.Rule](t)(c.UpdateRule(ctx, rule.ID, map[string]any{"position": 0, "ports": []string{"2222"}}))
+	must[*api.List[api.Rule]](t)(c.Rules(ctx, api.ListOptions{Network: "lab"}))
+	must[*api.Rule](t)(c.Rule(ctx, rule.ID))
+	must[*api.RuleVerdict](t)(c.CheckRule(ctx, &api.RuleCheck{NetworkID: "lab", From: "web-1", To: "web-2", Port: "2222/tcp"}))
+	must[*api.DesiredState](t)(hc.DesiredDelta(ctx, 0, 0))
+	must[*api.Interface](t)(c.Interface(ctx, ifs.Items[0].ID))
+	if err := c.DeleteRule(ctx, rule.ID); err != nil {
+		t.Fatal(err)
+	}
 	must[*api.Overview](t)(c.Overview(ctx))
 	must[*api.Events](t)(c.Events(ctx, 0, 0))
 	tok := must[*api.Token](t)(c.CreateToken(ctx, &api.Token{Name: "ro", Policies: []api.Policy{{Resource: "*", Access: "read"}}}))
@@ -512,6 +526,7 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 		"GET /agent/config 200", "PUT /agent/status 204", "GET /hosts 200", "GET /interfaces/{id}/config 200",
 		"POST /devices 201", "DELETE /devices/{id} 204", "GET /networks/{network} 404", "POST /networks 400",
 		"POST /networks 409", "GET /networks 401", "POST /networks 403", "POST /networks 415",
+		"POST /rules 201", "PATCH /rules/{id} 200", "POST /rules/check 200", "DELETE /rules/{id} 204",
 	} {
 		if seen[want] == 0 {
 			t.Errorf("no %s went through the checking proxy", want)

@@ -72,6 +72,9 @@ func newPermFixture(t *testing.T) *permFixture {
 	conn, err := st.CreateConnection(api.Connection{NetworkID: "a", A: api.ConnectionSide{InterfaceID: f.ids["interfaces"]}, B: api.ConnectionSide{InterfaceID: firstIface(t, st, hosts["a2"])}})
 	ok(conn, err)
 	f.ids["connections"] = conn.ID
+	rule, err := st.CreateRule(api.RuleRequest{Rule: api.Rule{NetworkID: "a", Action: api.ActionAccept, From: []string{"host:a2"}, To: []string{"host:a1"}, Protocol: api.ProtocolTCP, Ports: []string{"22"}}})
+	ok(rule, err)
+	f.ids["rules"] = rule.ID
 	dev, err := st.CreateDevice(api.DeviceRequest{Network: "a", Name: "phone", PublicKey: testKey("phone")})
 	ok(dev, err)
 	f.ids["devices"] = dev.ID
@@ -114,6 +117,9 @@ var permBodies = map[string]string{
 	"POST /devices":                  `{"network":"a","name":"laptop","public_key":"` + testKey("laptop") + `"}`,
 	"POST /connections":              `{"network_id":"a","a":{"interface_id":"@interfaces"},"b":{"interface_id":"@devices"}}`,
 	"PATCH /connections/{id}":        `{"persistent_keepalive":25}`,
+	"POST /rules":                    `{"network_id":"a","action":"drop","from":["*"],"to":["role=db"]}`,
+	"POST /rules/check":              `{"network_id":"a","from":"a2","to":"host:a1","port":"22/tcp"}`,
+	"PATCH /rules/{id}":              `{"position":0,"ports":["22","2222"]}`,
 	"POST /tokens":                   `{"name":"t2","policies":[{"resource":"networks","access":"read","networks":["a"]}]}`,
 	"POST /join-tokens":              `{"name":"j2","networks":["a"],"max_uses":1}`,
 	"POST /agent/register":           `{"name":"newhost"}`,

@@ -252,6 +252,58 @@ func (s *Server) routes() []route {
 			return noContent{}, st.DeleteConnection(c.ID)
 		}).with(nil, noContent{}),
 
+		// Access rules belong to a network, like connections.
+		mgmt("GET", "/rules", "rules", read, "List access rules (?network=), by network and position", func(r *request) (any, error) {
+			f, err := r.filter()
+			if err != nil {
+				return nil, err
+			}
+			f.Networks = r.who.NetworkScope("rules")
+			return st.Rules(f)
+		}).with(nil, api.List[api.Rule]{}, "limit", "offset", "network"),
+		mgmt("POST", "/rules", "rules", write, "Add an access rule to a network's policy, at position or last", func(r *request) (any, error) {
+			var rr api.RuleRequest
+			if err := r.decode(&rr, true); err != nil {
+				return nil, err
+			}
+			if n, err := st.Network(rr.NetworkID); err == nil && !r.who.Allowed("rules", write, n.ID) {
+				return nil, forbiddenNet()
+			}
+			out, err := st.CreateRule(rr)
+			return created{out}, err
+		}).with(api.RuleRequest{}, created{api.Rule{}}),
+		mgmt("POST", "/rules/check", "rules", read, "Which action a network's policy takes for a flow, and which rule decides", func(r *request) (any, error) {
+			var c api.RuleCheck
+			if err := r.decode(&c, true); err != nil {
+				return nil, err
+			}
+			if n, err := st.Network(c.NetworkID); err == nil && !r.who.Allowed("rules", read, n.ID) {
+				return nil, forbiddenNet()
+			}
+			return st.CheckRule(c)
+		}).with(api.RuleCheck{}, api.RuleVerdict{}),
+		mgmt("GET", "/rules/{id}", "rules", read, "Read an access rule", func(r *request) (any, error) {
+			return r.rule(st, read)
+		}).with(nil, api.Rule{}),
+		mgmt("PATCH", "/rules/{id}", "rules", write, "Change an access rule; a new position moves it", func(r *request) (any, error) {
+			x, err := r.rule(st, write)
+			if err != nil {
+				return nil, err
+			}
+			edit, err := r.edit()
+			if err != nil {
+				return nil, err
+			}
+			return st.UpdateRule(x.ID, func(x *api.Rule) error { return edit(x) })
+		}).with(api.Rule{}, api.Rule{}),
+		mgmt("DELETE", "/rules/{id}", "rules", write, "Remove an access rule; the rules after it move up", func(r *request) (any, error) {
+			x, err := r.rule(st, write)
+			if err != nil {
+				return nil, err
+			}
+			return noContent{}, st.DeleteRule(x.ID)
+		}).with(nil, noContent{}),
+
 		// A token sees and revokes only tokens within its own grants; ids
 		// are the server's alone.
 		mgmt("GET", "/tokens", "tokens", read, "List the management tokens within the caller's grants (no secrets)", func(r *request) (any, error) {
@@ -377,6 +429,17 @@ func (r *request) connection(st *state.State, access string) (*api.Connection, e
 		return nil, forbiddenNet()
 	}
 	return c, nil
+}
+
+func (r *request) rule(st *state.State, access string) (*api.Rule, error) {
+	x, err := st.Rule(r.vars["id"])
+	if err != nil {
+		return nil, err
+	}
+	if !r.who.Allowed("rules", access, x.NetworkID) {
+		return nil, forbiddenNet()
+	}
+	return x, nil
 }
 
 func (r *request) listInterfaces(st *state.State, devices bool) (any, error) {

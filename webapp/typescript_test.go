@@ -37,7 +37,7 @@ Hand-written companions are in types.extra.ts.`,
 		api.Overview{}, api.Event{}, api.Events{}, api.Topology{}, api.TopologySummary{}, api.TopologyNode{}, api.TopologyEdge{}, api.DeviceRequest{},
 		api.RegisterRequest{}, api.RegisterResponse{}, api.DesiredState{}, api.PeerPatch{}, api.DesiredInterface{},
 		api.DesiredPeer{}, api.StatusReport{}, api.InterfaceStatus{}, api.PeerStatus{},
-		api.Rule{}, api.RuleCheck{}, api.RuleVerdict{}, api.DesiredFirewall{}, api.FirewallSet{}, api.FirewallRule{},
+		api.Rule{}, api.RuleRequest{}, api.RuleCheck{}, api.RuleVerdict{}, api.DesiredFirewall{}, api.FirewallSet{}, api.FirewallRule{},
 		api.PortRange{}, api.FirewallStatus{},
 	},
 	Fields: map[string]string{

@@ -318,7 +318,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"network", "create", "extra"}, `drago: unexpected arguments ["extra"]`},
 		{[]string{"network", "show"}, "drago: missing the network name or id"},
 		{[]string{"network", "show", "a", "b"}, `drago: want one network name or id, got ["a" "b"] (flags go before it)`},
-		{[]string{"network", "update", "prod"}, "drago: nothing to change: give at least one of -dns, -hub, -ipv4-range, -ipv6-range, -keepalive, -listen-port, -mtu, -name, -topology"},
+		{[]string{"network", "update", "prod"}, "drago: nothing to change: give at least one of -default-action, -dns, -hub, -ipv4-range, -ipv6-range, -keepalive, -listen-port, -mtu, -name, -topology"},
 		{[]string{"host", "update", "-label", "novalue", "h"}, `drago: error parsing commandline arguments: invalid value "novalue" for flag -label: "novalue" is not key=value`},
 		{[]string{"token", "create", "-name", "x", "-policy", "networks"}, `drago: error parsing commandline arguments: invalid value "networks" for flag -policy: "networks" is not resource:access[:network,...]`},
 		{[]string{"join-token", "create", "-expires", "-1h"}, "drago: -expires: must be 0 (never) or positive"},
@@ -376,7 +376,7 @@ func TestAPIErrors(t *testing.T) {
 		{[]string{"device", "add", "-network", "nope", "-name", "phone"}, `drago: network "nope" not found (field network)`},
 		{[]string{"interface", "create", "-network", "prod", "-host", "nope"}, `drago: host "nope" not found (field host_id)`},
 		{[]string{"token", "create", "-name", "t", "-policy", "planets:read"},
-			`drago: policies[0].resource: "planets" is not one of networks, hosts, interfaces, connections, tokens, metrics or * (field policies[0].resource)`},
+			`drago: policies[0].resource: "planets" is not one of networks, hosts, interfaces, connections, rules, tokens, metrics or * (field policies[0].resource)`},
 		{[]string{"join-token", "create", "-network", "nope"}, `drago: networks[0]: network "nope" not found (field networks[0])`},
 	}
 	for _, tt := range tests {

@@ -79,6 +79,7 @@ func (s *session) showNetwork(n *api.Network) error {
 			{"Topology", n.Topology}, {"Hub interface", orDash(n.HubInterfaceID)},
 			{"Listen port", itoa(n.ListenPort)}, {"MTU", itoa(n.MTU)},
 			{"Keepalive", keepaliveString(n.PersistentKeepalive)}, {"DNS", joinOrDash(n.DNS)},
+			{"Default action", n.DefaultAction},
 			{"Created", timeString(&n.CreatedAt)}, {"Updated", timeString(&n.UpdatedAt)},
 		})
 	})
@@ -95,7 +96,10 @@ func keepaliveString(secs int) string {
 var networkFields = map[string]string{
 	"name": "name", "ipv4-range": "ipv4_range", "ipv6-range": "ipv6_range", "topology": "topology",
 	"hub": "hub_interface_id", "listen-port": "listen_port", "mtu": "mtu", "keepalive": "persistent_keepalive", "dns": "dns",
+	"default-action": "default_action",
 }
+
+const defaultActionHelp = "what the access policy does with traffic no rule matches: accept or drop (see drago rule)"
 
 func networkCreateCommand(e *env) *ffcli.Command {
 	s, fs := newSession("drago network create", e)
@@ -111,6 +115,7 @@ func networkCreateCommand(e *env) *ffcli.Command {
 	fs.IntVar(&n.MTU, "mtu", 0, "default MTU of the interfaces (default 1420)")
 	fs.IntVar(&n.PersistentKeepalive, "keepalive", 0, "persistent keepalive in `seconds`, 0 = off")
 	fs.Var(&dns, "dns", "DNS server `IP` for wg-quick configs (repeatable or comma-separated)")
+	fs.StringVar(&n.DefaultAction, "default-action", "", defaultActionHelp+" (default accept)")
 	return &ffcli.Command{
 		Name:       "create",
 		ShortUsage: "drago network create -name NAME -ipv4-range CIDR [flags]",
@@ -149,6 +154,7 @@ func networkUpdateCommand(e *env) *ffcli.Command {
 	fs.Int("mtu", 0, "default MTU")
 	fs.Int("keepalive", 0, "persistent keepalive in `seconds`, 0 = off")
 	fs.Var(&dns, "dns", "DNS servers (repeatable or comma-separated; \"\" clears them)")
+	fs.String("default-action", "", defaultActionHelp)
 	return &ffcli.Command{
 		Name:       "update",
 		ShortUsage: "drago network update [flags] <network>",
@@ -159,6 +165,7 @@ values.
 Example:
   drago network update -topology hub -hub 3f2a9c0d1e2b4f5a prod
   drago network update -dns 1.1.1.1,9.9.9.9 prod
+  drago network update -default-action drop prod
 ` + connectionHelp,
 		FlagSet: fs,
 		Exec: s.exec(func(ctx context.Context, c *api.Client, args []string) error {

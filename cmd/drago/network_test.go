@@ -17,9 +17,9 @@ func TestNetworkCommands(t *testing.T) {
 
 	var created api.Network
 	ts.decode(t, &created, "network", "create", "-name", "prod", "-ipv4-range", "10.1.0.0/24", "-ipv6-range", "fd00:1::/64",
-		"-topology", "mesh", "-listen-port", "51821", "-mtu", "1380", "-keepalive", "25", "-dns", "10.1.0.53", "-dns", "1.1.1.1,9.9.9.9")
+		"-topology", "mesh", "-listen-port", "51821", "-mtu", "1380", "-keepalive", "25", "-dns", "10.1.0.53", "-dns", "1.1.1.1,9.9.9.9", "-default-action", "drop")
 	want := api.Network{Name: "prod", IPv4Range: "10.1.0.0/24", IPv6Range: "fd00:1::/64", Topology: "mesh", ListenPort: 51821,
-		MTU: 1380, PersistentKeepalive: 25, DNS: []string{"10.1.0.53", "1.1.1.1", "9.9.9.9"}}
+		MTU: 1380, PersistentKeepalive: 25, DNS: []string{"10.1.0.53", "1.1.1.1", "9.9.9.9"}, DefaultAction: "drop"}
 	if diff := cmp.Diff(want, created, ignoreMeta); diff != "" {
 		t.Fatalf("network create -json (-want +got):\n%s", diff)
 	}
@@ -30,7 +30,7 @@ func TestNetworkCommands(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		var n api.Network
 		ts.decode(t, &n, "network", "create", "-name", "lab", "-ipv4-range", "10.2.0.0/24")
-		want := api.Network{Name: "lab", IPv4Range: "10.2.0.0/24", Topology: "none", ListenPort: 51820, MTU: 1420}
+		want := api.Network{Name: "lab", IPv4Range: "10.2.0.0/24", Topology: "none", ListenPort: 51820, MTU: 1420, DefaultAction: "accept"}
 		if diff := cmp.Diff(want, n, ignoreMeta); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
@@ -73,7 +73,7 @@ func TestNetworkCommands(t *testing.T) {
 			}
 		}
 		out := ts.ok(t, "network", "show", "prod")
-		for _, s := range []string{"Name:", "prod", "Topology:", "mesh", "DNS:", "10.1.0.53,1.1.1.1,9.9.9.9", "Keepalive:", "25s"} {
+		for _, s := range []string{"Name:", "prod", "Topology:", "mesh", "DNS:", "10.1.0.53,1.1.1.1,9.9.9.9", "Keepalive:", "25s", "Default action:", "drop"} {
 			if !strings.Contains(out, s) {
 				t.Errorf("network show does not print %q:\n%s", s, out)
 			}
@@ -82,9 +82,9 @@ func TestNetworkCommands(t *testing.T) {
 
 	t.Run("update sends only the flags given", func(t *testing.T) {
 		var n api.Network
-		ts.decode(t, &n, "network", "update", "-mtu", "1400", "-keepalive", "0", "prod")
+		ts.decode(t, &n, "network", "update", "-mtu", "1400", "-keepalive", "0", "-default-action", "accept", "prod")
 		want := created
-		want.MTU, want.PersistentKeepalive = 1400, 0
+		want.MTU, want.PersistentKeepalive, want.DefaultAction = 1400, 0, "accept"
 		if diff := cmp.Diff(want, n, ignoreMeta); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}

@@ -40,13 +40,15 @@ type DesiredState struct {
 	Interfaces []DesiredInterface `json:"interfaces"`
 }
 
-// PeerPatch changes the peers of one interface of a delta's base state:
-// the entries of every peer interface named in Remove or in Peers go, then
-// Peers are added.
+// PeerPatch changes one interface of a delta's base state: the entries of
+// every peer interface named in Remove or in Peers go, then Peers are
+// added; a Firewall replaces the interface's firewall. (A firewall that
+// goes away is sent as a whole state, never as a patch.)
 type PeerPatch struct {
-	InterfaceID string        `json:"interface_id"`
-	Remove      []string      `json:"remove,omitempty"` // peer interface ids
-	Peers       []DesiredPeer `json:"peers,omitempty"`
+	InterfaceID string           `json:"interface_id"`
+	Remove      []string         `json:"remove,omitempty"` // peer interface ids
+	Peers       []DesiredPeer    `json:"peers,omitempty"`
+	Firewall    *DesiredFirewall `json:"firewall,omitempty"`
 }
 
 // DesiredInterface is one WireGuard interface on the host.
@@ -111,7 +113,8 @@ type InterfaceStatus struct {
 	ListenPort    int          `json:"listen_port"`
 	Peers         []PeerStatus `json:"peers,omitempty"`
 	RemovedPeers  []string     `json:"removed_peers,omitempty"` // public keys, in a report with PeersSince
-	// Firewall says whether the agent enforces the interface's policy.
+	// Firewall says whether the agent enforces the interface's policy. A
+	// report with PeersSince that leaves it out keeps the last one sent.
 	Firewall *FirewallStatus `json:"firewall,omitempty"`
 }
 

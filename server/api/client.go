@@ -355,6 +355,36 @@ func (c *Client) DeleteConnection(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/connections/"+esc(id), nil, nil, nil)
 }
 
+// Rules lists access rules, by network and position.
+func (c *Client) Rules(ctx context.Context, o ListOptions) (*List[Rule], error) {
+	return get[List[Rule]](ctx, c, "/rules", o.values())
+}
+
+// Rule reads an access rule.
+func (c *Client) Rule(ctx context.Context, id string) (*Rule, error) {
+	return get[Rule](ctx, c, "/rules/"+esc(id), nil)
+}
+
+// CreateRule adds an access rule to a network's policy.
+func (c *Client) CreateRule(ctx context.Context, r *RuleRequest) (*Rule, error) {
+	return send[Rule](ctx, c, http.MethodPost, "/rules", r)
+}
+
+// UpdateRule changes the fields given in patch; a position moves the rule.
+func (c *Client) UpdateRule(ctx context.Context, id string, patch map[string]any) (*Rule, error) {
+	return send[Rule](ctx, c, http.MethodPatch, "/rules/"+esc(id), patch)
+}
+
+// DeleteRule removes an access rule.
+func (c *Client) DeleteRule(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/rules/"+esc(id), nil, nil, nil)
+}
+
+// CheckRule asks which action a network's policy takes for a flow.
+func (c *Client) CheckRule(ctx context.Context, q *RuleCheck) (*RuleVerdict, error) {
+	return send[RuleVerdict](ctx, c, http.MethodPost, "/rules/check", q)
+}
+
 // Tokens lists management tokens (without secrets).
 func (c *Client) Tokens(ctx context.Context, o ListOptions) (*List[Token], error) {
 	return get[List[Token]](ctx, c, "/tokens", o.values())

@@ -33,6 +33,9 @@ func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
 		if k < 0 {
 			return nil, fmt.Errorf("delta patches interface %q, which the state lacks", p.InterfaceID)
 		}
+		if p.Firewall != nil {
+			out.Interfaces[k].Firewall = p.Firewall
+		}
 		drop := make(map[string]bool, len(p.Remove)+len(p.Peers))
 		for _, id := range p.Remove {
 			drop[id] = true

@@ -40,6 +40,14 @@ type Rule struct {
 	Description string   `json:"description,omitempty"`
 }
 
+// RuleRequest creates a rule: a Rule whose Position is optional. Without
+// one the rule goes after the network's last; with one it goes there and
+// the rules from that position on move down one.
+type RuleRequest struct {
+	Rule
+	Position *int `json:"position,omitempty"`
+}
+
 // RuleCheck asks which action a network's policy takes for one flow.
 type RuleCheck struct {
 	NetworkID string `json:"network_id"`
@@ -60,7 +68,8 @@ type RuleVerdict struct {
 // DesiredFirewall is the compiled policy one interface enforces on traffic
 // arriving through it (to the host itself, and forwarded to its routed
 // subnets). Revision changes with every change of the network's policy or of
-// the addresses its selectors resolve to.
+// the addresses its selectors resolve to: it is a 53-bit hash of the
+// content (exact as a JavaScript number), the same on every server.
 type DesiredFirewall struct {
 	Revision      uint64 `json:"revision"`
 	DefaultAction string `json:"default_action"`

@@ -74,11 +74,14 @@ type Interface struct {
 	// Masquerade source-NATs traffic from the network to RoutedSubnets on
 	// this host, so that LAN hosts behind a gateway need no route back.
 	Masquerade bool `json:"masquerade,omitempty"`
-	// Firewall is what the host's agent last reported of the policy (observed).
-	Firewall     *FirewallStatus `json:"firewall,omitempty"`
-	PublicKey    string          `json:"public_key,omitempty"` // set only by the host's agent
-	KeyRotatedAt *time.Time      `json:"key_rotated_at,omitempty"`
-	DeviceName   string          `json:"device_name,omitempty"` // plain WireGuard device (no agent) when set
+	// Firewall is what the host's agent last reported of the policy
+	// (observed); FirewallRevision is the revision of the compiled policy
+	// the interface must enforce (derived; 0: none, everything accepted).
+	Firewall         *FirewallStatus `json:"firewall,omitempty"`
+	FirewallRevision uint64          `json:"firewall_revision,omitempty"`
+	PublicKey        string          `json:"public_key,omitempty"` // set only by the host's agent
+	KeyRotatedAt     *time.Time      `json:"key_rotated_at,omitempty"`
+	DeviceName       string          `json:"device_name,omitempty"` // plain WireGuard device (no agent) when set
 	// NextPublicKey is the key a rotation switches to; peers know it before
 	// the host switches. NextKeyIndex is the write that published it, and
 	// NextKeyReady says every peer has applied it.

@@ -13,6 +13,9 @@ type Overview struct {
 	Pending    int    `json:"hosts_pending"`
 	Interfaces int    `json:"interfaces"`
 	Devices    int    `json:"devices"`
+	// FirewallBehind counts the interfaces whose agent does not report
+	// enforcing the revision of the policy they must enforce.
+	FirewallBehind int `json:"firewall_behind"`
 }
 
 // Event records one change to the desired state.

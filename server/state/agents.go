@@ -233,6 +233,9 @@ func checkReport(r *api.StatusReport) error {
 		if len(is.RemovedPeers) > 0 && r.PeersSince == 0 {
 			return invalid(field+".removed_peers", "needs peers_since: a whole report lists the peers there are")
 		}
+		if err := checkFirewallStatus(field+".firewall", is.Firewall); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -323,6 +326,9 @@ func (s *State) Overview(p *Principal) api.Overview {
 		} else {
 			o.Interfaces++
 		}
+		if s.firewallBehind(i) {
+			o.FirewallBehind++
+		}
 	}
 	return o
 }
@@ -401,7 +407,7 @@ func (s *State) Events(ctx context.Context, p *Principal, index uint64, wait tim
 // eventResource maps an event kind to the resource whose read access shows it.
 var eventResource = map[string]string{
 	"network": "networks", "host": "hosts", "interface": "interfaces",
-	"connection": "connections", "token": "tokens", "join_token": "tokens",
+	"connection": "connections", "token": "tokens", "join_token": "tokens", "rule": "rules",
 }
 
 // eventNets fills in the networks of w's events, those of deletions
@@ -424,6 +430,10 @@ func (s *State) eventNets(w *write, before bool) {
 		case "connection":
 			if c, ok := s.conns[e.ID]; ok {
 				e.Networks = []string{c.NetworkID}
+			}
+		case "rule":
+			if r, ok := s.rules[e.ID]; ok {
+				e.Networks = []string{r.NetworkID}
 			}
 		case "join_token":
 			if j, ok := s.joins[e.ID]; ok {
@@ -570,6 +580,7 @@ func merge(kept *api.StatusReport, r api.StatusReport) *api.StatusReport {
 		if r.PeersSince != 0 {
 			if j := slices.IndexFunc(kept.Interfaces, func(o api.InterfaceStatus) bool { return o.ID == is.ID }); j >= 0 {
 				base = kept.Interfaces[j].Peers
+				is.Firewall = cmp.Or(is.Firewall, kept.Interfaces[j].Firewall)
 			}
 			if len(is.Peers) == 0 && len(is.RemovedPeers) == 0 {
 				is.Peers = base

@@ -13,7 +13,8 @@ import (
 // an agent that holds the state of index N with the peers of its networks'
 // interfaces changed since N, at a cost of O(log + those changes). A change
 // to a host's own interfaces, its networks or its connections sends the
-// whole state again, as does a base older than the log.
+// whole state again, as does a base older than the log. A changed firewall
+// (the compiled access policy) is sent as a patch of its interface.
 
 const (
 	// maxChangeLog is how many changes the log keeps: enough for 20,000
@@ -28,6 +29,7 @@ type changeLog struct {
 	start   uint64
 	limit   int                    // changes kept: maxChangeLog; tests lower it
 	wholeAt map[string]uint64      // host id -> last commit that needs its whole state sent
+	fwAt    map[string]uint64      // interface id -> last commit that changed its firewall
 	nets    map[string][]netChange // network id -> changed interfaces, oldest first
 	order   []netChange            // every change, oldest first, for trimming
 }
@@ -40,8 +42,14 @@ type netChange struct {
 }
 
 func newChangeLog(start uint64) changeLog {
-	return changeLog{start: start, limit: maxChangeLog, wholeAt: map[string]uint64{}, nets: map[string][]netChange{}}
+	return changeLog{start: start, limit: maxChangeLog, wholeAt: map[string]uint64{}, fwAt: map[string]uint64{}, nets: map[string][]netChange{}}
 }
+
+// firewall notes that commit index changed the firewall of interface iface.
+func (l *changeLog) firewall(iface string, index uint64) { l.fwAt[iface] = index }
+
+// forgetIface drops a deleted interface.
+func (l *changeLog) forgetIface(iface string) { delete(l.fwAt, iface) }
 
 // whole notes that commit index needs the host's whole state sent.
 func (l *changeLog) whole(host string, index uint64) { l.wholeAt[host] = index }
@@ -161,10 +169,16 @@ func (s *State) delta(h *api.Host, base uint64) *api.DesiredState {
 	for _, id := range s.hostIfaces[h.ID].sorted() {
 		i := s.ifaces[id]
 		ids := changed[i.NetworkID]
-		if len(ids) == 0 {
+		patch := api.PeerPatch{InterfaceID: i.ID}
+		if s.changes.fwAt[id] > base {
+			fw := s.firewalls[id]
+			if fw == nil {
+				return nil // a firewall gone is sent as a whole state
+			}
+			patch.Firewall = fw.desired
+		} else if len(ids) == 0 {
 			continue
 		}
-		patch := api.PeerPatch{InterfaceID: i.ID}
 		for _, pid := range ids.sorted() {
 			p, ok := s.ifaces[pid]
 			var conn *api.Connection

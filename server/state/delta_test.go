@@ -119,6 +119,7 @@ func checkDeltas(t *testing.T, seed uint64) {
 				i := is[rnd.IntN(len(is))]
 				_, _ = s.UpdateInterface(i.ID, func(i *api.Interface) error {
 					i.RoutedSubnets = []string{fmt.Sprintf("192.168.%d.0/24", rnd.IntN(200))}
+					i.Masquerade = rnd.IntN(3) == 0
 					return nil
 				})
 			}
@@ -187,10 +188,47 @@ func checkDeltas(t *testing.T, seed uint64) {
 			})
 		},
 	}
-	deltas := 0
+	policy := []func(){
+		func() { // a network's policy changes: a rule comes, changes or goes, or the default flips
+			k := rnd.IntN(len(nets))
+			sels := []string{"*", "role=a", "role=b", fmt.Sprintf("10.%d.0.0/17", k), "subnets:" + fmt.Sprint(rnd.Int())}
+			if hs := hosts(); len(hs) > 0 {
+				sels[4] = "subnets:" + hs[rnd.IntN(len(hs))]
+			}
+			l, _ := s.Rules(Filter{Network: nets[k]})
+			switch op := rnd.IntN(5); {
+			case op < 2 || len(l.Items) == 0:
+				_, _ = s.CreateRule(api.RuleRequest{Rule: api.Rule{NetworkID: nets[k], Action: []string{"accept", "drop"}[rnd.IntN(2)],
+					From: []string{sels[rnd.IntN(len(sels))]}, To: []string{sels[rnd.IntN(len(sels))]}, Protocol: "tcp", Ports: []string{fmt.Sprint(1 + rnd.IntN(1000))}}})
+			case op == 2:
+				r := l.Items[rnd.IntN(len(l.Items))]
+				_, _ = s.UpdateRule(r.ID, func(r *api.Rule) error {
+					r.Position, r.Ports = rnd.IntN(len(l.Items)), []string{fmt.Sprint(1 + rnd.IntN(1000))}
+					return nil
+				})
+			case op == 3:
+				_ = s.DeleteRule(l.Items[rnd.IntN(len(l.Items))].ID)
+			default:
+				_, _ = s.UpdateNetwork(nets[k], func(n *api.Network) error {
+					n.DefaultAction = []string{"accept", "drop"}[rnd.IntN(2)]
+					return nil
+				})
+			}
+		},
+		func() { // a host's labels change
+			if hs := hosts(); len(hs) > 0 {
+				_, _ = s.UpdateHost(Trusted, hs[rnd.IntN(len(hs))], func(h *api.Host) error {
+					h.Labels = map[string]string{"role": []string{"a", "b", ""}[rnd.IntN(3)]}
+					return nil
+				})
+			}
+		},
+	}
+	steps = append(steps, policy...)
+	deltas, fwPatches := 0, 0
 	for range 600 {
-		weights := []int{4, 6, 3, 1, 2, 2, 1}
-		r := rnd.IntN(19)
+		weights := []int{4, 6, 3, 1, 2, 2, 1, 3, 2}
+		r := rnd.IntN(24)
 		for k, w := range weights {
 			if r < w {
 				steps[k]()
@@ -218,6 +256,11 @@ func checkDeltas(t *testing.T, seed uint64) {
 			}
 			if got.IsDelta() {
 				deltas++
+				for _, p := range got.Patches {
+					if p.Firewall != nil {
+						fwPatches++
+					}
+				}
 				if got, err = got.Patched(base); err != nil {
 					t.Fatal(err)
 				}
@@ -228,8 +271,8 @@ func checkDeltas(t *testing.T, seed uint64) {
 			held[h] = got
 		}
 	}
-	if deltas < 100 || conns < 5 {
-		t.Fatalf("only %d deltas answered and %d connections made; the test does not exercise them", deltas, conns)
+	if deltas < 100 || conns < 5 || fwPatches < 10 {
+		t.Fatalf("only %d deltas answered (%d firewall patches) and %d connections made; the test does not exercise them", deltas, fwPatches, conns)
 	}
 }
 

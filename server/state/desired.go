@@ -155,7 +155,8 @@ func (s *State) peerEntries(self, p *api.Interface, conn *api.Connection) []api.
 }
 
 // desired builds the host's desired state; the caller holds s.mu. It costs
-// O(the host's peers).
+// O(the host's peers). Its firewalls are shared with the state: callers
+// must not change them.
 func (s *State) desired(h *api.Host) *api.DesiredState {
 	ds := &api.DesiredState{Index: s.hostIndex[h.ID], HostID: h.ID, RotateKeys: h.RotateKeys, Interfaces: []api.DesiredInterface{}}
 	for _, id := range s.hostIfaces[h.ID].sorted() {
@@ -171,6 +172,9 @@ func (s *State) desired(h *api.Host) *api.DesiredState {
 			}
 		})
 		slices.SortFunc(di.Peers, api.ComparePeers)
+		if fw := s.firewalls[id]; fw != nil {
+			di.Firewall = fw.desired // never changed: a new policy is a new one
+		}
 		ds.Interfaces = append(ds.Interfaces, di)
 	}
 	return ds

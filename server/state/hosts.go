@@ -140,7 +140,9 @@ func (s *State) UpdateHost(p *Principal, ref string, edit func(*api.Host) error)
 	if err := s.checkHost(h, old); err != nil {
 		return nil, err
 	}
-	return s.putHost(h, true)
+	// Peers reach the host at its advertised address; its name and labels
+	// are in no other host's state but through policies (recompiled).
+	return s.putHost(h, h.AdvertiseAddress != old.AdvertiseAddress)
 }
 
 func (s *State) checkHost(h, old *api.Host) error {

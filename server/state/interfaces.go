@@ -89,6 +89,10 @@ func (s *State) ifaceView(i *api.Interface) api.Interface {
 	v := *clone(i)
 	v.KeyStale = s.keyStale(i)
 	v.RotationBlocked = s.rotationBlocked(i)
+	v.FirewallRevision = revisionOf(s.firewalls[i.ID])
+	if fs := s.firewallStatus(i); fs != nil {
+		v.Firewall = new(*fs)
+	}
 	return v
 }
 
@@ -153,7 +157,7 @@ func (s *State) addInterface(w *write, h *api.Host, i api.Interface) (*api.Inter
 	if err := checkNewMeta(&i.Meta); err != nil {
 		return nil, err
 	}
-	i.NetworkID = n.ID
+	i.NetworkID, i.Firewall, i.FirewallRevision = n.ID, nil, 0
 	if h != nil {
 		i.HostID = h.ID
 		for id := range s.hostIfaces[h.ID] {
@@ -265,6 +269,9 @@ func (s *State) checkInterface(w *write, i, old *api.Interface, n *api.Network) 
 	}
 	if err := checkRoutedSubnets("routed_subnets", i.RoutedSubnets); err != nil {
 		return err
+	}
+	if i.Masquerade && (i.DeviceName != "" || len(i.RoutedSubnets) == 0) {
+		return invalid("masquerade", "needs routed subnets on a host's interface: the agent translates traffic to them")
 	}
 	if i.HostID == "" {
 		return nil
@@ -400,7 +407,7 @@ func (s *State) UpdateInterface(id string, edit func(*api.Interface) error) (*ap
 	case i.NextPublicKey != old.NextPublicKey || i.NextKeyIndex != old.NextKeyIndex || i.NextKeyReady != old.NextKeyReady:
 		return nil, invalid("next_public_key", "is set by the host's agent during a key rotation")
 	}
-	i.KeyStale = false
+	i.KeyStale, i.Firewall, i.FirewallRevision = false, nil, 0 // derived and observed
 	if i.DeviceName != "" {
 		if err := checkObjectName("device_name", i.DeviceName, "a device name"); err != nil {
 			return nil, err

@@ -69,6 +69,9 @@ func (s *State) CreateNetwork(n api.Network) (*api.Network, error) {
 	if n.MTU == 0 {
 		n.MTU = DefaultMTU
 	}
+	if n.DefaultAction == "" {
+		n.DefaultAction = api.ActionAccept
+	}
 	if n.HubInterfaceID != "" {
 		return nil, invalid("hub_interface_id", "set it once the network has interfaces")
 	}
@@ -141,6 +144,11 @@ func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
 	case api.TopologyNone, api.TopologyMesh, api.TopologyHub:
 	default:
 		return invalid("topology", "%q is not one of none, mesh, hub", n.Topology)
+	}
+	switch n.DefaultAction {
+	case api.ActionAccept, api.ActionDrop:
+	default:
+		return invalid("default_action", "%q is not accept or drop", n.DefaultAction)
 	}
 	if n.HubInterfaceID != "" {
 		if n.Topology != api.TopologyHub {
@@ -262,7 +270,7 @@ func rebit(addrs []string, n *api.Network) bool {
 	return changed
 }
 
-// DeleteNetwork removes a network with its interfaces and connections.
+// DeleteNetwork removes a network with its interfaces, connections and rules.
 func (s *State) DeleteNetwork(ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -274,6 +282,9 @@ func (s *State) DeleteNetwork(ref string) error {
 	w.nets.add(n.ID)
 	for _, id := range s.netIfaces[n.ID].sorted() {
 		s.deleteInterface(w, s.ifaces[id])
+	}
+	for _, r := range s.netRules[n.ID] {
+		w.del(store.KindRules, r.ID, "")
 	}
 	w.del(store.KindNetworks, n.ID, n.Name)
 	return w.commit()

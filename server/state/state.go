@@ -5,6 +5,7 @@
 package state
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -54,6 +55,10 @@ type State struct {
 	keyOwner   map[netKey]string // (network, public or next key) -> interface id
 	conns      map[string]*api.Connection
 	ifaceConns map[string]set // interface id -> connection ids
+	rules      map[string]*api.Rule
+	netRules   map[string][]*api.Rule // network id -> its rules by position
+	rulesDirty set                    // networks whose netRules need sorting
+	firewalls  map[string]*firewall   // interface id -> compiled policy, when it has one
 	tokens     map[string]*tokenRecord
 	joins      map[string]*joinRecord
 	creds      map[string]*credRecord // host id -> credential
@@ -73,6 +78,15 @@ type State struct {
 type set map[string]struct{}
 
 func (s set) add(id string) { s[id] = struct{}{} }
+
+// setOf returns a set of ids.
+func setOf(ids []string) set {
+	out := make(set, len(ids))
+	for _, id := range ids {
+		out.add(id)
+	}
+	return out
+}
 
 // sorted returns the members in order.
 func (s set) sorted() []string { return slices.Sorted(maps.Keys(s)) }
@@ -95,6 +109,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		hosts: map[string]*api.Host{}, hostByName: map[string]string{},
 		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, netDevices: map[string]set{}, hostIfaces: map[string]set{}, keyOwner: map[netKey]string{},
 		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
+		rules: map[string]*api.Rule{}, netRules: map[string][]*api.Rule{}, rulesDirty: set{}, firewalls: map[string]*firewall{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
 		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
 		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}),
@@ -125,6 +140,8 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		s.hostIndex[id] = s.index
 	}
 	s.changes = newChangeLog(s.index)
+	s.sortRules()
+	s.recompile(setOf(slices.Collect(maps.Keys(s.networks))), 0)
 	return s, nil
 }
 
@@ -146,6 +163,8 @@ func decode(kind string, raw []byte) (any, error) {
 		v = &joinRecord{}
 	case store.KindCredentials:
 		v = &credRecord{}
+	case store.KindRules:
+		v = &api.Rule{}
 	default:
 		return nil, nil
 	}
@@ -212,6 +231,8 @@ func eventKind(kind string) string {
 		return "token"
 	case store.KindJoinTokens:
 		return "join_token"
+	case store.KindRules:
+		return "rule"
 	}
 	return ""
 }
@@ -253,16 +274,21 @@ func (w *write) commit() error {
 		return fmt.Errorf("persisting change: %w", err)
 	}
 	affected := s.affectedHosts(w)
+	policies := s.policyNets(w)
 	s.record(w)
 	s.eventNets(w, true)
 	for _, c := range w.changes {
 		s.apply(c)
 	}
+	s.sortRules()
 	s.eventNets(w, false)
 	for h := range s.affectedHosts(w) {
 		affected.add(h)
 	}
 	s.record(w)
+	for h := range s.recompile(policies, w.index) {
+		affected.add(h)
+	}
 	s.index = w.index
 	s.wakeMu.Lock()
 	woken := 0
@@ -349,6 +375,7 @@ func (s *State) apply(c change) {
 			return
 		}
 		n := c.val.(*api.Network)
+		n.DefaultAction = cmp.Or(n.DefaultAction, api.ActionAccept) // stored before policies existed
 		s.networks[c.id] = n
 		s.netByName[n.Name] = n.ID
 		s.rebuildPools(n)
@@ -385,6 +412,8 @@ func (s *State) apply(c change) {
 		delete(s.waiting, c.id)
 		if c.val == nil {
 			delete(s.ifaces, c.id)
+			delete(s.firewalls, c.id)
+			s.changes.forgetIface(c.id)
 			return
 		}
 		i := c.val.(*api.Interface)
@@ -414,6 +443,14 @@ func (s *State) apply(c change) {
 		s.conns[c.id] = cn
 		index(s.ifaceConns, cn.A.InterfaceID, c.id)
 		index(s.ifaceConns, cn.B.InterfaceID, c.id)
+	case store.KindRules:
+		if old, ok := s.rules[c.id]; ok {
+			s.rulesDirty.add(old.NetworkID)
+		}
+		setOrDelete(s.rules, c)
+		if r, ok := s.rules[c.id]; ok {
+			s.rulesDirty.add(r.NetworkID)
+		}
 	case store.KindTokens:
 		setOrDelete(s.tokens, c)
 	case store.KindJoinTokens:

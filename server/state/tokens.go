@@ -24,7 +24,7 @@ const (
 )
 
 // Resource kinds that policies name.
-var Resources = []string{"networks", "hosts", "interfaces", "connections", "tokens", "metrics"}
+var Resources = []string{"networks", "hosts", "interfaces", "connections", "rules", "tokens", "metrics"}
 
 // Access levels; write implies read.
 const (

@@ -169,10 +169,37 @@ func (g *gen) union(u Union) error {
 	return nil
 }
 
+// jsonNames lists the JSON names of the fields of struct t, with those of
+// its embedded structs when deep.
+func jsonNames(t reflect.Type, deep bool) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch st := f.Type; {
+		case name == "-":
+		case f.Anonymous && name == "" && (st.Kind() == reflect.Struct || st.Kind() == reflect.Pointer && st.Elem().Kind() == reflect.Struct):
+			if deep {
+				if st.Kind() == reflect.Pointer {
+					st = st.Elem()
+				}
+				out = append(out, jsonNames(st, true)...)
+			}
+		case !f.IsExported():
+		case name == "":
+			out = append(out, f.Name)
+		default:
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 func (g *gen) declare(t reflect.Type) error {
 	base, args, _ := g.splitName(t)
 	var extends []string
 	var fields bytes.Buffer
+	own := jsonNames(t, false)
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -189,6 +216,16 @@ func (g *gen) declare(t reflect.Type) error {
 				ts, ok := g.names[st]
 				if !ok {
 					return fmt.Errorf("%s embeds %s, which is not declared", t.Name(), st)
+				}
+				// Fields this struct declares again hide the embedded ones.
+				var hidden []string
+				for _, n := range jsonNames(st, true) {
+					if slices.Contains(own, n) {
+						hidden = append(hidden, "'"+n+"'")
+					}
+				}
+				if len(hidden) > 0 {
+					ts = fmt.Sprintf("Omit<%s, %s>", ts, strings.Join(hidden, " | "))
 				}
 				extends = append(extends, ts)
 				continue

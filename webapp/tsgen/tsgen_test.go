@@ -60,6 +60,12 @@ type Page[E any] struct {
 	Total int `json:"total"`
 }
 
+// Shadow declares a field of its embedded struct again.
+type Shadow struct {
+	Thing
+	ID *string `json:"id,omitempty"`
+}
+
 type marshals struct {
 	A netip.Addr `json:"a"`
 }
@@ -78,7 +84,7 @@ func config() Config {
 		Header:    "Test output.",
 		Sources:   []string{"tsgen_test.go"},
 		Unions:    []Union{{Name: "Color", Prefix: "Color"}},
-		Types:     []any{Base{}, Thing{}, Page[T]{}},
+		Types:     []any{Base{}, Thing{}, Page[T]{}, Shadow{}},
 		Fields:    map[string]string{"Thing.color": "Color"},
 	}
 }
@@ -137,6 +143,11 @@ export interface Page<T> {
   /** Total counts them. */
   total: number;
 }
+
+/** Shadow declares a field of its embedded struct again. */
+export interface Shadow extends Omit<Thing, 'id'> {
+  id?: string | null;
+}
 `
 	if diff := cmp.Diff(strings.Split(want, "\n"), strings.Split(string(got), "\n")); diff != "" {
 		t.Errorf("Generate (-want +got):\n%s", diff)
@@ -149,8 +160,10 @@ func TestGenerateErrors(t *testing.T) {
 		edit    func(*Config)
 		wantErr string
 	}{
-		{"referenced type not declared", func(c *Config) { c.Types, c.Skip = []any{undeclared{}}, []string{"Base", "Thing", "Page"} }, "undeclared.B: type tsgen.Base is not declared"},
-		{"embedded type not declared", func(c *Config) { c.Types, c.Skip = []any{embedsUndeclared{}}, []string{"Base", "Thing", "Page"} }, "embedsUndeclared embeds tsgen.Base, which is not declared"},
+		{"referenced type not declared", func(c *Config) { c.Types, c.Skip = []any{undeclared{}}, []string{"Base", "Thing", "Page", "Shadow"} }, "undeclared.B: type tsgen.Base is not declared"},
+		{"embedded type not declared", func(c *Config) {
+			c.Types, c.Skip = []any{embedsUndeclared{}}, []string{"Base", "Thing", "Page", "Shadow"}
+		}, "embedsUndeclared embeds tsgen.Base, which is not declared"},
 		{"field override names no field", func(c *Config) { c.Fields["Thing.nope"] = "string" }, `Fields["Thing.nope"] names no declared field`},
 		{"source struct left out", func(c *Config) { c.Types = c.Types[:2] }, "struct type Page of the sources is neither declared nor skipped"},
 		{"union without constants", func(c *Config) { c.Unions = append(c.Unions, Union{Name: "Size", Prefix: "Size"}) }, "no string constant named Size*"},

@@ -93,8 +93,13 @@ export interface Interface extends Meta {
    * this host, so that LAN hosts behind a gateway need no route back.
    */
   masquerade?: boolean;
-  /** Firewall is what the host's agent last reported of the policy (observed). */
+  /**
+   * Firewall is what the host's agent last reported of the policy
+   * (observed); FirewallRevision is the revision of the compiled policy
+   * the interface must enforce (derived; 0: none, everything accepted).
+   */
   firewall?: FirewallStatus | null;
+  firewall_revision?: number;
   /** set only by the host's agent */
   public_key?: string;
   key_rotated_at?: string | null;
@@ -215,6 +220,11 @@ export interface Overview {
   hosts_pending: number;
   interfaces: number;
   devices: number;
+  /**
+   * FirewallBehind counts the interfaces whose agent does not report
+   * enforcing the revision of the policy they must enforce.
+   */
+  firewall_behind: number;
 }
 
 /** Event records one change to the desired state. */
@@ -369,15 +379,17 @@ export interface DesiredState {
 }
 
 /**
- * PeerPatch changes the peers of one interface of a delta's base state:
- * the entries of every peer interface named in Remove or in Peers go, then
- * Peers are added.
+ * PeerPatch changes one interface of a delta's base state: the entries of
+ * every peer interface named in Remove or in Peers go, then Peers are
+ * added; a Firewall replaces the interface's firewall. (A firewall that
+ * goes away is sent as a whole state, never as a patch.)
  */
 export interface PeerPatch {
   interface_id: string;
   /** peer interface ids */
   remove?: string[];
   peers?: DesiredPeer[];
+  firewall?: DesiredFirewall | null;
 }
 
 /** DesiredInterface is one WireGuard interface on the host. */
@@ -455,7 +467,10 @@ export interface InterfaceStatus {
   peers?: PeerStatus[];
   /** public keys, in a report with PeersSince */
   removed_peers?: string[];
-  /** Firewall says whether the agent enforces the interface's policy. */
+  /**
+   * Firewall says whether the agent enforces the interface's policy. A
+   * report with PeersSince that leaves it out keeps the last one sent.
+   */
   firewall?: FirewallStatus | null;
 }
 
@@ -498,6 +513,15 @@ export interface Rule extends Meta {
   description?: string;
 }
 
+/**
+ * RuleRequest creates a rule: a Rule whose Position is optional. Without
+ * one the rule goes after the network's last; with one it goes there and
+ * the rules from that position on move down one.
+ */
+export interface RuleRequest extends Omit<Rule, 'position'> {
+  position?: number | null;
+}
+
 /** RuleCheck asks which action a network's policy takes for one flow. */
 export interface RuleCheck {
   network_id: string;
@@ -524,7 +548,8 @@ export interface RuleVerdict {
  * DesiredFirewall is the compiled policy one interface enforces on traffic
  * arriving through it (to the host itself, and forwarded to its routed
  * subnets). Revision changes with every change of the network's policy or of
- * the addresses its selectors resolve to.
+ * the addresses its selectors resolve to: it is a 53-bit hash of the
+ * content (exact as a JavaScript number), the same on every server.
  */
 export interface DesiredFirewall {
   revision: number;
