@@ -11,7 +11,8 @@
 //
 // The agent never tears tunnels down because the server is unreachable: it
 // applies the last desired state saved on disk at start and keeps repairing
-// drift from it until the server answers again.
+// drift from it until the server answers again. Likewise, access policies
+// stay in force when the agent stops or the server is down.
 package agent
 
 import (
@@ -123,6 +124,12 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 	if err := m.register(cfg.Metrics, b.Name()); err != nil {
 		return nil, fmt.Errorf("agent metrics: %w", err)
 	}
+	rec.fw, rec.fwErr = cfg.Firewall, nil
+	if rec.fw == nil {
+		if rec.fw, rec.fwErr = platform.NewFirewall(log); rec.fwErr != nil {
+			log.Warn("access policies will not be enforced on this host", "reason", rec.fwErr)
+		}
+	}
 	return &agent{
 		metrics:    m,
 		http:       hc,
@@ -153,6 +160,9 @@ func (a *agent) run(ctx context.Context) error {
 		a.log.Warn("the server address is plain HTTP off this machine: the host credential and desired state cross the network in clear; use https://", "server", a.cfg.Server)
 	}
 	defer a.http.CloseIdleConnections()
+	if a.cfg.Firewall == nil && a.rec.fw != nil {
+		defer a.rec.fw.Close() // the rules stay in force
+	}
 	if a.ident != nil {
 		a.restore(ctx)
 	} else {

@@ -79,6 +79,10 @@ type Config struct {
 	// default, 24h; any negative value (KeyRotationDisabled) disables the
 	// schedule. The drago agent command maps its flag's 0 to disabled.
 	KeyRotationInterval time.Duration
+	// Firewall enforces the interfaces' access policies; nil means the
+	// host's, platform.NewFirewall (nf_tables on Linux). Where the host has
+	// none, the agent reports policies as not enforced, and why.
+	Firewall platform.Firewall
 	// Metrics, when set, receives the agent's Prometheus collectors
 	// (agent/metrics.go); the caller serves them.
 	Metrics prometheus.Registerer

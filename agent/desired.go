@@ -25,6 +25,12 @@ type wantInterface struct {
 	ListenPort int            // 0: any port
 	MTU        int            // 0: leave the link's MTU alone
 	Peers      []wantPeer     // sorted by public key (api.CompareKeyBytes), unique
+
+	// FirewallSrc is the interface's access policy as received, nil for
+	// none; Firewall is it parsed, or FirewallErr why it does not parse.
+	FirewallSrc *api.DesiredFirewall
+	Firewall    *platform.FirewallPolicy
+	FirewallErr error
 }
 
 // wantPeer is one desired peer.
@@ -43,7 +49,8 @@ type wantPeer struct {
 // peers that did not change from cache when it is not nil. A malformed
 // interface fails whole; a bad peer is only left out, and skipped says why
 // (see parsedPeers.usable): one bad peer never blocks the others, nor the
-// interface's addresses and routes.
+// interface's addresses and routes. A malformed access policy is kept in
+// w.FirewallErr: the rules in force stay, and the host reports why.
 func parseInterface(d api.DesiredInterface, cache *peerCache) (w wantInterface, skipped []error, err error) {
 	w = wantInterface{ID: d.ID, Name: d.Name, ListenPort: d.ListenPort, MTU: d.MTU}
 	if !validID.MatchString(d.ID) {
@@ -68,6 +75,8 @@ func parseInterface(d api.DesiredInterface, cache *peerCache) (w wantInterface, 
 		w.Addresses = append(w.Addresses, p)
 	}
 	w.Addresses = sortPrefixes(w.Addresses)
+	w.FirewallSrc = d.Firewall
+	w.Firewall, w.FirewallErr = platform.ParseFirewall(d.Firewall)
 	w.Peers, skipped = cache.parsePeers(d).usable()
 	return w, skipped, nil
 }

@@ -45,6 +45,13 @@ type reconciler struct {
 	// full reconcile (the agent's drift check) looks for. A failure drops
 	// the interface's entry.
 	synced map[string]syncedInterface
+
+	// fw enforces the interfaces' access policies; nil when the host
+	// cannot, and fwErr says why. firewalls holds, per interface name, what
+	// the agent knows of its policy on the host (firewall.go).
+	fw        platform.Firewall
+	fwErr     error
+	firewalls map[string]firewallState
 }
 
 // syncedInterface is an interface as applied, with its private key.
@@ -59,12 +66,14 @@ func newReconciler(b platform.Backend, dir *dataDir, log *slog.Logger) (*reconci
 		return nil, err
 	}
 	return &reconciler{
-		b:      b,
-		dir:    dir,
-		keys:   &keyStore{dir: dir.keysDir()},
-		owned:  owned,
-		log:    log,
-		synced: map[string]syncedInterface{},
+		b:         b,
+		dir:       dir,
+		keys:      &keyStore{dir: dir.keysDir()},
+		owned:     owned,
+		log:       log,
+		synced:    map[string]syncedInterface{},
+		fwErr:     fmt.Errorf("%w: no firewall given", platform.ErrFirewallUnsupported),
+		firewalls: map[string]firewallState{},
 		lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		},
@@ -129,7 +138,13 @@ func (r *reconciler) run(ctx context.Context, ds *api.DesiredState, full bool) (
 		res.Ops += n
 		if skipped {
 			res.Skipped++
+			continue // not drago's interface: nor are its rules
 		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("interface %s: %w", w.Name, err))
+		}
+		n, err = r.reconcileFirewall(w, full)
+		res.Ops += n
 		if err != nil {
 			errs = append(errs, fmt.Errorf("interface %s: %w", w.Name, err))
 		}
@@ -340,7 +355,7 @@ func (r *reconciler) applyKey(name string, key wgtypes.Key) error {
 }
 
 // removeUnwanted deletes the interfaces drago created that are no longer
-// desired: not named by a valid desired interface and not belonging to one
+// desired, and their access policies: not named by a valid desired interface and not belonging to one
 // skipped as malformed. Interfaces drago did not create are never touched.
 func (r *reconciler) removeUnwanted(names, skipped map[string]bool) (int, error) {
 	var errs []error
@@ -352,6 +367,11 @@ func (r *reconciler) removeUnwanted(names, skipped map[string]bool) (int, error)
 		}
 		n++
 		delete(r.synced, name)
+		// The rules go first: an interface left owned is retried.
+		if err := r.removeFirewall(name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if err := r.b.DeleteDevice(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("deleting interface %s: %w", name, err))
 			continue

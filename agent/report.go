@@ -63,7 +63,8 @@ func saysNothingNew(base, d *api.StatusReport) bool {
 	for k, is := range d.Interfaces {
 		b := base.Interfaces[k]
 		if is.ID != b.ID || is.PublicKey != b.PublicKey || is.NextPublicKey != b.NextPublicKey ||
-			is.ListenPort != b.ListenPort || len(is.Peers) > 0 || len(is.RemovedPeers) > 0 {
+			is.ListenPort != b.ListenPort || len(is.Peers) > 0 || len(is.RemovedPeers) > 0 ||
+			(is.Firewall == nil) != (b.Firewall == nil) || (is.Firewall != nil && *is.Firewall != *b.Firewall) {
 			return false
 		}
 	}

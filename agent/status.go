@@ -81,8 +81,8 @@ func (r *reconciler) reader(counters bool) deviceReader {
 	}
 }
 
-// statusFrom reports each desired interface that has a key: its public key
-// and, from the device read gives (drago's own), the observed listen port
+// statusFrom reports each desired interface that has a key: its public key,
+// whether its access policy is in force and, from the device read gives (drago's own), the observed listen port
 // and its peers.
 func (r *reconciler) statusFrom(ds *api.DesiredState, read deviceReader) []api.InterfaceStatus {
 	out := []api.InterfaceStatus{}
@@ -91,7 +91,8 @@ func (r *reconciler) statusFrom(ds *api.DesiredState, read deviceReader) []api.I
 		if err != nil {
 			continue // not created yet
 		}
-		st := api.InterfaceStatus{ID: w.ID, PublicKey: k.CurrentPublic.String(), ListenPort: w.ListenPort}
+		st := api.InterfaceStatus{ID: w.ID, PublicKey: k.CurrentPublic.String(), ListenPort: w.ListenPort,
+			Firewall: r.firewallStatus(w)}
 		if k.staged() {
 			st.NextPublicKey = k.NextPublic.String()
 		}

@@ -87,6 +87,9 @@ func startAgent(t *testing.T, cfg Config, b *platformtest.Recorder, tune func(*a
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if cfg.Firewall == nil {
+		cfg.Firewall = platformtest.NewFirewall() // never the host's
+	}
 	a, err := newAgent(cfg, b, log)
 	if err != nil {
 		t.Fatal(err)

@@ -25,8 +25,6 @@ type Firewall interface {
 	Apply(iface string, p *FirewallPolicy) (FirewallOps, error)
 	// Remove deletes everything drago installed for iface; no-op if none.
 	Remove(iface string) (FirewallOps, error)
-	// Interfaces lists the interfaces that have rules installed.
-	Interfaces() ([]string, error)
 	// RemoveAll deletes every rule drago installed, for every interface.
 	RemoveAll() error
 	// Close releases the firewall; the rules stay in force.

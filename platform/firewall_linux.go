@@ -179,24 +179,6 @@ func (f *nftFirewall) Remove(iface string) (FirewallOps, error) {
 	return b.ops, nil
 }
 
-func (f *nftFirewall) Interfaces() ([]string, error) {
-	chains, err := f.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return nil, fmt.Errorf("listing chains: %w", err)
-	}
-	var out []string
-	for _, c := range chains {
-		if c.Table.Name != nftTable.Name {
-			continue
-		}
-		if iface, ok := strings.CutSuffix(c.Name, "-"+chainPolicy); ok && api.CheckInterfaceName(iface) == nil {
-			out = append(out, iface)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
 func (f *nftFirewall) RemoveAll() error {
 	tables, err := f.conn.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/drago-wg/drago/packaging/systemd"
+	"github.com/drago-wg/drago/platform"
 )
 
 // Service statuses that drago service status prints.
@@ -85,7 +86,8 @@ agent keeps only CAP_NET_ADMIN; the server runs as the user drago, created if
 missing) and logs go to the journal. Without systemd, kardianos/service writes
 an init script (logs in /var/log/drago-<role>.{log,err}). On Windows, logs go
 to the event log. Uninstall stops the service and removes everything install
-wrote; the state in /var/lib/drago stays.
+wrote and, for the agent, its access-policy rules (the nftables table inet
+drago); the state in /var/lib/drago stays. Stopping the agent leaves them.
 
 Example:
   sudo drago service install -agent -config /etc/drago/agent.hcl
@@ -161,6 +163,24 @@ var serviceExamples = map[string]string{
 	"status":    "  drago service status -server\n  drago service status -agent -json",
 }
 
+// removeFirewall deletes the access-policy rules the agent installed (on
+// Linux, the table inet drago); an agent stop leaves them in force, an
+// uninstall does not. A host that enforces no policy has none to remove.
+func removeFirewall() error {
+	fw, err := platform.NewFirewall(nil)
+	if errors.Is(err, platform.ErrFirewallUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer fw.Close()
+	if err := fw.RemoveAll(); err != nil {
+		return fmt.Errorf("removing the agent's firewall rules: %w", err)
+	}
+	return nil
+}
+
 // executable returns the absolute path of the running binary.
 func executable() (string, error) {
 	exe, err := os.Executable()
@@ -187,6 +207,11 @@ func serviceVerb(e *env, m serviceManager, spec serviceSpec, verb string, asJSON
 	case "uninstall":
 		if err := m.Uninstall(); err != nil {
 			return fmt.Errorf("uninstalling %s: %w", spec.name, err)
+		}
+		if spec.role == "agent" {
+			if err := removeFirewall(); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(e.stdout, "Uninstalled %s.\n", spec.name)
 	case "start", "stop", "restart":
