@@ -26,10 +26,22 @@ type testServer struct {
 
 func startServer(t *testing.T, dir string) *testServer {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
+	return startServerWith(t, Config{DataDir: dir})
+}
+
+// startServerWith starts a server with cfg; the address, data dir and
+// heartbeat grace default to a free loopback port, a temp dir and 2s.
+func startServerWith(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
 	}
-	srv, root, err := New(Config{Addr: "127.0.0.1:0", DataDir: dir, HeartbeatGrace: 2 * time.Second}, discardLogger())
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.HeartbeatGrace == 0 {
+		cfg.HeartbeatGrace = 2 * time.Second
+	}
+	dir := cfg.DataDir
+	srv, root, err := New(cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/drago-wg/drago/server/api"
 	"github.com/drago-wg/drago/server/state"
+	"github.com/drago-wg/drago/server/store"
 )
 
 // maxBody bounds a request body; larger ones get 413.
@@ -161,7 +163,34 @@ func (s *Server) serve(rt route, req *request) (any, error) {
 	if err := req.readBody(limit); err != nil {
 		return nil, err
 	}
-	return rt.handle(req)
+	return s.handle(rt, req)
+}
+
+// maxStaleRetries bounds how often a write that another server's write
+// overtook is retried.
+const maxStaleRetries = 10
+
+// handle calls the route. A server cut off from a shared store answers
+// nothing from memory (it may be stale); a write that another server's
+// write overtook runs again once this server has caught up.
+func (s *Server) handle(rt route, req *request) (any, error) {
+	if rt.auth != authNone {
+		if err := s.state.Healthy(); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := rt.handle(req)
+		if !errors.Is(err, state.ErrStale) || attempt == maxStaleRetries {
+			return v, err
+		}
+		// A random pause, growing with the attempts, lets one of the
+		// servers competing for the next index win.
+		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6))))
+		if err := s.state.CatchUp(req.Context()); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // maxRef bounds a path reference (a name or id).
@@ -485,7 +514,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			status = http.StatusConflict
 		case errors.Is(err, state.ErrForbidden):
 			status = http.StatusForbidden
+		case errors.Is(err, state.ErrStale):
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
 		}
+	case errors.Is(err, store.ErrUnavailable):
+		s.log.Warn("request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		status, body = http.StatusServiceUnavailable, api.ErrorDetail{Message: "this server cannot reach its state store (etcd): use another server or retry later"}
+		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, context.Canceled):
 		return
 	default:

@@ -26,7 +26,10 @@ func (s *Server) routes() []route {
 		return route{method: method, path: path, auth: authManagement, resource: resource, access: access, summary: summary, handle: h}
 	}
 	return []route{
-		{method: "GET", path: "/health", summary: "Server health (no auth)", answer: api.Health{}, handle: func(*request) (any, error) {
+		{method: "GET", path: "/health", summary: "Server health (no auth); 503 while the server is cut off from its store (etcd)", answer: api.Health{}, handle: func(*request) (any, error) {
+			if err := st.Healthy(); err != nil {
+				return nil, err
+			}
 			return api.Health{Status: "ok", Version: api.Version}, nil
 		}},
 		{method: "GET", path: "/openapi.json", summary: "This API's OpenAPI 3 document (no auth)", answer: map[string]any{}, handle: func(*request) (any, error) {

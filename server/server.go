@@ -143,6 +143,7 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 		err = writeSecret(filepath.Join(cfg.DataDir, RootTokenFile), root)
 	}
 	if err != nil {
+		s.state.Close()
 		st.Close()
 		return nil, "", fmt.Errorf("creating root token: %w", err)
 	}
@@ -155,6 +156,7 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
+			s.state.Close()
 			st.Close()
 			return nil, "", fmt.Errorf("loading TLS key pair: %w", err)
 		}
@@ -269,6 +271,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			err = s.http.Close()
 		}
 	}
+	s.state.Close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
@@ -283,5 +286,6 @@ func (s *Server) Close() error {
 	if s.mln != nil {
 		s.mln.Close()
 	}
+	s.state.Close()
 	return s.store.Close()
 }

@@ -23,10 +23,25 @@ func fleet(tb testing.TB, nets, size int, topology string) (*State, [][]string) 
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	s := openState(tb, st)
+	return s, addFleet(tb, s, nets, size, topology)
+}
+
+// openState opens a state on st, closed at the end of the test.
+func openState(tb testing.TB, st store.Store) *State {
+	tb.Helper()
 	s, err := Open(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// addFleet adds nets networks of size registered hosts with published keys
+// to s and returns the hosts' ids by network.
+func addFleet(tb testing.TB, s *State, nets, size int, topology string) [][]string {
+	tb.Helper()
 	hosts := make([][]string, nets)
 	for n := range nets {
 		net, err := s.CreateNetwork(api.Network{Name: fmt.Sprintf("n%d", n), IPv4Range: fmt.Sprintf("10.%d.0.0/16", n), Topology: topology})
@@ -53,7 +68,7 @@ func fleet(tb testing.TB, nets, size int, topology string) (*State, [][]string) 
 			}
 		}
 	}
-	return s, hosts
+	return hosts
 }
 
 // BenchmarkDesiredState1000Mesh builds one host's desired state in a

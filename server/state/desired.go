@@ -187,6 +187,13 @@ func (s *State) desired(h *api.Host) *api.DesiredState {
 func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, wait time.Duration, delta bool) (*api.DesiredState, error) {
 	s.live.begin(hostID)
 	defer func() { s.live.end(hostID, s.opts.Now()) }()
+	if s.follow != nil && index > s.Index() {
+		// An agent that moved from a server further ahead: catch up rather
+		// than answer with an older state.
+		if err := s.CatchUp(ctx); err != nil {
+			return nil, err
+		}
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {

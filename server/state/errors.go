@@ -11,6 +11,9 @@ var (
 	ErrNotFound  = errors.New("not found")
 	ErrConflict  = errors.New("conflict")
 	ErrForbidden = errors.New("forbidden")
+	// ErrStale is a write refused because another server wrote first; it
+	// succeeds when retried after CatchUp.
+	ErrStale = errors.New("stale")
 )
 
 // Error is a failed operation that a caller can act on: its class, the field

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -73,6 +74,7 @@ type State struct {
 	live       liveness       // agents' blocking queries, as signs of life
 	events     []api.Event    // ring of recent changes, oldest first
 	eventWake  chan struct{}
+	follow     *follow // set when other servers write the store too
 }
 
 type set map[string]struct{}
@@ -95,7 +97,8 @@ type netPools struct{ v4, v6 *ipam.Pool }
 
 const maxEvents = 1000
 
-// Open loads the state from st.
+// Open loads the state from st. When st is written by other servers too
+// (etcd), the state then follows their commits until Close.
 func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	if opts.HeartbeatGrace <= 0 {
 		opts.HeartbeatGrace = 45 * time.Second
@@ -114,8 +117,12 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
 		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}),
 	}
+	var rev int64
 	err := st.View(func(tx store.Tx) error {
 		s.index = tx.Index()
+		if r, ok := tx.(revisioned); ok {
+			rev = r.Revision()
+		}
 		for _, kind := range store.Kinds {
 			err := tx.ForEach(kind, func(id string, raw []byte) error {
 				v, err := decode(kind, raw)
@@ -142,6 +149,9 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	s.changes = newChangeLog(s.index)
 	s.sortRules()
 	s.recompile(setOf(slices.Collect(maps.Keys(s.networks))), 0)
+	if f, ok := st.(follower); ok {
+		s.startFollowing(f, rev)
+	}
 	return s, nil
 }
 
@@ -248,14 +258,22 @@ func (w *write) meta(m *api.Meta) {
 }
 
 // commit persists the write and applies it in memory, then wakes the agents
-// whose desired state changed and the event watchers.
+// whose desired state changed and the event watchers. With a store other
+// servers write (etcd), it fails with ErrStale if one of them wrote since
+// this server's memory was last brought up to date.
 func (w *write) commit() error {
 	s := w.s
 	if len(w.changes) == 0 {
 		return nil
 	}
+	if err := s.healthy(); err != nil {
+		return err
+	}
 	start := time.Now()
 	err := s.store.Update(func(tx store.Tx) error {
+		if got := tx.Index(); got != w.index-1 {
+			return &Error{Class: ErrStale, Message: fmt.Sprintf("the state changed on another server (index %d, this server has %d): retry", got, w.index-1)}
+		}
 		for _, c := range w.changes {
 			var err error
 			if c.val == nil {
@@ -270,9 +288,23 @@ func (w *write) commit() error {
 		return tx.SetIndex(w.index)
 	})
 	txTime := time.Since(start)
+	if errors.Is(err, ErrStale) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("persisting change: %w", err)
 	}
+	woken := s.applyWrite(w)
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(txTime, woken)
+	}
+	return nil
+}
+
+// applyWrite applies a committed write in memory, wakes the agents whose
+// desired state it changed and the event watchers, and returns how many
+// agents it woke; the caller holds s.mu for writing.
+func (s *State) applyWrite(w *write) int {
 	affected := s.affectedHosts(w)
 	policies := s.policyNets(w)
 	s.record(w)
@@ -304,9 +336,6 @@ func (w *write) commit() error {
 		}
 	}
 	s.wakeMu.Unlock()
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(txTime, woken)
-	}
 	if len(w.events) > 0 {
 		s.events = append(s.events, w.events...)
 		if n := len(s.events) - maxEvents; n > 0 {
@@ -315,7 +344,7 @@ func (w *write) commit() error {
 		close(s.eventWake)
 		s.eventWake = make(chan struct{})
 	}
-	return nil
+	return woken
 }
 
 // affectedHosts lists the hosts whose desired state depends on what w touched.

@@ -42,6 +42,10 @@ const (
 // or cut off): the write or read did not happen, or its outcome is unknown.
 var ErrUnavailable = errors.New("store unavailable")
 
+// ErrCompacted is returned by Watch when the revision to watch from is no
+// longer in etcd's history.
+var ErrCompacted = errors.New("store history compacted")
+
 // ErrConflict is returned by Update when fn kept conflicting with writes of
 // other servers for maxAttempts tries.
 var ErrConflict = errors.New("write conflict")
@@ -458,3 +462,101 @@ func (t *etcdTx) compares() []clientv3.Cmp {
 	}
 	return cmps
 }
+
+// Change is one key a commit wrote (Value set) or deleted (Value nil).
+type Change struct {
+	Kind, ID string
+	Value    []byte
+}
+
+// Commit is one transaction committed to an etcd store, as Watch sees it.
+type Commit struct {
+	// Revision is the etcd revision of the commit.
+	Revision int64
+	// Index is the modify index the commit set; 0 if it set none.
+	Index uint64
+	// Changes are the objects written or deleted, in key order.
+	Changes []Change
+}
+
+// Revision returns the cluster's current revision (a linearizable read).
+func (s *EtcdStore) Revision(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.metaKey(string(indexKey)), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Watch calls commit with every commit under the prefix after revision
+// after, in revision order, and progress with the revision up to which
+// every commit was delivered, until ctx ends or the watch fails (with
+// ErrCompacted when after is no longer in etcd's history).
+// RequestProgress asks for a progress call.
+func (s *EtcdStore) Watch(ctx context.Context, after int64, commit func(Commit), progress func(rev int64)) error {
+	ctx = clientv3.WithRequireLeader(ctx)
+	wch := s.cli.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(after+1), clientv3.WithProgressNotify())
+	for resp := range wch {
+		if err := resp.Err(); errors.Is(err, rpctypes.ErrCompacted) {
+			return fmt.Errorf("%w: watching from revision %d: %w", ErrCompacted, after+1, err)
+		} else if err != nil {
+			return unavailable(err)
+		}
+		if resp.IsProgressNotify() {
+			progress(resp.Header.Revision)
+			continue
+		}
+		var c *Commit
+		for _, ev := range resp.Events {
+			if c != nil && ev.Kv.ModRevision != c.Revision {
+				commit(*c)
+				c = nil
+			}
+			if c == nil {
+				c = &Commit{Revision: ev.Kv.ModRevision}
+			}
+			s.addEvent(c, ev)
+		}
+		if c != nil {
+			commit(*c)
+			progress(c.Revision)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: watch closed", ErrUnavailable)
+}
+
+// addEvent adds a watched event to its commit; meta keys other than the
+// index are skipped.
+func (s *EtcdStore) addEvent(c *Commit, ev *clientv3.Event) {
+	key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
+	kind, id, _ := strings.Cut(key, "/")
+	if kind == metaKind {
+		if id == string(indexKey) && ev.Type == clientv3.EventTypePut {
+			c.Index, _ = strconv.ParseUint(string(ev.Kv.Value), 10, 64)
+		}
+		return
+	}
+	if checkKey(kind, id) != nil {
+		return // not drago's key
+	}
+	ch := Change{Kind: kind, ID: id}
+	if ev.Type == clientv3.EventTypePut {
+		ch.Value = ev.Kv.Value
+	}
+	c.Changes = append(c.Changes, ch)
+}
+
+// RequestProgress asks the watch for a progress call (see Watch).
+func (s *EtcdStore) RequestProgress(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return unavailable(s.cli.RequestProgress(clientv3.WithRequireLeader(ctx)))
+}
+
+// Revision returns the etcd revision the transaction reads at.
+func (t *etcdTx) Revision() int64 { return t.rev }

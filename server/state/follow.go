@@ -1,0 +1,290 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Following a store that several servers write (etcd). Memory is a watch
+// cache: loaded at one store revision, then fed every later commit in
+// revision order by the store's watch. A commit of this server is applied
+// by the writer itself and skipped by the watch (its modify index is not
+// above the state's), so a write through server A changes memory on server
+// B as if B had made it: same index, same wakes, same deltas.
+
+const (
+	// probeInterval is how often a following state checks that it is up to
+	// date with the store.
+	probeInterval = time.Second
+	// probeTimeout is how long the check may take before the state counts
+	// as cut off: writes and reads are then refused with ErrUnavailable.
+	probeTimeout = 3 * time.Second
+)
+
+// follower is a store that other servers write too.
+type follower interface {
+	// Watch calls commit with each commit after revision after, in order,
+	// and progress with revisions up to which all were delivered.
+	Watch(ctx context.Context, after int64, commit func(store.Commit), progress func(rev int64)) error
+	// Revision returns the store's current revision.
+	Revision(ctx context.Context) (int64, error)
+	// RequestProgress asks Watch for a progress call.
+	RequestProgress(ctx context.Context) error
+}
+
+// revisioned is a transaction of a follower store.
+type revisioned interface{ Revision() int64 }
+
+// follow is the state of following a store.
+type follow struct {
+	store   follower
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+	healthy atomic.Bool
+
+	mu      sync.Mutex
+	rev     int64         // every commit up to rev is in memory
+	revWake chan struct{} // closed when rev grows
+}
+
+// startFollowing watches st from revision rev on; the caller has loaded
+// memory at rev.
+func (s *State) startFollowing(st follower, rev int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &follow{store: st, cancel: cancel, rev: rev, revWake: make(chan struct{})}
+	f.healthy.Store(true)
+	s.follow = f
+	f.done.Go(func() { s.watch(ctx) })
+	f.done.Go(func() { s.probe(ctx) })
+}
+
+// Close stops following the store; the state keeps serving what it has.
+func (s *State) Close() {
+	if s.follow != nil {
+		s.follow.cancel()
+		s.follow.done.Wait()
+	}
+}
+
+// watch runs the store's watch, restarting it after errors from the last
+// revision applied.
+func (s *State) watch(ctx context.Context) {
+	f := s.follow
+	for ctx.Err() == nil {
+		err := f.store.Watch(ctx, f.revision(), s.applyCommit, f.advance)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, store.ErrCompacted) {
+			// The commits this server missed are gone from etcd's history:
+			// it cannot catch up, and must not serve what it has.
+			s.log.Error("store history compacted past this server's state: restart the server to reload it", "error", err)
+			f.healthy.Store(false)
+			return
+		}
+		s.log.Warn("store watch failed; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(probeInterval):
+		}
+	}
+}
+
+// probe checks every probeInterval that the state catches up with the store
+// within probeTimeout, and marks it healthy or cut off.
+func (s *State) probe(ctx context.Context) {
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		err := s.CatchUp(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if was := s.follow.healthy.Swap(err == nil); was != (err == nil) {
+			if err != nil {
+				s.log.Error("cut off from the store: refusing requests until it is back", "error", err)
+			} else {
+				s.log.Info("store reachable again")
+			}
+		}
+	}
+}
+
+// healthy returns an error wrapping store.ErrUnavailable while the state is
+// cut off from the store it follows.
+func (s *State) healthy() error {
+	if s.follow != nil && !s.follow.healthy.Load() {
+		return fmt.Errorf("this server is cut off from its store: %w", store.ErrUnavailable)
+	}
+	return nil
+}
+
+// Healthy returns an error wrapping store.ErrUnavailable while the server
+// cannot tell that its state is up to date (cut off from etcd); it must not
+// then answer from memory.
+func (s *State) Healthy() error { return s.healthy() }
+
+// CatchUp returns once memory holds every commit made to the store before
+// the call (at once for a store no other server writes), or an error
+// wrapping store.ErrUnavailable when ctx ends first.
+func (s *State) CatchUp(ctx context.Context) error {
+	f := s.follow
+	if f == nil {
+		return nil
+	}
+	rev, err := f.store.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		f.mu.Lock()
+		cur, wake := f.rev, f.revWake
+		f.mu.Unlock()
+		if cur >= rev {
+			return nil
+		}
+		if err := f.store.RequestProgress(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return fmt.Errorf("catching up to store revision %d (at %d): %w", rev, cur, store.ErrUnavailable)
+		}
+	}
+}
+
+func (f *follow) revision() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rev
+}
+
+// advance notes that every commit up to rev is in memory.
+func (f *follow) advance(rev int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rev > f.rev {
+		f.rev = rev
+		close(f.revWake)
+		f.revWake = make(chan struct{})
+	}
+}
+
+// applyCommit applies another server's commit as a write of its index. The
+// sets of what changed are derived from the objects, so agents are woken
+// and deltas recorded as on the server that wrote it.
+func (s *State) applyCommit(c store.Commit) {
+	defer s.follow.advance(c.Revision)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Index <= s.index {
+		return // this server's own commit, applied when it was made
+	}
+	w := &write{s: s, index: c.Index, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}}
+	for _, ch := range c.Changes {
+		var v any
+		if ch.Value != nil {
+			var err error
+			if v, err = decode(ch.Kind, ch.Value); err != nil {
+				s.log.Error("skipping an undecodable object from the store", "kind", ch.Kind, "id", ch.ID, "error", err)
+				continue
+			}
+			if v == nil {
+				continue // a kind this state does not hold
+			}
+		}
+		old := s.object(ch.Kind, ch.ID)
+		action := "updated"
+		switch {
+		case v == nil:
+			action = "deleted"
+		case old == nil:
+			action = "created"
+		}
+		name := objectName(v)
+		if v == nil {
+			name = objectName(old)
+		}
+		if v == nil {
+			w.del(ch.Kind, ch.ID, name)
+		} else {
+			w.put(ch.Kind, ch.ID, v, action, name)
+		}
+		switch ch.Kind {
+		case store.KindNetworks:
+			w.nets.add(ch.ID)
+		case store.KindHosts:
+			w.hosts.add(ch.ID)
+		case store.KindInterfaces:
+			w.ifaces.add(ch.ID)
+		case store.KindConnections:
+			for _, cn := range []any{old, v} {
+				if cn, ok := cn.(*api.Connection); ok {
+					w.ifaces.add(cn.A.InterfaceID)
+					w.ifaces.add(cn.B.InterfaceID)
+				}
+			}
+		}
+	}
+	s.applyWrite(w)
+}
+
+// object returns the in-memory object kind/id, or nil.
+func (s *State) object(kind, id string) any {
+	var v any
+	var ok bool
+	switch kind {
+	case store.KindNetworks:
+		v, ok = s.networks[id]
+	case store.KindHosts:
+		v, ok = s.hosts[id]
+	case store.KindInterfaces:
+		v, ok = s.ifaces[id]
+	case store.KindConnections:
+		v, ok = s.conns[id]
+	case store.KindTokens:
+		v, ok = s.tokens[id]
+	case store.KindJoinTokens:
+		v, ok = s.joins[id]
+	case store.KindCredentials:
+		v, ok = s.creds[id]
+	case store.KindRules:
+		v, ok = s.rules[id]
+	}
+	if !ok {
+		return nil
+	}
+	return v
+}
+
+// objectName returns the name events show for an object.
+func objectName(v any) string {
+	switch v := v.(type) {
+	case *api.Network:
+		return v.Name
+	case *api.Host:
+		return v.Name
+	case *api.Interface:
+		return v.Name
+	case *tokenRecord:
+		return v.Name
+	case *joinRecord:
+		return v.Name
+	}
+	return ""
+}

@@ -1,0 +1,156 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
+	"github.com/drago-wg/drago/server/store/etcdtest"
+)
+
+// twoServers opens two states on one etcd prefix, as two drago servers
+// sharing an etcd cluster.
+func twoServers(t *testing.T) (a, b *State) {
+	t.Helper()
+	c := etcdtest.Start(t, 3)
+	open := func() *State {
+		st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: c.Endpoints()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return openState(t, st)
+	}
+	return open(), open()
+}
+
+func catchUp(t *testing.T, s *State) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.CatchUp(ctx); err != nil {
+		t.Fatalf("CatchUp: %v", err)
+	}
+}
+
+// TestFollowerMatchesWriter builds a fleet through server A while server B
+// follows: B's memory ends equal to A's (index, per-host index, whole and
+// delta desired states), a write through A wakes on B exactly the hosts
+// whose desired state changed, and B can write in turn.
+func TestFollowerMatchesWriter(t *testing.T) {
+	a, b := twoServers(t)
+	hosts := addFleet(t, a, 2, 4, api.TopologyMesh)
+	catchUp(t, b)
+	same := func(when string) {
+		t.Helper()
+		if a.Index() != b.Index() {
+			t.Fatalf("%s: index A %d, B %d", when, a.Index(), b.Index())
+		}
+		a.mu.RLock()
+		b.mu.RLock()
+		diff := cmp.Diff(a.hostIndex, b.hostIndex)
+		b.mu.RUnlock()
+		a.mu.RUnlock()
+		if diff != "" {
+			t.Fatalf("%s: per-host index (-A +B):\n%s", when, diff)
+		}
+		for _, h := range append(hosts[0], hosts[1]...) {
+			for _, base := range []uint64{0, a.Index() - 3} {
+				da, err1 := a.DesiredState(t.Context(), h, base, 0, true)
+				db, err2 := b.DesiredState(t.Context(), h, base, 0, true)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("%s: DesiredState: %v, %v", when, err1, err2)
+				}
+				if diff := cmp.Diff(da, db); diff != "" {
+					t.Fatalf("%s: desired state of %s from base %d (-A +B):\n%s", when, h, base, diff)
+				}
+			}
+		}
+	}
+	same("after the fleet joined")
+
+	// Every host blocks on B; A changes one interface of network 1.
+	type woken struct {
+		host  string
+		index uint64
+	}
+	got := make(chan woken, 8)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for _, h := range append(hosts[0], hosts[1]...) {
+		idx := b.Index()
+		wg.Go(func() {
+			ds, err := b.DesiredState(ctx, h, idx, time.Minute, true)
+			if err == nil {
+				got <- woken{h, ds.Index}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // the queries are waiting
+	ds, _ := a.DesiredState(t.Context(), hosts[1][2], 0, 0, false)
+	if _, err := a.UpdateInterface(ds.Interfaces[0].ID, func(i *api.Interface) error {
+		i.RoutedSubnets = []string{"192.168.9.0/24"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, h := range hosts[1] {
+		want[h] = true
+	}
+	for range hosts[1] {
+		select {
+		case w := <-got:
+			if !want[w.host] || w.index != a.Index() {
+				t.Errorf("B woke host %s at index %d; want the hosts of network 1 at %d", w.host, w.index, a.Index())
+			}
+			delete(want, w.host)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("hosts %v not woken on B", want)
+		}
+	}
+	catchUp(t, b)
+	select {
+	case w := <-got:
+		t.Errorf("B woke host %s of the unchanged network", w.host)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	wg.Wait()
+	same("after a change through A")
+
+	// B writes, A follows.
+	if _, err := b.CreateNetwork(api.Network{Name: "from-b", IPv4Range: "10.99.0.0/16"}); err != nil {
+		t.Fatal(err)
+	}
+	catchUp(t, a)
+	if _, err := a.Network("from-b"); err != nil {
+		t.Errorf("A after B's write: %v", err)
+	}
+	same("after a change through B")
+}
+
+// TestStaleWriteRefused: a server whose memory missed another server's
+// write cannot overwrite it: its write fails with ErrStale (the HTTP layer
+// then catches up and retries).
+func TestStaleWriteRefused(t *testing.T) {
+	a, b := twoServers(t)
+	b.follow.cancel() // B stops seeing A's writes
+	b.follow.done.Wait()
+	if _, err := a.CreateNetwork(api.Network{Name: "net", IPv4Range: "10.1.0.0/16"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.CreateNetwork(api.Network{Name: "net", IPv4Range: "10.1.0.0/16"})
+	if !errors.Is(err, ErrStale) {
+		t.Fatalf("write on the stale server = %v, want ErrStale", err)
+	}
+	if n := len(a.Networks(Filter{}).Items); n != 1 {
+		t.Errorf("A has %d networks, want 1", n)
+	}
+}
