@@ -125,6 +125,14 @@ func TestFollowerMatchesWriter(t *testing.T) {
 	wg.Wait()
 	same("after a change through A")
 
+	// A policy rule through A: B compiles the same firewalls.
+	if _, err := a.CreateRule(api.RuleRequest{Rule: api.Rule{NetworkID: "n0", Action: "drop", From: []string{"*"}, To: []string{"*"},
+		Protocol: "tcp", Ports: []string{"22"}}}); err != nil {
+		t.Fatal(err)
+	}
+	catchUp(t, b)
+	same("after a rule through A")
+
 	// B writes, A follows.
 	if _, err := b.CreateNetwork(api.Network{Name: "from-b", IPv4Range: "10.99.0.0/16"}); err != nil {
 		t.Fatal(err)
