@@ -129,6 +129,7 @@ func withFlag(args []string, flag string) []string {
 // host is a registered host with the keys of its interfaces.
 type host struct {
 	id     string
+	cred   string // host credential
 	ifaces []api.DesiredInterface
 	keys   map[string]wgtypes.Key // interface id -> private key
 }
@@ -151,7 +152,7 @@ func (ts *testServer) addHost(t *testing.T, name string, networks ...string) hos
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := host{id: reg.HostID, ifaces: ds.Interfaces, keys: map[string]wgtypes.Key{}}
+	h := host{id: reg.HostID, cred: reg.Credential, ifaces: ds.Interfaces, keys: map[string]wgtypes.Key{}}
 	rep := api.StatusReport{OS: "linux", Arch: "amd64", AppliedIndex: ds.Index, Interfaces: []api.InterfaceStatus{}}
 	for _, di := range ds.Interfaces {
 		k, err := wgtypes.GeneratePrivateKey()

@@ -82,24 +82,34 @@ func hostShowCommand(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			return s.showHost(h)
+			return s.showHost(ctx, c, h)
 		}),
 	}
 }
 
-func (s *session) showHost(h *api.Host) error {
-	return s.print(h, func(w io.Writer) {
-		rotate := "no"
-		if h.RotateKeys {
-			rotate = "requested"
+// showHost prints a host; for people, with whether each of its interfaces
+// enforces its access policy.
+func (s *session) showHost(ctx context.Context, c *api.Client, h *api.Host) error {
+	if s.json {
+		return writeJSON(s.e.stdout, h)
+	}
+	rotate := "no"
+	if h.RotateKeys {
+		rotate = "requested"
+	}
+	fs := []field{
+		{"Name", h.Name}, {"ID", h.ID}, {"Status", h.Status}, {"Last seen", ago(h.LastSeen, time.Now())},
+		{"Advertise address", orDash(h.AdvertiseAddress)}, {"Observed address", orDash(h.ObservedAddress)},
+		{"OS/arch", orDash(h.OS + "/" + h.Arch)}, {"Agent version", orDash(h.AgentVersion)}, {"Backend", orDash(h.Backend)},
+		{"Labels", labelString(h.Labels)}, {"Keys", keyState(h.KeyStale)}, {"Key rotation", rotate}, {"Created", timeString(&h.CreatedAt)},
+	}
+	if ifs, err := listAll(ctx, c.Interfaces, api.ListOptions{Host: h.ID}); err == nil {
+		for _, i := range ifs {
+			fs = append(fs, field{"Firewall " + i.Name, firewallString(&i)})
 		}
-		fields(w, []field{
-			{"Name", h.Name}, {"ID", h.ID}, {"Status", h.Status}, {"Last seen", ago(h.LastSeen, time.Now())},
-			{"Advertise address", orDash(h.AdvertiseAddress)}, {"Observed address", orDash(h.ObservedAddress)},
-			{"OS/arch", orDash(h.OS + "/" + h.Arch)}, {"Agent version", orDash(h.AgentVersion)}, {"Backend", orDash(h.Backend)},
-			{"Labels", labelString(h.Labels)}, {"Keys", keyState(h.KeyStale)}, {"Key rotation", rotate}, {"Created", timeString(&h.CreatedAt)},
-		})
-	})
+	}
+	fields(s.e.stdout, fs)
+	return nil
 }
 
 func hostUpdateCommand(e *env) *ffcli.Command {
@@ -127,7 +137,7 @@ func hostUpdateCommand(e *env) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			return s.showHost(h)
+			return s.showHost(ctx, c, h)
 		}),
 	}
 }

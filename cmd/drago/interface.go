@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 
@@ -114,12 +115,41 @@ func (s *session) showInterface(ctx context.Context, c *api.Client, i *api.Inter
 	fields(s.e.stdout, []field{
 		{"ID", i.ID}, {"Host", n.host(i.HostID)}, {"Network", n.network(i.NetworkID)}, {"Name", i.Name},
 		{"Addresses", joinOrDash(i.Addresses)}, {"Listen port", itoa(i.ListenPort)}, {"MTU", itoa(i.MTU)},
-		{"Routed subnets", joinOrDash(i.RoutedSubnets)}, {"Public key", orDash(i.PublicKey)},
+		{"Routed subnets", joinOrDash(i.RoutedSubnets)}, {"Masquerade", yesNo(i.Masquerade)}, {"Firewall", firewallString(i)},
+		{"Public key", orDash(i.PublicKey)},
 		{"Key rotated", timeString(i.KeyRotatedAt)}, {"Key", keyState(i.KeyStale)}, {"Next key", orDash(i.NextPublicKey)},
 		{"Rotation blocked", orDash(i.RotationBlocked)},
 		{"Created", timeString(&i.CreatedAt)},
 	})
 	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// firewallString says whether the interface's agent enforces the access
+// policy it must.
+func firewallString(i *api.Interface) string {
+	fs := i.Firewall
+	switch {
+	case i.DeviceName != "":
+		return "none (a device runs no agent)"
+	case i.FirewallRevision == 0 && fs != nil && !fs.Enforced && fs.Reason != "":
+		return "nothing to enforce (the agent could not: " + fs.Reason + ")"
+	case i.FirewallRevision == 0:
+		return "nothing to enforce (no rule applies, the network accepts)"
+	case fs == nil:
+		return fmt.Sprintf("NOT ENFORCED: revision %d not reported by the agent", i.FirewallRevision)
+	case !fs.Enforced:
+		return "NOT ENFORCED: " + orDash(fs.Reason)
+	case fs.Revision != i.FirewallRevision:
+		return fmt.Sprintf("BEHIND: enforces revision %d, the policy is at %d", fs.Revision, i.FirewallRevision)
+	}
+	return fmt.Sprintf("enforced (revision %d)", fs.Revision)
 }
 
 func interfaceCreateCommand(e *env) *ffcli.Command {
@@ -163,18 +193,19 @@ func interfaceUpdateCommand(e *env) *ffcli.Command {
 	fs.Int("listen-port", 0, "UDP `port`")
 	fs.Int("mtu", 0, "MTU")
 	fs.Var(&subnets, "routed-subnet", "`CIDR` routed to this host (replaces the list; \"\" clears it)")
+	fs.Bool("masquerade", false, "source-NAT the network's traffic to the routed subnets, so their hosts need no route back (-masquerade=false ends it)")
 	return &ffcli.Command{
 		Name:       "update",
 		ShortUsage: "drago interface update [flags] <id>",
-		ShortHelp:  "Change an interface's name, addresses, port, MTU or routed subnets",
-		LongHelp:   "Change an interface. Only the flags given are sent.\n\nExample:\n  drago interface update -listen-port 51821 -mtu 1380 3f2a9c0d1e2b4f5a\n" + connectionHelp,
+		ShortHelp:  "Change an interface's name, addresses, port, MTU, routed subnets or masquerade",
+		LongHelp:   "Change an interface. Only the flags given are sent.\n\nExample:\n  drago interface update -listen-port 51821 -mtu 1380 3f2a9c0d1e2b4f5a\n  drago interface update -routed-subnet 192.168.10.0/24 -masquerade 3f2a9c0d1e2b4f5a\n" + connectionHelp,
 		FlagSet:    fs,
 		Exec: s.exec(func(ctx context.Context, c *api.Client, args []string) error {
 			id, err := oneArg(args, "interface id")
 			if err != nil {
 				return err
 			}
-			p, err := patch(fs, map[string]string{"name": "name", "ip": "addresses", "listen-port": "listen_port", "mtu": "mtu", "routed-subnet": "routed_subnets"})
+			p, err := patch(fs, map[string]string{"name": "name", "ip": "addresses", "listen-port": "listen_port", "mtu": "mtu", "routed-subnet": "routed_subnets", "masquerade": "masquerade"})
 			if err != nil {
 				return err
 			}

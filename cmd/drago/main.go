@@ -43,6 +43,12 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// exitStatus ends a command that printed its answer with an exit code
+// other than 0 (drago rule check of a dropped flow).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // run parses args, runs the command and returns the exit code.
 func run(ctx context.Context, args []string, e *env) int {
 	root := rootCommand(e)
@@ -52,9 +58,12 @@ func run(ctx context.Context, args []string, e *env) int {
 	}
 	var ue usageError
 	var noExec ffcli.NoExecError
+	var es exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &es):
+		return int(es)
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &noExec):
@@ -94,6 +103,7 @@ func rootCommand(e *env) *ffcli.Command {
 			hostCommand(e),
 			interfaceCommand(e),
 			connectionCommand(e),
+			ruleCommand(e),
 			deviceCommand(e),
 			tokenCommand(e),
 			joinTokenCommand(e),

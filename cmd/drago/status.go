@@ -15,6 +15,16 @@ type serverStatus struct {
 	Address  string       `json:"address"`
 	Health   api.Health   `json:"health"`
 	Overview api.Overview `json:"overview"`
+	// FirewallBehind lists the interfaces whose agent does not enforce
+	// the access policy they must (when the overview counts some).
+	FirewallBehind []api.Interface `json:"firewall_behind,omitempty"`
+}
+
+func enforcementString(behind int) string {
+	if behind == 0 {
+		return "enforced everywhere it applies"
+	}
+	return fmt.Sprintf("%d interfaces do not enforce it (below)", behind)
 }
 
 func statusCommand(e *env) *ffcli.Command {
@@ -25,7 +35,9 @@ func statusCommand(e *env) *ffcli.Command {
 		ShortHelp:  "Show the server's health and counts of networks, hosts up and down, devices",
 		LongHelp: `Show whether the server answers, its version, and how many networks,
 interfaces and devices it holds and how many hosts are up (ready), down or
-pending. Exit code 1 when the server does not answer or refuses the token.
+pending, and the interfaces whose agent does not enforce the access policy
+it must (drago rule). Exit code 1 when the server does not answer or
+refuses the token.
 
 Example:
   drago status
@@ -45,6 +57,17 @@ Example:
 				return err
 			}
 			st := serverStatus{Address: c.Address(), Health: *h, Overview: *o}
+			if o.FirewallBehind > 0 {
+				ifs, err := listAll(ctx, c.Interfaces, api.ListOptions{})
+				if err != nil {
+					return err
+				}
+				for _, i := range ifs {
+					if api.FirewallBehind(i.FirewallRevision, i.Firewall) {
+						st.FirewallBehind = append(st.FirewallBehind, i)
+					}
+				}
+			}
 			return s.print(st, func(w io.Writer) {
 				fields(w, []field{
 					{"Server", fmt.Sprintf("%s (%s, version %s)", st.Address, h.Status, h.Version)},
@@ -53,7 +76,17 @@ Example:
 					{"Interfaces", itoa(o.Interfaces)},
 					{"Devices", itoa(o.Devices)},
 					{"Index", fmt.Sprint(o.Index)},
+					{"Access policy", enforcementString(o.FirewallBehind)},
 				})
+				if len(st.FirewallBehind) > 0 {
+					n := lookupNames(ctx, c)
+					rows := make([][]string, len(st.FirewallBehind))
+					for k, i := range st.FirewallBehind {
+						rows[k] = []string{n.host(i.HostID), n.network(i.NetworkID), i.ID, firewallString(&i)}
+					}
+					io.WriteString(w, "\n")
+					table(w, []string{"HOST", "NETWORK", "INTERFACE", "FIREWALL"}, rows)
+				}
 			})
 		}),
 	}

@@ -104,6 +104,12 @@ type PortRange struct {
 	Last  uint16 `json:"last"`
 }
 
+// FirewallBehind reports whether an interface that must enforce revision
+// want (0: none) does not, by its agent's report got.
+func FirewallBehind(want uint64, got *FirewallStatus) bool {
+	return want != 0 && (got == nil || !got.Enforced || got.Revision != want)
+}
+
 // FirewallStatus is what an agent reports of one interface's policy:
 // the revision it enforces, or why it enforces none.
 type FirewallStatus struct {

@@ -295,11 +295,7 @@ func revisionOf(fw *firewall) uint64 {
 // agent does not report enforcing.
 func (s *State) firewallBehind(i *api.Interface) bool {
 	want := revisionOf(s.firewalls[i.ID])
-	if want == 0 {
-		return false
-	}
-	got := s.firewallStatus(i)
-	return got == nil || !got.Enforced || got.Revision != want
+	return want != 0 && api.FirewallBehind(want, s.firewallStatus(i))
 }
 
 // firewallStatus returns what the host's agent last reported of interface
