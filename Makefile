@@ -32,7 +32,9 @@ run: build
 deps:
 	bash .ci/deps.sh
 
+# vet also fails on files gofmt would change.
 vet:
+	@f=$$(gofmt -l $$(git ls-files '*.go')) && [ -z "$$f" ] || { echo "$$f"; echo "vet: not gofmt-ed" >&2; exit 1; }
 	$(GO) vet ./...
 
 # vet-cross vets the other release targets, test files included (tailscale
