@@ -113,16 +113,6 @@ func parsePeer(d api.DesiredPeer) (wantPeer, error) {
 		return p, fmt.Errorf("persistent keepalive %d: want 0-65535", d.PersistentKeepalive)
 	}
 	p.Keepalive = time.Duration(d.PersistentKeepalive) * time.Second
-	if len(p.AllowedIPs) == 0 {
-		// A peer without allowed IPs carries no traffic: during a peer's
-		// key rotation it is that peer's next key. Dialing it before the
-		// peer switches starts a handshake the peer refuses, after which
-		// WireGuard holds back the next initiation for 5 s (REKEY_TIMEOUT),
-		// stalling the tunnel right after the switch. So it is left
-		// undialed: the peer's first handshake under the new key teaches
-		// its endpoint, and the server's state sets it with the allowed IPs.
-		p.Endpoint, p.Addr, p.Keepalive = "", netip.AddrPort{}, 0
-	}
 	return p, nil
 }
 

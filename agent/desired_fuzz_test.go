@@ -172,8 +172,6 @@ func checkParsed(ds *api.DesiredState, set desiredSet) string {
 				return "allowed IPs of " + p.PublicKey.String() + " not masked"
 			case p.Keepalive < 0 || p.Keepalive.Seconds() > 65535 || p.Keepalive%1e9 != 0:
 				return "keepalive of " + p.PublicKey.String() + " out of range"
-			case len(p.AllowedIPs) == 0 && (p.Endpoint != "" || p.Addr.IsValid() || p.Keepalive != 0):
-				return "peer " + p.PublicKey.String() + " without allowed IPs is dialed"
 			case p.Endpoint != "" && !endpointOK(p.Endpoint):
 				return "endpoint " + p.Endpoint
 			case p.Addr.IsValid() && (p.Addr.Addr().Is4In6() || p.Addr.Port() == 0):

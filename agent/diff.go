@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
@@ -24,6 +25,24 @@ type plan struct {
 	Up        bool            // SetUp
 	DelRoutes []netip.Prefix  // DeleteRoute
 	AddRoutes []netip.Prefix  // AddRoute
+	// Kicks are the peers WireGuard adds in place of a removed one (see
+	// kick); the reconciler starts their handshakes at once.
+	Kicks []kick
+}
+
+// kick is a peer added in place of one removed in the same plan with the
+// same allowed IPs: a peer host's new key after its rotation. That host
+// switched its private key and holds its packets until a handshake under
+// the new key completes; the one it started when it switched went
+// unanswered, as this side does not install a peer without allowed IPs
+// (see installed). So this side starts one, kickDelay after learning of the
+// switch (see reconciler.configure): adding a peer with a persistent
+// keepalive sends a keepalive, which starts the handshake. Reset says the
+// keepalive was set to 1 s only for that and goes back to 0. An added peer
+// without an endpoint takes the replaced one's.
+type kick struct {
+	Key, Replaces wgtypes.Key
+	Reset         bool
 }
 
 // empty reports whether the plan changes nothing.
@@ -48,7 +67,9 @@ func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
 			cfg.ListenPort = ptr(want.ListenPort)
 		}
 		for _, wp := range want.Peers {
-			cfg.Peers = append(cfg.Peers, newPeerConfig(wp))
+			if installed(&wp) {
+				cfg.Peers = append(cfg.Peers, newPeerConfig(wp))
+			}
 		}
 		p.WireGuard = cfg
 		return p
@@ -65,8 +86,8 @@ func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
 		cfg.ListenPort = ptr(want.ListenPort)
 		changed = true
 	}
-	if peers := diffPeers(want.Peers, have.WireGuard.Peers); len(peers) > 0 {
-		cfg.Peers = peers
+	if peers, kicks := diffPeers(want.Peers, have.WireGuard.Peers); len(peers) > 0 {
+		cfg.Peers, p.Kicks = peers, kicks
 		changed = true
 	}
 	if changed {
@@ -91,18 +112,21 @@ func diff(want wantInterface, key wgtypes.Key, have *platform.Device) plan {
 }
 
 // diffPeers returns the peer changes from have to want (sorted by key),
-// themselves sorted by key (api.CompareKeyBytes): removals of gone peers, full
+// in peerOrder: removals of gone peers, full
 // configs of new ones, and for changed ones an UpdateOnly config carrying
-// only the fields that differ. Devices list peers in the order they were
-// added; each is looked up in want by binary search.
-func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
+// only the fields that differ; and the kicks among the new ones. Devices
+// list peers in the order they were added; each is looked up in want by
+// binary search.
+func diffPeers(want []wantPeer, have []wgtypes.Peer) ([]wgtypes.PeerConfig, []kick) {
 	matched := make([]bool, len(want))
 	var out []wgtypes.PeerConfig
+	var gone replaced
 	for j := range have {
 		hp := &have[j]
 		i := sort.Search(len(want), func(i int) bool { return api.CompareKeyBytes(want[i].PublicKey, hp.PublicKey) >= 0 })
-		if i == len(want) || want[i].PublicKey != hp.PublicKey {
+		if i == len(want) || want[i].PublicKey != hp.PublicKey || !installed(&want[i]) {
 			out = append(out, wgtypes.PeerConfig{PublicKey: hp.PublicKey, Remove: true})
+			gone.add(hp.PublicKey, peerPrefixes(hp.AllowedIPs))
 			continue
 		}
 		matched[i] = true
@@ -111,11 +135,67 @@ func diffPeers(want []wantPeer, have []wgtypes.Peer) []wgtypes.PeerConfig {
 		}
 	}
 	for i := range want {
-		if !matched[i] {
+		if !matched[i] && installed(&want[i]) {
 			out = append(out, newPeerConfig(want[i]))
 		}
 	}
-	slices.SortFunc(out, func(a, b wgtypes.PeerConfig) int { return api.CompareKeyBytes(a.PublicKey, b.PublicKey) })
+	slices.SortFunc(out, peerOrder)
+	return out, gone.kicks(out)
+}
+
+// peerOrder orders peer changes by key (api.CompareKeyBytes), removals
+// last: a peer's new key takes the allowed IPs over from the old one before
+// that one goes, so that no packet meets a moment when no peer has them.
+func peerOrder(a, b wgtypes.PeerConfig) int {
+	switch {
+	case a.Remove == b.Remove:
+		return api.CompareKeyBytes(a.PublicKey, b.PublicKey)
+	case a.Remove:
+		return 1
+	}
+	return -1
+}
+
+// installed reports whether wp goes on the device. A peer without allowed
+// IPs carries no traffic: it is a peer host's next key, sent during that
+// host's rotation. Installed, it would answer the host's handshake right
+// after its switch, and the host's packets, sent at once under the new
+// session, would be dropped for want of allowed IPs until the server moves
+// them; left out, the host holds its packets until this side kicks the
+// new key (see kick), and none is lost.
+func installed(wp *wantPeer) bool { return len(wp.AllowedIPs) > 0 }
+
+// replaced maps the allowed IPs of the peers a plan removes to their keys.
+type replaced map[netip.Prefix]wgtypes.Key
+
+func (r *replaced) add(key wgtypes.Key, ips []netip.Prefix) {
+	if len(ips) > 0 && *r == nil {
+		*r = replaced{}
+	}
+	for _, p := range ips {
+		(*r)[p] = key
+	}
+}
+
+// kicks returns a kick for each peer that cfgs add with an allowed IP of a
+// removed peer, and sets a 1 s keepalive on those that have none.
+func (r replaced) kicks(cfgs []wgtypes.PeerConfig) []kick {
+	var out []kick
+	for i := range cfgs {
+		pc := &cfgs[i]
+		if len(r) == 0 || pc.Remove || pc.UpdateOnly || len(pc.AllowedIPs) == 0 {
+			continue
+		}
+		old, ok := r[peerPrefixes(pc.AllowedIPs[:1])[0]]
+		if !ok {
+			continue
+		}
+		k := kick{Key: pc.PublicKey, Replaces: old}
+		if pc.PersistentKeepaliveInterval == nil {
+			pc.PersistentKeepaliveInterval, k.Reset = ptr(time.Second), true
+		}
+		out = append(out, k)
+	}
 	return out
 }
 
@@ -134,6 +214,18 @@ func sameLink(a, b wantInterface) bool {
 func diffFrom(was, want wantInterface) plan {
 	var peers []wgtypes.PeerConfig
 	var lost, gained []netip.Prefix // routes of the changed peers, before and after
+	var gone replaced
+	remove := func(wp *wantPeer) {
+		if installed(wp) {
+			peers = append(peers, wgtypes.PeerConfig{PublicKey: wp.PublicKey, Remove: true})
+			gone.add(wp.PublicKey, wp.AllowedIPs)
+		}
+	}
+	add := func(wp *wantPeer) {
+		if installed(wp) {
+			peers = append(peers, newPeerConfig(*wp))
+		}
+	}
 	i, j := 0, 0
 	for i < len(was.Peers) || j < len(want.Peers) {
 		c := 0
@@ -147,19 +239,26 @@ func diffFrom(was, want wantInterface) plan {
 		}
 		switch {
 		case c < 0:
-			peers = append(peers, wgtypes.PeerConfig{PublicKey: was.Peers[i].PublicKey, Remove: true})
+			remove(&was.Peers[i])
 			lost = appendRoutes(lost, was, &was.Peers[i])
 			i++
 		case c > 0:
-			peers = append(peers, newPeerConfig(want.Peers[j]))
+			add(&want.Peers[j])
 			gained = appendRoutes(gained, want, &want.Peers[j])
 			j++
 		default:
 			old, wp := &was.Peers[i], &want.Peers[j]
 			if !samePeer(old, wp) {
-				hp := devicePeer(old)
-				if pc, changed := updatePeer(*wp, &hp); changed {
-					peers = append(peers, pc)
+				switch {
+				case !installed(old):
+					add(wp)
+				case !installed(wp):
+					remove(old)
+				default:
+					hp := devicePeer(old)
+					if pc, changed := updatePeer(*wp, &hp); changed {
+						peers = append(peers, pc)
+					}
 				}
 				lost, gained = appendRoutes(lost, was, old), appendRoutes(gained, want, wp)
 			}
@@ -169,7 +268,8 @@ func diffFrom(was, want wantInterface) plan {
 	}
 	var p plan
 	if len(peers) > 0 {
-		p.WireGuard = &wgtypes.Config{Peers: peers}
+		slices.SortFunc(peers, peerOrder)
+		p.WireGuard, p.Kicks = &wgtypes.Config{Peers: peers}, gone.kicks(peers)
 	}
 	// A route one changed peer lost may still be another peer's, which
 	// then had it before and keeps it; likewise for one gained.

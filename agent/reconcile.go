@@ -291,8 +291,7 @@ func (r *reconciler) apply(name string, p plan) (int, error) {
 		ops = append(ops, op{"creating device", func() error { return r.b.CreateDevice(name) }})
 	}
 	if p.WireGuard != nil {
-		cfg := *p.WireGuard
-		ops = append(ops, op{"configuring WireGuard", func() error { return r.b.ConfigureWireGuard(name, cfg) }})
+		ops = append(ops, op{"configuring WireGuard", func() error { return r.configure(name, *p.WireGuard, p.Kicks) }})
 	}
 	if p.MTU != 0 {
 		ops = append(ops, op{"setting MTU", func() error { return r.b.SetMTU(name, p.MTU) }})
@@ -320,18 +319,80 @@ func (r *reconciler) apply(name string, p plan) (int, error) {
 	return len(ops), nil
 }
 
+// kickDelay is how long a peer's switch waits before this side replaces
+// the peer's old key and kicks the new one (see kick). The peer started a
+// handshake of its own when it switched (see applyKey), which this side
+// ignores while it does not know the new key; were that packet handled
+// only after the kick's handshake went out, the two handshakes would cross,
+// each side would drop the other's answer, and both would wait 5 s. Until
+// then nothing is lost: this side still sends over the old session, which
+// the peer decrypts, and the peer holds what it sends.
+const kickDelay = 100 * time.Millisecond
+
+// configure applies cfg to device name and starts the handshakes of the
+// kicked peers (see kick), kickDelay later: one without an endpoint gets
+// the endpoint of the peer it replaces, read from the device, and a
+// keepalive set only to start the handshake is set back to 0 by a second
+// call.
+func (r *reconciler) configure(name string, cfg wgtypes.Config, kicks []kick) error {
+	if len(kicks) > 0 {
+		time.Sleep(kickDelay)
+		cfg.Peers = slices.Clone(cfg.Peers)
+		if err := r.kickEndpoints(name, cfg.Peers, kicks); err != nil {
+			return err
+		}
+	}
+	if err := r.b.ConfigureWireGuard(name, cfg); err != nil {
+		return err
+	}
+	var reset []wgtypes.PeerConfig
+	for _, k := range kicks {
+		if k.Reset {
+			reset = append(reset, wgtypes.PeerConfig{PublicKey: k.Key, UpdateOnly: true, PersistentKeepaliveInterval: ptr(time.Duration(0))})
+		}
+	}
+	if len(reset) == 0 {
+		return nil
+	}
+	return r.b.ConfigureWireGuard(name, wgtypes.Config{Peers: reset})
+}
+
+// kickEndpoints gives each kicked peer of peers that has no endpoint the
+// endpoint of the peer it replaces, as the device holds it (learned from
+// that peer's packets when the server knows no address for it).
+func (r *reconciler) kickEndpoints(name string, peers []wgtypes.PeerConfig, kicks []kick) error {
+	var dev *platform.Device
+	for _, k := range kicks {
+		i := slices.IndexFunc(peers, func(pc wgtypes.PeerConfig) bool { return pc.PublicKey == k.Key })
+		if i < 0 || peers[i].Endpoint != nil {
+			continue
+		}
+		if dev == nil {
+			var err error
+			if dev, err = r.b.Device(name); err != nil {
+				return fmt.Errorf("reading device: %w", err)
+			}
+		}
+		if j := slices.IndexFunc(dev.WireGuard.Peers, func(p wgtypes.Peer) bool { return p.PublicKey == k.Replaces }); j >= 0 {
+			peers[i].Endpoint = dev.WireGuard.Peers[j].Endpoint
+		}
+	}
+	return nil
+}
+
 // applyKey gives the device name the private key key and changes nothing
-// else. The key change ends every session (wireguard-go and the kernel
-// expire the current keypairs); so that the new ones come up at once
-// rather than at the next packet, the same call restates the current
-// endpoint of each peer that carries traffic (UpdateOnly, no other field):
-// the userspace backend starts a handshake with the peers a configuration
-// names (when this side's key sorts lower; else it leaves the lead to the
-// peer, which starts one when it moves the allowed IPs to the new key).
-// Entries without allowed IPs, the next keys of peers rotating themselves,
-// are left out: their handshake cannot succeed before those peers switch.
-// A device that does not exist yet gets the key when the next reconcile
-// creates it.
+// else. The key change ends the sessions this side sends on (wireguard-go
+// and the kernel expire the current keypairs; what peers send over the old
+// ones is still decrypted), and packets wait for a handshake under the new
+// key, which each peer starts when it moves the allowed IPs to it (see
+// kick). So that the two sides never start handshakes at the same moment
+// (each then drops the other's answer, and both wait 5 s to try again),
+// this side starts its own at once, to every peer with an endpoint: the
+// peers ignore it, as they do not know the new key yet, and WireGuard
+// starts no other before 5 s have passed. A keepalive turned on starts it:
+// peers without one get 1 s, then 0 again; those with one get 0, then
+// theirs again. A device that does not exist yet gets the key when the
+// next reconcile creates it.
 func (r *reconciler) applyKey(name string, key wgtypes.Key) error {
 	have, err := r.b.Device(name)
 	switch {
@@ -343,13 +404,25 @@ func (r *reconciler) applyKey(name string, key wgtypes.Key) error {
 		return nil
 	}
 	cfg := wgtypes.Config{PrivateKey: &key}
+	var restore []wgtypes.PeerConfig
 	for _, p := range have.WireGuard.Peers {
-		if p.Endpoint != nil && len(p.AllowedIPs) > 0 {
-			cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, Endpoint: p.Endpoint})
+		if p.Endpoint == nil || len(p.AllowedIPs) == 0 {
+			continue
 		}
+		toggle := time.Second
+		if p.PersistentKeepaliveInterval != 0 {
+			toggle = 0
+		}
+		cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: ptr(toggle)})
+		restore = append(restore, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, PersistentKeepaliveInterval: ptr(p.PersistentKeepaliveInterval)})
 	}
-	if err := r.b.ConfigureWireGuard(name, cfg); err != nil {
-		return fmt.Errorf("configuring WireGuard: %w", err)
+	for _, c := range []wgtypes.Config{cfg, {Peers: restore}} {
+		if c.PrivateKey == nil && len(c.Peers) == 0 {
+			continue
+		}
+		if err := r.b.ConfigureWireGuard(name, c); err != nil {
+			return fmt.Errorf("configuring WireGuard: %w", err)
+		}
 	}
 	return nil
 }

@@ -23,8 +23,8 @@ import (
 //  1. generate: a next key is generated and stored in the key file beside
 //     the current one, synced, before anyone hears of it;
 //  2. announce: status reports carry its public half as NextPublicKey; the
-//     server adds it to every peer, without allowed IPs, beside the current
-//     key, echoes it in DesiredInterface.NextPublicKey, and sets SwitchKey
+//     server adds it to every peer's desired state, without allowed IPs,
+//     beside the current key (the peers do not install it), echoes it in DesiredInterface.NextPublicKey, and sets SwitchKey
 //     once every peer has applied it;
 //  3. switch: on SwitchKey, or switchFallback after the first echo when
 //     peers are offline and never apply it, the key file is rewritten with
@@ -38,16 +38,17 @@ import (
 // first reconcile and reported at start, and the server, which knows it as
 // the announced next key, completes the rotation.
 //
-// Traffic: from step 2 on the peers accept a handshake under either key;
-// after the switch the host still decrypts what peers send over the old
-// sessions, and its own packets wait for the new handshake, which the
-// peer's next-key entry answers. The one gap: packets the host sends
-// between its switch and the moment each peer moves the allowed IPs to the
-// new key (one status report plus one blocking-query answer, 1-5 ms here)
-// are dropped by that peer. The peers leave the next-key entry without an
-// endpoint until it gets the allowed IPs (see parsePeer): a handshake they
-// started toward it before the switch would be refused and then held back
-// 5 s by WireGuard, stalling the tunnel.
+// Traffic: the peers do not install the announced key (a peer without
+// allowed IPs is not installed, see installed in diff.go). After the
+// switch the host still decrypts what peers send over the old sessions,
+// and holds its own packets (WireGuard queues them) until a handshake
+// under the new key completes: each peer, when the server moves the
+// allowed IPs to the new key, waits kickDelay, then adds it in place of the
+// old one and starts that handshake (see kick), so no packet is lost: they
+// wait the switch's report, the peer's blocking query, kickDelay and one
+// ConfigureWireGuard (about 105 ms here). Until then the peer ignores the
+// host's own handshake under a key it does not know, and still sends over
+// the old session, which the host decrypts.
 
 // switchFallback is how long after the server first echoed a next key the
 // agent switches to it without SwitchKey: peers that are offline never

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,89 +240,157 @@ func rotatingPeerState(phase int) *api.DesiredState {
 	return ds
 }
 
-// TestReconcilePeerWithNextKey: a rotating peer listed twice becomes two
-// WireGuard peers, the next-key one without allowed IPs and without routes;
-// its switch is one peer removal and one allowed-IPs update, and the route
-// stays.
+// TestReconcilePeerWithNextKey: a rotating peer's next key, listed without
+// allowed IPs, is not installed (see installed); its switch is one
+// configuration that removes the old key and adds the new one with the
+// allowed IPs and a 1 s keepalive, which starts the handshake at once (see
+// kick), then one that sets the keepalive back to 0. The route stays.
 func TestReconcilePeerWithNextKey(t *testing.T) {
-	f := newFixture(t)
-	f.apply(rotatingPeerState(peerBefore))
-	got := f.apply(rotatingPeerState(peerOverlap))
-	want := []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1}}
-	if d := cmp.Diff(want, got, cmpNetip); d != "" {
-		t.Errorf("ops adding the next key (-want +got):\n%s", d)
-	}
-	dev, err := f.fake.Device("drago-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	peers := map[wgtypes.Key][]netip.Prefix{}
-	for _, p := range dev.WireGuard.Peers {
-		peers[p.PublicKey] = peerPrefixes(p.AllowedIPs)
-		if p.PublicKey == peerKey(21) && p.Endpoint != nil {
-			t.Errorf("next-key peer endpoint %v, want none until it gets allowed IPs", p.Endpoint)
-		}
-	}
-	wantPeers := map[wgtypes.Key][]netip.Prefix{
-		peerKey(10): mustPrefixes(t, "10.0.0.2/32"),
-		peerKey(11): mustPrefixes(t, "10.0.0.3/32", "192.168.11.0/24"),
-		peerKey(21): {},
-	}
-	if d := cmp.Diff(wantPeers, peers, cmpNetip); d != "" {
-		t.Errorf("peers during the overlap (-want +got):\n%s", d)
-	}
-	if d := cmp.Diff(mustPrefixes(t, "192.168.11.0/24"), dev.Routes, cmpNetip); d != "" {
-		t.Errorf("routes during the overlap (-want +got):\n%s", d)
-	}
-	if ops := f.apply(rotatingPeerState(peerOverlap)); len(ops) != 0 {
-		t.Errorf("overlap state applied twice: %v", ops)
-	}
+	for _, changes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changes=%v", changes), func(t *testing.T) {
+			f := newFixture(t)
+			reconcile := f.rec.reconcile
+			if changes {
+				reconcile = f.rec.reconcileChanges
+			}
+			apply := func(ds *api.DesiredState) []platformtest.Op {
+				f.fake.Reset()
+				if _, err := reconcile(context.Background(), ds); err != nil {
+					t.Fatal(err)
+				}
+				return writes(f.fake)
+			}
+			apply(rotatingPeerState(peerBefore))
+			before, _ := f.fake.Device("drago-a")
+			if ops := apply(rotatingPeerState(peerOverlap)); len(ops) != 0 {
+				t.Errorf("ops for the next key: %v, want none", ops)
+			}
+			overlap, _ := f.fake.Device("drago-a")
+			if d := cmp.Diff(peerView(before), peerView(overlap)); d != "" {
+				t.Errorf("the next key changed the device (-before +overlap):\n%s", d)
+			}
 
-	// The peer's first handshake under its new key sets the endpoint.
-	must(t, f.fake.ConfigureWireGuard("drago-a", wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: peerKey(21), UpdateOnly: true, Endpoint: udp("192.0.2.11:51820")}}}))
-	f.fake.Reset()
-	got = f.apply(rotatingPeerState(peerAfter))
-	want = []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, RemovedPeers: 1}}
-	if d := cmp.Diff(want, got, cmpNetip); d != "" {
-		t.Errorf("ops of the peer's switch (-want +got):\n%s", d)
-	}
-	dev, _ = f.fake.Device("drago-a")
-	clear(peers)
-	for _, p := range dev.WireGuard.Peers {
-		peers[p.PublicKey] = peerPrefixes(p.AllowedIPs)
-	}
-	delete(wantPeers, peerKey(11))
-	wantPeers[peerKey(21)] = mustPrefixes(t, "10.0.0.3/32", "192.168.11.0/24")
-	if d := cmp.Diff(wantPeers, peers, cmpNetip); d != "" {
-		t.Errorf("peers after the switch (-want +got):\n%s", d)
+			got := apply(rotatingPeerState(peerAfter))
+			want := []platformtest.Op{
+				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, RemovedPeers: 1},
+				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1}, // the keepalive back to 0
+			}
+			if d := cmp.Diff(want, got, cmpNetip); d != "" {
+				t.Errorf("ops of the peer's switch (-want +got):\n%s", d)
+			}
+			dev, _ := f.fake.Device("drago-a")
+			wantView := peerView(before)
+			delete(wantView, peerKey(11).String())
+			wantView[peerKey(21).String()] = "192.0.2.11:51820 [10.0.0.3/32 192.168.11.0/24]"
+			if d := cmp.Diff(wantView, peerView(dev)); d != "" {
+				t.Errorf("peers after the switch (-want +got):\n%s", d)
+			}
+			for _, p := range dev.WireGuard.Peers {
+				if p.PersistentKeepaliveInterval != 0 {
+					t.Errorf("peer %s keepalive %v after the switch, want 0", p.PublicKey, p.PersistentKeepaliveInterval)
+				}
+			}
+			if d := cmp.Diff(mustPrefixes(t, "192.168.11.0/24"), dev.Routes, cmpNetip); d != "" {
+				t.Errorf("routes after the switch (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 
-// TestReconcileNextKeyGetsEndpointWithAllowedIPs: a next-key entry that
-// no handshake reached gets its endpoint from the server's state with its
-// allowed IPs, so that this side can dial the peer's new key.
-func TestReconcileNextKeyGetsEndpointWithAllowedIPs(t *testing.T) {
+// TestKicks: the plans of a peer's switch kick its new key, with a 1 s
+// keepalive when it has none (Reset) and as it is when it has one, and
+// remove the old key after adding the new one (peerOrder); a peer added
+// beside others is not kicked.
+func TestKicks(t *testing.T) {
+	was := wantInterface{Name: "wg0", Peers: sortedPeers([]wantPeer{
+		{PublicKey: peerKey(1), AllowedIPs: mustPrefixes(t, "10.0.0.1/32")},
+		{PublicKey: peerKey(2), AllowedIPs: mustPrefixes(t, "10.0.0.2/32"), Keepalive: 25 * time.Second},
+	})}
+	rekey := func(from, to byte, extra ...wantPeer) wantInterface {
+		w := wantInterface{Name: "wg0", Peers: append(slices.Clone(extra), was.Peers...)}
+		for i := range w.Peers {
+			if w.Peers[i].PublicKey == peerKey(from) {
+				w.Peers[i].PublicKey = peerKey(to)
+			}
+		}
+		w.Peers = sortedPeers(w.Peers)
+		return w
+	}
+	newPeer := wantPeer{PublicKey: peerKey(9), AllowedIPs: mustPrefixes(t, "10.0.0.9/32")}
+	tests := []struct {
+		name string
+		want wantInterface
+		kick []kick
+		ka   time.Duration // the kicked peer's keepalive in the configuration
+	}{
+		{"peer without keepalive rekeyed", rekey(1, 11), []kick{{Key: peerKey(11), Replaces: peerKey(1), Reset: true}}, time.Second},
+		{"peer with keepalive rekeyed", rekey(2, 12), []kick{{Key: peerKey(12), Replaces: peerKey(2)}}, 25 * time.Second},
+		{"a new peer", rekey(0, 0, newPeer), nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev := &platform.Device{Up: true}
+			for _, wp := range was.Peers {
+				dev.WireGuard.Peers = append(dev.WireGuard.Peers, devicePeer(&wp))
+			}
+			for name, p := range map[string]plan{"diffFrom": diffFrom(was, tt.want), "diff": diff(tt.want, wgtypes.Key{}, dev)} {
+				if d := cmp.Diff(tt.kick, p.Kicks); d != "" {
+					t.Errorf("%s kicks (-want +got):\n%s", name, d)
+				}
+				if peers := p.WireGuard.Peers; tt.kick != nil && !peers[len(peers)-1].Remove {
+					t.Errorf("%s: the old key's removal is not last: %+v", name, peers)
+				}
+				for _, k := range p.Kicks {
+					i := slices.IndexFunc(p.WireGuard.Peers, func(pc wgtypes.PeerConfig) bool { return pc.PublicKey == k.Key })
+					if ka := p.WireGuard.Peers[i].PersistentKeepaliveInterval; ka == nil || *ka != tt.ka {
+						t.Errorf("%s: kicked peer keepalive %v, want %v", name, ka, tt.ka)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestKickTakesTheOldEndpoint: a peer's new key without an endpoint in the
+// desired state (the server knows no address for that host) is kicked
+// toward the endpoint the device learned for its old key.
+func TestKickTakesTheOldEndpoint(t *testing.T) {
 	f := newFixture(t)
-	f.apply(rotatingPeerState(peerOverlap))
-	f.apply(rotatingPeerState(peerAfter))
+	noEndpoint := func(phase int) *api.DesiredState {
+		ds := rotatingPeerState(phase)
+		for i := range ds.Interfaces[0].Peers {
+			ds.Interfaces[0].Peers[i].Endpoint = ""
+		}
+		return ds
+	}
+	f.apply(noEndpoint(peerBefore))
+	roamed := udp("198.51.100.7:40000")
+	must(t, f.fake.ConfigureWireGuard("drago-a", wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: peerKey(11), UpdateOnly: true, Endpoint: roamed}}}))
+	f.apply(noEndpoint(peerOverlap))
+	f.apply(noEndpoint(peerAfter))
 	dev, _ := f.fake.Device("drago-a")
-	for _, p := range dev.WireGuard.Peers {
-		if p.PublicKey == peerKey(21) && (p.Endpoint == nil || p.Endpoint.String() != "192.0.2.11:51820") {
-			t.Errorf("peer's new key endpoint %v, want 192.0.2.11:51820", p.Endpoint)
-		}
+	i := slices.IndexFunc(dev.WireGuard.Peers, func(p wgtypes.Peer) bool { return p.PublicKey == peerKey(21) })
+	if i < 0 || dev.WireGuard.Peers[i].Endpoint.String() != roamed.String() {
+		t.Errorf("new key's peer %+v, want endpoint %v", dev.WireGuard.Peers, roamed)
 	}
 }
 
-// TestApplyKey: switching the key is one ConfigureWireGuard that sets the
-// private key and changes no peer; it names the peers that carry traffic
-// (their current endpoint, UpdateOnly) so that the backend handshakes.
+// TestApplyKey: switching the key sets the private key and starts a
+// handshake with every peer by turning a keepalive on (1 s where there was
+// none; off and on again where there was one), then restores the
+// keepalives: the peers are as before.
 func TestApplyKey(t *testing.T) {
 	f := newFixture(t)
-	f.apply(rotatingPeerState(peerOverlap))
+	ds := rotatingPeerState(peerBefore)
+	ds.Interfaces[0].Peers[0].PersistentKeepalive = 25
+	f.apply(ds)
 	before, _ := f.fake.Device("drago-a")
 	f.fake.Reset()
 	must(t, f.rec.applyKey("drago-a", testKey(5)))
-	want := []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, PrivateKey: true}}
+	want := []platformtest.Op{
+		{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, PrivateKey: true},
+		{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2},
+	}
 	if d := cmp.Diff(want, writes(f.fake), cmpNetip); d != "" {
 		t.Errorf("ops (-want +got):\n%s", d)
 	}
@@ -331,8 +398,18 @@ func TestApplyKey(t *testing.T) {
 	if after.WireGuard.PrivateKey != testKey(5) {
 		t.Error("private key not set")
 	}
+	keepalives := func(d *platform.Device) map[wgtypes.Key]time.Duration {
+		out := map[wgtypes.Key]time.Duration{}
+		for _, p := range d.WireGuard.Peers {
+			out[p.PublicKey] = p.PersistentKeepaliveInterval
+		}
+		return out
+	}
 	if d := cmp.Diff(peerView(before), peerView(after)); d != "" {
 		t.Errorf("peers changed (-before +after):\n%s", d)
+	}
+	if d := cmp.Diff(keepalives(before), keepalives(after)); d != "" {
+		t.Errorf("keepalives changed (-before +after):\n%s", d)
 	}
 	f.fake.Reset()
 	must(t, f.rec.applyKey("drago-a", testKey(5)))
@@ -518,7 +595,7 @@ func TestAgentRotatesOnRequest(t *testing.T) {
 	rs.update(func(rs *rotationServer) { rs.hold = false })
 	waitFor(t, "the new key reported as current", func() bool { pub, _, _, sw := rs.view(); return pub == next && len(sw) == 1 })
 	time.Sleep(50 * time.Millisecond) // the state after the switch is applied too
-	want := []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, PrivateKey: true}}
+	want := []platformtest.Op{{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, PrivateKey: true}, {Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2}}
 	if d := cmp.Diff(want, writes(fake), cmpNetip); d != "" {
 		t.Errorf("backend writes of the switch (-want +got):\n%s", d)
 	}
