@@ -67,8 +67,8 @@ func TestReconcileAppliesFirewall(t *testing.T) {
 }
 
 // TestReconcileChangesAppliesNewPolicies: a whole state changing only the
-// policy, and a delta (peer patches) on it, both reach the firewall in the
-// update path; the delta keeps the policy.
+// policy, and deltas on it, reach the firewall in the update path: a delta
+// of peers keeps the policy, a delta with a firewall replaces it.
 func TestReconcileChangesAppliesNewPolicies(t *testing.T) {
 	f, fw := newFirewallFixture(t)
 	base := withFirewall(1)
@@ -99,6 +99,21 @@ func TestReconcileChangesAppliesNewPolicies(t *testing.T) {
 	}
 	if st := firewallStatus(t, f, patched); st == nil || !st.Enforced || st.Revision != 2 {
 		t.Errorf("status after the patch = %+v, want revision 2 enforced", st)
+	}
+
+	// A delta that replaces the firewall (a host joined a set).
+	fwPatch := *patched.Interfaces[0].Firewall
+	fwPatch.Revision = 3
+	fwPatch.DefaultAction = api.ActionAccept
+	delta = &api.DesiredState{Index: 10, HostID: next.HostID, BaseIndex: 9, Patches: []api.PeerPatch{{InterfaceID: "if-a", Firewall: &fwPatch}}}
+	if patched, err = delta.Patched(patched); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rec.reconcileChanges(context.Background(), patched); err != nil {
+		t.Fatal(err)
+	}
+	if p := fw.Policy("drago-a"); p == nil || !p.DefaultAccept {
+		t.Errorf("the firewall of a delta was not applied: %+v", p)
 	}
 }
 

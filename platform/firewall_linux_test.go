@@ -6,18 +6,15 @@ package platform_test
 // the ruleset with the nft tool as an admin would.
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/drago-wg/drago/platform"
+	"github.com/drago-wg/drago/platform/platformtest"
 	"github.com/drago-wg/drago/server/api"
 )
 
@@ -31,39 +28,14 @@ func requireNft(t *testing.T) {
 	}
 }
 
-// inNetns runs f on an OS thread in network namespace ns. Sockets and
-// netlink connections f opens stay in ns after it returns.
-func inNetns(t *testing.T, ns string, f func()) {
-	t.Helper()
-	done := make(chan error)
-	go func() {
-		// The thread is left locked when the goroutine ends: Go then
-		// discards it rather than reuse it in the wrong namespace.
-		runtime.LockOSThread()
-		fd, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		f()
-		done <- nil
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // newFirewallIn returns a Firewall working in namespace ns.
 func newFirewallIn(t *testing.T, ns string) platform.Firewall {
 	t.Helper()
 	var fw platform.Firewall
 	var err error
-	inNetns(t, ns, func() { fw, err = platform.NewFirewall(nil) })
+	if nerr := platformtest.InNetns(ns, func() { fw, err = platform.NewFirewall(nil) }); nerr != nil {
+		t.Fatal(nerr)
+	}
 	if err != nil {
 		t.Fatalf("DRAGO_PRIVILEGED_TESTS=1 but nf_tables is unusable: %v", err)
 	}
@@ -81,72 +53,31 @@ func nft(t *testing.T, ns string, args ...string) string {
 	return string(out)
 }
 
-// listen accepts TCP connections on addr in ns and echoes what they send.
+// listen serves echo on addr in ns for the test's duration.
 func listen(t *testing.T, ns, addr string) {
 	t.Helper()
-	var l net.Listener
-	var err error
-	inNetns(t, ns, func() { l, err = net.Listen("tcp", addr) })
+	l, err := platformtest.ListenEcho(ns, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					c.Write(buf[:n])
-				}
-			}()
-		}
-	}()
 }
 
 // dial connects from ns (from the source address src, if set) to addr.
 func dial(t *testing.T, ns, src, addr string) (net.Conn, error) {
 	t.Helper()
-	d := net.Dialer{Timeout: 700 * time.Millisecond}
-	if src != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
-	var c net.Conn
-	var err error
-	inNetns(t, ns, func() { c, err = d.Dial("tcp", addr) })
-	return c, err
+	return platformtest.Dial(ns, src, addr, 700*time.Millisecond)
 }
 
 // reaches reports whether a TCP connection from ns (source src) to addr
 // opens and echoes.
 func reaches(t *testing.T, ns, src, addr string) bool {
 	t.Helper()
-	c, err := dial(t, ns, src, addr)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	return echoes(c)
+	return platformtest.Reaches(ns, src, addr, 700*time.Millisecond)
 }
 
 // echoes reports whether c, a connection to listen's server, still works.
-func echoes(c net.Conn) bool {
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("ping")); err != nil {
-		return false
-	}
-	buf := make([]byte, 4)
-	_, err := c.Read(buf)
-	return err == nil && string(buf) == "ping"
-}
+func echoes(c net.Conn) bool { return platformtest.Echoes(c, time.Second) }
 
 // pings reports whether ns answers a ping from src to addr.
 func pings(ns, src, addr string) bool {

@@ -5,11 +5,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/drago-wg/drago/platform/platformtest"
 )
 
 // TestUninstallRemovesFirewall runs the firewall cleanup of `drago service
@@ -34,20 +33,11 @@ func TestUninstallRemovesFirewall(t *testing.T) {
 	}
 	nft("add table inet drago; add chain inet drago dg-a-policy; add table ip nat; add chain ip nat POSTROUTING { type nat hook postrouting priority srcnat; }")
 
-	errc := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		fd, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			err = unix.Setns(fd, unix.CLONE_NEWNET)
-			unix.Close(fd)
-		}
-		if err == nil {
-			err = removeFirewall()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	var err error
+	if nerr := platformtest.InNetns(ns, func() { err = removeFirewall() }); nerr != nil {
+		t.Fatal(nerr)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	tables := nft("list", "tables")
