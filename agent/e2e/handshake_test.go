@@ -29,18 +29,7 @@ func TestFirstHandshakeReportedAtOnce(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		hosts = append(hosts, l.addHost(fmt.Sprintf("h%d", i), jt.Secret, "-heartbeat-interval", heartbeat.String()))
 	}
-	eventually(t, 20*time.Second, "every host registered with a key", func() bool {
-		list, err := c.Interfaces(ctx, api.ListOptions{Network: "lab"})
-		if err != nil || list.Total != len(hosts) {
-			return false
-		}
-		for _, i := range list.Items {
-			if i.PublicKey == "" {
-				return false
-			}
-		}
-		return true
-	})
+	l.waitRegistered(len(hosts))
 
 	// reported returns when the server's status of h first shows a
 	// handshake with peer's key, polling for up to 10s.

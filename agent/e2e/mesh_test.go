@@ -35,18 +35,7 @@ func meshLab(t testing.TB, prefix string, n int, topology string) (*lab, *api.Ne
 	for i := 1; i <= n; i++ {
 		hosts = append(hosts, l.addHost(fmt.Sprintf("h%d", i), jt.Secret))
 	}
-	eventually(t, 20*time.Second, "every host registered with a key", func() bool {
-		list, err := c.Interfaces(ctx, api.ListOptions{Network: "lab"})
-		if err != nil || list.Total != n {
-			return false
-		}
-		for _, i := range list.Items {
-			if i.PublicKey == "" {
-				return false
-			}
-		}
-		return true
-	})
+	l.waitRegistered(n)
 	return l, nw, hosts
 }
 

@@ -35,18 +35,7 @@ func policyLab(t *testing.T, prefix, defaultAction string, hosts [][2]string) (*
 		}
 		hs[h[0]] = l.addHost(h[0], jt.Secret, extra...)
 	}
-	eventually(t, 20*time.Second, "every host registered with a key", func() bool {
-		list, err := c.Interfaces(ctx, api.ListOptions{Network: "lab"})
-		if err != nil || list.Total != len(hosts) {
-			return false
-		}
-		for _, i := range list.Items {
-			if i.PublicKey == "" {
-				return false
-			}
-		}
-		return true
-	})
+	l.waitRegistered(len(hosts))
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, h := range hs {
@@ -56,6 +45,38 @@ func policyLab(t *testing.T, prefix, defaultAction string, hosts [][2]string) (*
 		}
 	})
 	return l, hs
+}
+
+// waitRegistered waits until network lab has n interfaces, each with a key.
+func (l *lab) waitRegistered(n int) {
+	l.t.Helper()
+	eventually(l.t, 20*time.Second, "every host registered with a key", func() bool {
+		list, err := l.client().Interfaces(ctx, api.ListOptions{Network: "lab"})
+		if err != nil || list.Total != n {
+			return false
+		}
+		for _, i := range list.Items {
+			if i.PublicKey == "" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// addLAN joins a new namespace, the LAN, to h through a veth link: h gets
+// gwAddr, the LAN host lanAddr (CIDRs). It returns the LAN's namespace.
+func (l *lab) addLAN(h *host, gwAddr, lanAddr string) string {
+	lan := l.prefix + "-lan"
+	run(l.t, "ip", "netns", "add", lan)
+	run(l.t, "ip", "-n", lan, "link", "set", "lo", "up")
+	run(l.t, "ip", "link", "add", "eth1", "netns", h.ns, "type", "veth", "peer", "name", "eth0", "netns", lan)
+	run(l.t, "ip", "-n", h.ns, "addr", "add", gwAddr, "dev", "eth1")
+	run(l.t, "ip", "-n", h.ns, "link", "set", "eth1", "up")
+	run(l.t, "ip", "-n", lan, "addr", "add", lanAddr, "dev", "eth0")
+	run(l.t, "ip", "-n", lan, "link", "set", "eth0", "up")
+	run(l.t, "ip", "netns", "exec", h.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	return lan
 }
 
 // serve runs an echo server on each port of h's namespace.
@@ -219,15 +240,7 @@ func TestPolicyEnforcedOnHosts(t *testing.T) {
 func TestPolicyMasquerade(t *testing.T) {
 	l, hs := policyLab(t, "dgq", api.ActionAccept, [][2]string{{"gw", "role=gw"}, {"remote", ""}})
 	gw, remote := hs["gw"], hs["remote"]
-	lan := l.prefix + "-lan"
-	run(t, "ip", "netns", "add", lan)
-	run(t, "ip", "-n", lan, "link", "set", "lo", "up")
-	run(t, "ip", "link", "add", "eth1", "netns", gw.ns, "type", "veth", "peer", "name", "eth0", "netns", lan)
-	run(t, "ip", "-n", gw.ns, "addr", "add", "192.168.98.1/24", "dev", "eth1")
-	run(t, "ip", "-n", gw.ns, "link", "set", "eth1", "up")
-	run(t, "ip", "-n", lan, "addr", "add", "192.168.98.2/24", "dev", "eth0")
-	run(t, "ip", "-n", lan, "link", "set", "eth0", "up") // no route back to the network
-	run(t, "ip", "netns", "exec", gw.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	lan := l.addLAN(gw, "192.168.98.1/24", "192.168.98.2/24") // no route back to the network
 	ln, err := platformtest.ListenEcho(lan, ":8080")
 	if err != nil {
 		t.Fatal(err)

@@ -89,16 +89,8 @@ func TestConnectionDeleteAndRestore(t *testing.T) {
 func TestRoutedSubnet(t *testing.T) {
 	l, _, hs := meshLab(t, "dgr", 3, api.TopologyMesh)
 	h1, h3 := hs[0], hs[2]
-	lan := l.prefix + "-lan"
-	run(t, "ip", "netns", "add", lan)
-	run(t, "ip", "-n", lan, "link", "set", "lo", "up")
-	run(t, "ip", "link", "add", "eth1", "netns", h3.ns, "type", "veth", "peer", "name", "eth0", "netns", lan)
-	run(t, "ip", "-n", h3.ns, "addr", "add", "192.168.99.1/24", "dev", "eth1")
-	run(t, "ip", "-n", h3.ns, "link", "set", "eth1", "up")
-	run(t, "ip", "-n", lan, "addr", "add", "192.168.99.2/24", "dev", "eth0")
-	run(t, "ip", "-n", lan, "link", "set", "eth0", "up")
+	lan := l.addLAN(h3, "192.168.99.1/24", "192.168.99.2/24")
 	run(t, "ip", "-n", lan, "route", "add", "default", "via", "192.168.99.1")
-	run(t, "ip", "netns", "exec", h3.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
 	if _, err := l.client().UpdateInterface(ctx, l.ifaceOf(h3).ID, map[string]any{"routed_subnets": []string{"192.168.99.0/24"}}); err != nil {
 		t.Fatal(err)
