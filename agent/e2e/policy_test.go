@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,7 +128,8 @@ func (l *lab) enforced(h *host) {
 // role=db tcp/5432, web reaches db:5432 but not db:22, and web does not
 // reach web; a rule change opens and closes a port within a second while
 // an open connection goes on; a hand-flushed table comes back at the next
-// drift pass; a foreign table is left as it is.
+// drift pass; a foreign table is left as it is; the rules stay in force
+// while the server is down and the agent stopped, and go with the policy.
 func TestPolicyEnforcedOnHosts(t *testing.T) {
 	l, hs := policyLab(t, "dgp", api.ActionDrop, [][2]string{{"web1", "role=web"}, {"web2", "role=web"}, {"db1", "role=db"}})
 	web1, web2, db1 := hs["web1"], hs["web2"], hs["db1"]
@@ -215,6 +217,20 @@ func TestPolicyEnforcedOnHosts(t *testing.T) {
 	if after := l.nft(db1, "list", "table", "ip", "nat"); after != foreignBefore {
 		t.Errorf("the foreign table changed:\nbefore:\n%s\nafter:\n%s", foreignBefore, after)
 	}
+
+	// The server dies: the policy stays in force. db1's agent stops: its
+	// rules stay (its userspace WireGuard goes with it, so they are read
+	// with nft rather than tried).
+	l.server.kill(syscall.SIGKILL)
+	if l.reaches(web1, db, 22, time.Second) || !l.reaches(web1, db, 5432, time.Second) {
+		t.Error("the policy is not in force with the server down")
+	}
+	db1.agent.kill(syscall.SIGTERM)
+	if out := l.nft(db1, "list", "chain", "inet", "drago", "dg-lab-policy"); !strings.Contains(out, "tcp dport 5432 accept") {
+		t.Errorf("db1's rules after its agent stopped:\n%s", out)
+	}
+	l.startServer()
+	l.startAgent(db1, "")
 
 	// Default accept and no rule: no policy left, drago's table goes.
 	if _, err := c.UpdateNetwork(ctx, "lab", map[string]any{"default_action": api.ActionAccept}); err != nil {
