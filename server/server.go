@@ -132,7 +132,7 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: st, authFails: authLimiter{now: time.Now}, metrics: newMetrics()}
 	var err error
-	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval, OnCommit: s.metrics.onCommit})
+	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval, OnCommit: s.metrics.onCommit, ServerAddr: cfg.Addr})
 	if err != nil {
 		st.Close()
 		return nil, "", err

@@ -194,6 +194,7 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 		return err
 	}
 	s.hosts[hostID].LastSeen = &now // a heartbeat alone is kept in memory only
+	s.live.saw(hostID, now)
 	s.reports[hostID] = merge(kept, r)
 	return nil
 }
@@ -348,10 +349,7 @@ func (s *State) Counts() Counts {
 	c := Counts{Index: s.index}
 	now := s.opts.Now()
 	for _, h := range s.hosts {
-		last := h.LastSeen
-		if t, ok := s.live.seen(h.ID, now); ok && last != nil && t.After(*last) {
-			last = &t
-		}
+		last := s.lastSeen(h, now)
 		switch {
 		case last == nil:
 			c.HostsPending++
@@ -503,6 +501,12 @@ func (s *State) hasAgentPeer(i *api.Interface) bool {
 
 // appliedIndex reports the desired-state index the host last said it applied.
 func (s *State) appliedIndex(hostID string) uint64 {
+	return max(s.reportedIndex(hostID), s.remote[hostID].Applied)
+}
+
+// reportedIndex returns the index the host's last report to this server
+// applied.
+func (s *State) reportedIndex(hostID string) uint64 {
 	if r, ok := s.reports[hostID]; ok {
 		return r.AppliedIndex
 	}

@@ -48,6 +48,7 @@ type follow struct {
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 	healthy atomic.Bool
+	leader  atomic.Bool // this server runs the cluster's jobs
 
 	mu      sync.Mutex
 	rev     int64         // every commit up to rev is in memory
@@ -56,13 +57,24 @@ type follow struct {
 
 // startFollowing watches st from revision rev on; the caller has loaded
 // memory at rev.
-func (s *State) startFollowing(st follower, rev int64) {
+func (s *State) startFollowing(st follower, rev int64) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &follow{store: st, cancel: cancel, rev: rev, revWake: make(chan struct{})}
 	f.healthy.Store(true)
 	s.follow = f
+	c, isCluster := st.(cluster)
+	if isCluster {
+		if err := s.loadLive(c, rev); err != nil {
+			cancel()
+			return err
+		}
+	}
 	f.done.Go(func() { s.watch(ctx) })
 	f.done.Go(func() { s.probe(ctx) })
+	if isCluster {
+		f.done.Go(func() { s.runMember(ctx, c) })
+	}
+	return nil
 }
 
 // Close stops following the store; the state keeps serving what it has.
@@ -192,6 +204,9 @@ func (s *State) applyCommit(c store.Commit) {
 	defer s.follow.advance(c.Revision)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, ch := range c.Live {
+		s.applyLive(ch)
+	}
 	if c.Index <= s.index {
 		return // this server's own commit, applied when it was made
 	}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -18,16 +19,42 @@ import (
 // sharing an etcd cluster.
 func twoServers(t *testing.T) (a, b *State) {
 	t.Helper()
+	return twoServersWith(t, Options{}, Options{})
+}
+
+func twoServersWith(t *testing.T, optsA, optsB Options) (a, b *State) {
+	t.Helper()
 	c := etcdtest.Start(t, 3)
-	open := func() *State {
+	open := func(opts Options) *State {
 		st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: c.Endpoints()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return openState(t, st)
+		s, err := Open(st, slog.New(slog.DiscardHandler), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		return s
 	}
-	return open(), open()
+	return open(optsA), open(optsB)
+}
+
+// waitFor polls cond under s's read lock for up to 10 s.
+func waitFor(t *testing.T, s *State, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s.mu.RLock()
+		ok := cond()
+		s.mu.RUnlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+	}
 }
 
 func catchUp(t *testing.T, s *State) {
@@ -160,5 +187,75 @@ func TestStaleWriteRefused(t *testing.T) {
 	}
 	if n := len(a.Networks(Filter{}).Items); n != 1 {
 		t.Errorf("A has %d networks, want 1", n)
+	}
+}
+
+// TestLivenessAcrossServers: hosts served by server A are up on server B
+// through A's records, without any heartbeat written to etcd; a host that
+// goes quiet on A, and every host of A when A stops, turn down on B one
+// grace later.
+func TestLivenessAcrossServers(t *testing.T) {
+	start := time.Now()
+	ca, cb := &fakeClock{now: start}, &fakeClock{now: start}
+	const grace = 10 * time.Second
+	a, b := twoServersWith(t, Options{Now: ca.Now, HeartbeatGrace: grace}, Options{Now: cb.Now, HeartbeatGrace: grace})
+	hosts := addFleet(t, a, 1, 2, api.TopologyMesh)
+	h1, h2 := hosts[0][0], hosts[0][1]
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go a.DesiredState(ctx, h1, a.Index(), time.Hour, true) // h1 keeps a query open on A
+	waitFor(t, b, "B holds A's records of both hosts", func() bool {
+		return b.remote[h1].Server == a.opts.ServerID && b.remote[h2].Server == a.opts.ServerID
+	})
+	status := func(h string) string {
+		t.Helper()
+		v, err := b.Host(Trusted, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Status
+	}
+	ca.advance(2 * grace) // h2 is quiet on A now; h1's query is still open
+	cb.advance(2 * grace)
+	if status(h1) != api.HostReady || status(h2) != api.HostReady {
+		t.Errorf("on B after 2 graces: h1 %s, h2 %s; want both ready (A's records)", status(h1), status(h2))
+	}
+	waitFor(t, b, "A withdraws its record of the quiet h2", func() bool { return !b.remote[h2].gone.IsZero() })
+	cb.advance(grace + time.Second)
+	if status(h1) != api.HostReady || status(h2) != api.HostDown {
+		t.Errorf("on B a grace after h2 went quiet: h1 %s, h2 %s; want ready, down", status(h1), status(h2))
+	}
+	a.Close() // A stops: its lease and records go
+	waitFor(t, b, "A's record of h1 goes with A", func() bool { return !b.remote[h1].gone.IsZero() })
+	if status(h1) != api.HostReady {
+		t.Errorf("on B right after A stopped: h1 %s, want ready for a grace (time to move)", status(h1))
+	}
+	cb.advance(grace + time.Second)
+	if status(h1) != api.HostDown {
+		t.Errorf("on B a grace after A stopped: h1 %s, want down", status(h1))
+	}
+}
+
+// TestOneLeader: of two servers exactly one runs the cluster's jobs, and
+// the other takes over when it stops.
+func TestOneLeader(t *testing.T) {
+	a, b := twoServers(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for a.IsLeader() == b.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatalf("leaders after 10s: A %v, B %v; want exactly one", a.IsLeader(), b.IsLeader())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lead, other := a, b
+	if b.IsLeader() {
+		lead, other = b, a
+	}
+	lead.Close()
+	for !other.IsLeader() {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatal("the other server did not take over within 10s of the leader stopping")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -93,11 +93,9 @@ func (s *State) hostView(h *api.Host) api.Host {
 	v := *h
 	v.Labels = maps.Clone(h.Labels)
 	now := s.opts.Now()
-	if t, ok := s.live.seen(h.ID, now); ok && h.LastSeen != nil && t.After(*h.LastSeen) {
-		v.LastSeen = &t
-	}
+	v.LastSeen = s.lastSeen(h, now)
 	switch {
-	case h.LastSeen == nil:
+	case v.LastSeen == nil:
 		v.Status = api.HostPending
 	case now.Sub(*v.LastSeen) > s.opts.HeartbeatGrace:
 		v.Status = api.HostDown

@@ -35,6 +35,18 @@ func (l *liveness) end(host string, now time.Time) {
 	l.ended[host] = now
 }
 
+// saw notes a status report of the host.
+func (l *liveness) saw(host string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.polls == nil {
+		l.polls, l.ended = map[string]int{}, map[string]time.Time{}
+	}
+	if now.After(l.ended[host]) {
+		l.ended[host] = now
+	}
+}
+
 // seen returns when the host's queries last showed it alive: now while
 // one is in flight.
 func (l *liveness) seen(host string, now time.Time) (time.Time, bool) {

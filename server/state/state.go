@@ -31,6 +31,9 @@ type Options struct {
 	KeyRotationInterval time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// ServerID names this server among those sharing an etcd store
+	// (default: a random id); ServerAddr is its API address, for status.
+	ServerID, ServerAddr string
 	// OnCommit, when set, is told of each committed write: how long its
 	// store transaction took and how many agents it woke (metrics). It is
 	// called under the state's write lock and must not block.
@@ -74,7 +77,9 @@ type State struct {
 	live       liveness       // agents' blocking queries, as signs of life
 	events     []api.Event    // ring of recent changes, oldest first
 	eventWake  chan struct{}
-	follow     *follow // set when other servers write the store too
+	follow     *follow               // set when other servers write the store too
+	remote     map[string]remoteLive // host id -> another server's record of it
+	readyCheck set                   // hosts whose record shows a new applied index (leader's job)
 }
 
 type set map[string]struct{}
@@ -106,6 +111,9 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ServerID == "" {
+		opts.ServerID = newID()
+	}
 	s := &State{
 		log: log.With("subsystem", "state"), store: st, opts: opts,
 		networks: map[string]*api.Network{}, netByName: map[string]string{},
@@ -115,7 +123,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		rules: map[string]*api.Rule{}, netRules: map[string][]*api.Rule{}, rulesDirty: set{}, firewalls: map[string]*firewall{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
 		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
-		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}),
+		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}), remote: map[string]remoteLive{}, readyCheck: set{},
 	}
 	var rev int64
 	err := st.View(func(tx store.Tx) error {
@@ -150,7 +158,9 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	s.sortRules()
 	s.recompile(setOf(slices.Collect(maps.Keys(s.networks))), 0)
 	if f, ok := st.(follower); ok {
-		s.startFollowing(f, rev)
+		if err := s.startFollowing(f, rev); err != nil {
+			return nil, fmt.Errorf("loading state: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -416,6 +426,7 @@ func (s *State) apply(c change) {
 			delete(s.hosts, c.id)
 			delete(s.hostIndex, c.id)
 			delete(s.reports, c.id)
+			delete(s.remote, c.id)
 			s.live.forget(c.id)
 			s.changes.forget(c.id)
 			for _, wait := range s.waiting {

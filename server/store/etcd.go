@@ -443,13 +443,18 @@ func (t *etcdTx) commit() (bool, error) {
 // compares returns the conditions under which the transaction's reads still
 // hold: each key read has the mod revision it had, and nothing was put in or
 // deleted from a listed kind after the snapshot. A read set too big for one
-// etcd transaction becomes "nothing under the prefix changed": every commit
-// puts at least one key (a delete bumps its kind's marker), so that holds
-// only if no other write happened since the snapshot.
+// etcd transaction becomes "no object or meta key changed": every commit
+// puts at least one such key (a delete bumps its kind's marker), so that
+// holds only if no other write happened since the snapshot. The servers'
+// leased keys (Member) are left out: they are not state.
 func (t *etcdTx) compares() []clientv3.Cmp {
 	after := t.rev + 1
 	if len(t.reads)+2*len(t.listed) > maxCompares {
-		return []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.s.prefix), "<", after).WithPrefix()}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.s.metaKey("")), "<", after).WithPrefix()}
+		for _, kind := range Kinds {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(t.s.kindPrefix(kind)), "<", after).WithPrefix())
+		}
+		return cmps
 	}
 	var cmps []clientv3.Cmp
 	for _, key := range slices.Sorted(maps.Keys(t.reads)) {
@@ -477,6 +482,9 @@ type Commit struct {
 	Index uint64
 	// Changes are the objects written or deleted, in key order.
 	Changes []Change
+	// Live are the liveness records written (Value set) or gone (nil),
+	// keyed by host id in ID; see Member.Publish.
+	Live []Change
 }
 
 // Revision returns the cluster's current revision (a linearizable read).
@@ -534,6 +542,14 @@ func (s *EtcdStore) Watch(ctx context.Context, after int64, commit func(Commit),
 // index are skipped.
 func (s *EtcdStore) addEvent(c *Commit, ev *clientv3.Event) {
 	key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
+	if host, ok := strings.CutPrefix(key, liveDir); ok {
+		ch := Change{ID: host}
+		if ev.Type == clientv3.EventTypePut {
+			ch.Value = ev.Kv.Value
+		}
+		c.Live = append(c.Live, ch)
+		return
+	}
 	kind, id, _ := strings.Cut(key, "/")
 	if kind == metaKind {
 		if id == string(indexKey) && ev.Type == clientv3.EventTypePut {
