@@ -146,14 +146,7 @@ func (s *State) runMember(ctx context.Context, c cluster) {
 // probeInterval, and runs the leader's jobs, until ctx ends.
 func (s *State) publish(ctx context.Context, m *store.Member) {
 	published := map[string]uint64{} // host -> applied index published
-	t := time.NewTicker(probeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, probeInterval, func() {
 		changes := map[string][]byte{}
 		now := s.opts.Now()
 		s.mu.RLock()
@@ -178,7 +171,7 @@ func (s *State) publish(ctx context.Context, m *store.Member) {
 		s.mu.RUnlock()
 		if err := m.Publish(ctx, changes); err != nil {
 			s.log.Warn("publishing host liveness failed", "error", err)
-			continue
+			return
 		}
 		for host, raw := range changes {
 			if raw == nil {
@@ -192,7 +185,7 @@ func (s *State) publish(ctx context.Context, m *store.Member) {
 		if s.follow.leader.Load() {
 			s.markRemoteReady(ctx)
 		}
-	}
+	})
 }
 
 // markRemoteReady is the leader's job: the rotations that hosts served by

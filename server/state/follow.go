@@ -102,17 +102,13 @@ func (s *State) watch(ctx context.Context) {
 			return
 		}
 		s.log.Warn("store watch failed; retrying", "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(probeInterval):
-		}
+		sleep(ctx, probeInterval)
 	}
 }
 
-// probe checks every probeInterval that the state catches up with the store
-// within probeTimeout, and marks it healthy or cut off.
-func (s *State) probe(ctx context.Context) {
-	t := time.NewTicker(probeInterval)
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -120,6 +116,14 @@ func (s *State) probe(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		fn()
+	}
+}
+
+// probe checks every probeInterval that the state catches up with the store
+// within probeTimeout, and marks it healthy or cut off.
+func (s *State) probe(ctx context.Context) {
+	every(ctx, probeInterval, func() {
 		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		err := s.CatchUp(pctx)
 		cancel()
@@ -133,7 +137,7 @@ func (s *State) probe(ctx context.Context) {
 				s.log.Info("store reachable again")
 			}
 		}
-	}
+	})
 }
 
 // healthy returns an error wrapping store.ErrUnavailable while the state is
