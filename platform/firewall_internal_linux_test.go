@@ -120,3 +120,28 @@ func TestPlanApplyOnItsOwnResult(t *testing.T) {
 		t.Errorf("plan from nothing: %+v", b.ops)
 	}
 }
+
+func TestObjectOwners(t *testing.T) {
+	for _, tt := range []struct {
+		name, iface string
+		set         bool
+	}{
+		{"dg-a-policy", "dg-a", false},
+		{"dg-a-b-forward", "dg-a-b", false},
+		{"dg-a-nat", "dg-a", false},
+		{"sneaky", "", false},
+		{"dg-a-" + "0123456789ab-4", "dg-a", true},
+		{"dg-a-b-masq-6", "dg-a-b", true},
+		{"dg-a-0123-4", "", true},
+		{"extra", "", true},
+		{"dg-a-masq-5", "", true},
+	} {
+		got, ok := chainInterface(tt.name)
+		if tt.set {
+			got, ok = setInterface(tt.name)
+		}
+		if got != tt.iface || ok != (tt.iface != "") {
+			t.Errorf("owner of %q (set %v) = %q, %v; want %q", tt.name, tt.set, got, ok, tt.iface)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -54,7 +53,8 @@ func NewFirewall(log *slog.Logger) (Firewall, error) {
 func (f *nftFirewall) Close() error { return f.conn.CloseLasting() }
 
 // nftState is what the kernel holds of one interface: its chains, their
-// rules and its sets with their elements.
+// rules and its sets with their elements; and what drago's table holds that
+// drago never writes (added by hand), to delete.
 type nftState struct {
 	table  bool                        // the table exists
 	others bool                        // it has chains of other interfaces
@@ -62,12 +62,15 @@ type nftState struct {
 	rules  map[string][]*nftables.Rule // by chain name, in order
 	sets   map[string]*nftables.Set    // by name
 	elems  map[string][]nftables.SetElement
+
+	strayChains map[string]*nftables.Chain
+	straySets   []*nftables.Set
 }
 
 // read reads the kernel's objects of iface.
 func (f *nftFirewall) read(iface string) (*nftState, error) {
 	st := &nftState{chains: map[string]*nftables.Chain{}, rules: map[string][]*nftables.Rule{},
-		sets: map[string]*nftables.Set{}, elems: map[string][]nftables.SetElement{}}
+		sets: map[string]*nftables.Set{}, elems: map[string][]nftables.SetElement{}, strayChains: map[string]*nftables.Chain{}}
 	tables, err := f.conn.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return nil, fmt.Errorf("listing tables: %w", err)
@@ -84,11 +87,16 @@ func (f *nftFirewall) read(iface string) (*nftState, error) {
 		if c.Table.Name != nftTable.Name {
 			continue
 		}
-		if !ownsChain(iface, c.Name) {
+		c.Table = nftTable
+		owner, ok := chainInterface(c.Name)
+		switch {
+		case !ok:
+			st.strayChains[c.Name] = c
+			continue
+		case owner != iface:
 			st.others = true
 			continue
 		}
-		c.Table = nftTable
 		st.chains[c.Name] = c
 		if st.rules[c.Name], err = f.conn.GetRules(nftTable, c); err != nil {
 			return nil, fmt.Errorf("listing rules of chain %s: %w", c.Name, err)
@@ -99,22 +107,23 @@ func (f *nftFirewall) read(iface string) (*nftState, error) {
 		return nil, fmt.Errorf("listing sets: %w", err)
 	}
 	for _, s := range sets {
-		if !ownsSet(iface, s.Name) {
+		s.Table = nftTable
+		owner, ok := setInterface(s.Name)
+		switch {
+		case s.Anonymous:
+			continue // bound to a rule: it goes with the rule
+		case !ok:
+			st.straySets = append(st.straySets, s)
+			continue
+		case owner != iface:
 			continue
 		}
-		s.Table = nftTable
 		st.sets[s.Name] = s
 		if st.elems[s.Name], err = f.conn.GetSetElements(s); err != nil {
 			return nil, fmt.Errorf("listing elements of set %s: %w", s.Name, err)
 		}
 	}
 	return st, nil
-}
-
-// ownsChain reports whether chain name belongs to interface iface.
-func ownsChain(iface, name string) bool {
-	suffix, ok := strings.CutPrefix(name, iface+"-")
-	return ok && slices.Contains([]string{chainPolicy, chainInput, chainForward, chainNAT}, suffix)
 }
 
 // nftBatch is one transaction in the making: the changes, queued on the
@@ -207,7 +216,7 @@ func planApply(want nftRuleset, have *nftState) *nftBatch {
 		b.add(func(c *nftables.Conn) error { c.AddTable(nftTable); return nil })
 	} else if !sameKinds(want, have) {
 		b.deleteAll(have)
-		have = &nftState{table: true}
+		have = &nftState{table: true, strayChains: have.strayChains, straySets: have.straySets}
 	}
 
 	for _, s := range want.sets {
@@ -222,9 +231,9 @@ func planApply(want nftRuleset, have *nftState) *nftBatch {
 		b.planRules(ch, have.rules[ch.name])
 	}
 
-	// Chains and sets no longer wanted go last: their rules first, then
-	// the chains (base chains before the policy chain they jump to), then
-	// the sets no rule refers to any longer.
+	// Chains and sets no longer wanted go last, after the rules that
+	// referred to them: the chains (base chains before the policy chain
+	// they jump to), then the sets.
 	wantChains := map[string]bool{}
 	for _, ch := range want.chains {
 		wantChains[ch.name] = true
@@ -233,11 +242,17 @@ func planApply(want nftRuleset, have *nftState) *nftBatch {
 	for _, s := range want.sets {
 		wantSets[s.name] = true
 	}
+	// What was added by hand to drago's table goes first: it may jump to
+	// a chain that goes, or use a set that does.
+	b.deleteChains(&nftState{chains: have.strayChains}, func(string) bool { return true })
 	b.deleteChains(have, func(name string) bool { return !wantChains[name] })
 	for _, name := range sortedKeys(have.sets) {
 		if !wantSets[name] {
 			b.deleteSet(have.sets[name])
 		}
+	}
+	for _, s := range have.straySets {
+		b.deleteSet(s)
 	}
 	return b
 }

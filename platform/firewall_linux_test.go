@@ -289,6 +289,8 @@ func TestFirewallRepairsDrift(t *testing.T) {
 		{"added rule", []string{"insert", "rule", "inet", "drago", fwIface + "-policy", "accept"}, platform.FirewallOps{Rules: 1}},
 		{"deleted chain", []string{"delete", "chain", "inet", "drago", fwIface + "-forward"}, platform.FirewallOps{Chains: 1, Rules: 1}},
 		{"deleted table", []string{"delete", "table", "inet", "drago"}, platform.FirewallOps{}},
+		{"added chain", []string{"add", "chain", "inet", "drago", "sneaky", "{ type filter hook input priority -10; policy drop; }"}, platform.FirewallOps{Chains: 1}},
+		{"added set", []string{"add", "set", "inet", "drago", "extra", "{ type ipv4_addr; }"}, platform.FirewallOps{Sets: 1}},
 	}
 	for _, s := range steps {
 		if s.vandal[0] == "delete" && s.vandal[1] == "chain" {
@@ -521,4 +523,66 @@ func BenchmarkFirewallApply(b *testing.B) {
 		b.ReportMetric(float64(total.Elements)/float64(n), "elements/op")
 		b.ReportMetric(float64(total.Rules)/float64(n), "rules/op")
 	})
+}
+
+// TestFirewallReadsBackWhatItWrites: for every kind of rule drago writes
+// (port ranges, ICMP of both families, any protocol, sets or none, both
+// defaults, masquerade), a second Apply finds the kernel matching and
+// changes nothing: the drift pass never rewrites a rule that is in place.
+func TestFirewallReadsBackWhatItWrites(t *testing.T) {
+	requireNft(t)
+	fw := newFirewallIn(t, newNetns(t))
+	sets := []api.FirewallSet{{Name: "a", Addresses: []string{"10.0.0.0/30", "10.0.0.9", "fd00::/64", "fd00:0:0:1::/64"}},
+		{Name: "b", Addresses: []string{"0.0.0.0/0", "::/0"}}, {Name: "empty"}}
+	policies := map[string]*api.DesiredFirewall{
+		"ranges": {DefaultAction: api.ActionDrop, Sets: sets, Rules: []api.FirewallRule{
+			{Action: api.ActionAccept, From: "a", To: "b", Protocol: api.ProtocolTCP, Ports: []api.PortRange{{First: 1, Last: 1024}, {First: 8080, Last: 8080}}},
+			{Action: api.ActionDrop, To: "empty", Protocol: api.ProtocolUDP, Ports: []api.PortRange{{First: 53, Last: 53}}}}},
+		"icmp-any": {DefaultAction: api.ActionAccept, Sets: sets, Rules: []api.FirewallRule{
+			{Action: api.ActionAccept, Protocol: api.ProtocolICMP},
+			{Action: api.ActionDrop, From: "a", Protocol: api.ProtocolICMP},
+			{Action: api.ActionDrop, From: "b", To: "a", Protocol: api.ProtocolAny},
+			{Action: api.ActionAccept, Protocol: api.ProtocolAny}}},
+		"masquerade": {DefaultAction: api.ActionAccept, Masquerade: []string{"192.168.0.0/16", "fd10::/48"}},
+	}
+	for name, d := range policies {
+		t.Run(name, func(t *testing.T) {
+			p, err := platform.ParseFirewall(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fw.Apply("dg-rb", p); err != nil {
+				t.Fatal(err)
+			}
+			if ops, err := fw.Apply("dg-rb", p); err != nil || ops.Total() != 0 {
+				t.Errorf("second Apply: %+v, %v; want no change", ops, err)
+			}
+		})
+	}
+}
+
+// TestFirewallRepairsForeignExpressions: rules an admin adds to drago's
+// chains, with expressions drago never writes, are removed at the next
+// Apply.
+func TestFirewallRepairsForeignExpressions(t *testing.T) {
+	l := newFwLab(t)
+	l.apply(t, webToDB())
+	want := nft(t, l.host, "list", "chain", "inet", "drago", fwIface+"-policy")
+	for _, rule := range []string{
+		`counter accept`,
+		`log prefix "hello" accept`,
+		`limit rate 10/second accept`,
+		`meta mark set 0x1 accept`,
+		`ip saddr { 10.77.0.3, 10.77.0.9 } tcp dport { 22, 5432 } accept`,
+	} {
+		nft(t, l.host, "insert", "rule", "inet", "drago", fwIface+"-policy", rule)
+		ops := l.apply(t, webToDB())
+		if ops.Rules == 0 {
+			t.Errorf("rule %q not removed: %+v", rule, ops)
+		}
+		if out := nft(t, l.host, "list", "chain", "inet", "drago", fwIface+"-policy"); out != want {
+			t.Errorf("after repairing %q:\n%s\nwant:\n%s", rule, out, want)
+		}
+	}
+	l.checkEnforced(t)
 }

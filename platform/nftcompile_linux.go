@@ -88,18 +88,35 @@ func familySuffix(v6 bool) string {
 	return "-4"
 }
 
-// ownsSet reports whether kernel set name belongs to interface iface.
-func ownsSet(iface, name string) bool {
-	rest, ok := strings.CutPrefix(name, iface+"-")
-	if !ok || len(rest) < 3 || (!strings.HasSuffix(rest, "-4") && !strings.HasSuffix(rest, "-6")) {
-		return false
+// setInterface returns the interface a set named name belongs to, or false
+// when drago writes no set of that name.
+func setInterface(name string) (string, bool) {
+	rest, ok := strings.CutSuffix(name, "-4")
+	if !ok {
+		if rest, ok = strings.CutSuffix(name, "-6"); !ok {
+			return "", false
+		}
 	}
-	rest = rest[:len(rest)-2]
-	if rest == "masq" {
-		return true
+	i := strings.LastIndexByte(rest, '-')
+	if i < 0 {
+		return "", false
 	}
-	_, err := hex.DecodeString(rest)
-	return err == nil && len(rest) == 12
+	iface, tag := rest[:i], rest[i+1:]
+	if _, err := hex.DecodeString(tag); (err != nil || len(tag) != 12) && tag != "masq" {
+		return "", false
+	}
+	return iface, api.CheckInterfaceName(iface) == nil
+}
+
+// chainInterface returns the interface a chain named name belongs to, or
+// false when drago writes no chain of that name.
+func chainInterface(name string) (string, bool) {
+	for _, suffix := range []string{chainPolicy, chainInput, chainForward, chainNAT} {
+		if iface, ok := strings.CutSuffix(name, "-"+suffix); ok && api.CheckInterfaceName(iface) == nil {
+			return iface, true
+		}
+	}
+	return "", false
 }
 
 // compileFirewall compiles iface's policy. Every policy set becomes two
