@@ -116,7 +116,7 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 	if ident == nil && cfg.JoinToken == "" {
 		return nil, fmt.Errorf("agent config: JoinToken: required to register (no identity in %s)", dir.path)
 	}
-	hc, err := newHTTPClient(cfg.CACert)
+	hc, err := newHTTPClient(cfg.CACert, splitServers(cfg.Server), log)
 	if err != nil {
 		return nil, err
 	}
@@ -156,8 +156,10 @@ func newAgent(cfg Config, b platform.Backend, log *slog.Logger) (*agent, error) 
 
 func (a *agent) run(ctx context.Context) error {
 	a.log.Info("agent starting", "version", api.Version, "backend", a.b.Name(), "server", a.cfg.Server, "data_dir", a.dir.path)
-	if strings.HasPrefix(a.cfg.Server, "http://") && !api.IsLoopback(a.cfg.Server) {
-		a.log.Warn("the server address is plain HTTP off this machine: the host credential and desired state cross the network in clear; use https://", "server", a.cfg.Server)
+	for _, s := range splitServers(a.cfg.Server) {
+		if strings.HasPrefix(s, "http://") && !api.IsLoopback(s) {
+			a.log.Warn("the server address is plain HTTP off this machine: the host credential and desired state cross the network in clear; use https://", "server", s)
+		}
 	}
 	defer a.http.CloseIdleConnections()
 	if a.cfg.Firewall == nil && a.rec.fw != nil {

@@ -33,7 +33,9 @@ const KeyRotationDisabled time.Duration = -1
 // Config configures the agent. Zero fields take the defaults documented on
 // each field; Run fills them in before it calls Validate.
 type Config struct {
-	// Server is the control plane's address, http(s)://host:port. Required.
+	// Server is the control plane's address, http(s)://host:port, or the
+	// addresses of several servers of one cluster separated by commas.
+	// Required.
 	Server string
 	// JoinToken is the secret the agent registers with on its first start.
 	// Once the host credential is stored in DataDir it is no longer used, so
@@ -128,12 +130,15 @@ func (cfg Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("agent config: %s: %s", field, fmt.Sprintf(format, args...))
 	}
-	if cfg.Server == "" {
+	servers := splitServers(cfg.Server)
+	if len(servers) == 0 {
 		return bad("Server", "required")
 	}
-	u, err := url.Parse(cfg.Server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("Server", "%q is not an http(s)://host:port address", cfg.Server)
+	for _, s := range servers {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return bad("Server", "%q is not an http(s)://host:port address", s)
+		}
 	}
 	if cfg.CACert != "" {
 		if _, err := os.Stat(cfg.CACert); err != nil {

@@ -16,9 +16,10 @@ import (
 )
 
 // newHTTPClient returns the HTTP client under the agent's API clients,
-// trusting the PEM certificates in caFile when set. The agent owns it so
-// that it can close its idle connections when it stops.
-func newHTTPClient(caFile string) (*http.Client, error) {
+// trusting the PEM certificates in caFile when set, and moving between the
+// servers listed (see failover). The agent owns it so that it can close its
+// idle connections when it stops.
+func newHTTPClient(caFile string, servers []string, log *slog.Logger) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
@@ -31,12 +32,20 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: tr}, nil
+	f, err := newFailover(servers, tr, func(from, to string) {
+		log.Warn("moved to another server", "from", from, "to", to)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: f}, nil
 }
 
 // client returns an API client that authenticates with token.
 func (a *agent) client(token string) (*api.Client, error) {
-	c, err := api.NewClient(api.ClientConfig{Address: a.cfg.Server, Token: token, HTTPClient: a.http})
+	// The first server names the API's base; the failover transport sends
+	// each request to the server of the moment.
+	c, err := api.NewClient(api.ClientConfig{Address: splitServers(a.cfg.Server)[0], Token: token, HTTPClient: a.http})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

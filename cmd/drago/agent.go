@@ -71,7 +71,7 @@ func agentCommand(e *env) *ffcli.Command {
 		labels        = labelsFlag{}
 	)
 	fs.String("config", "", "HCL config file, e.g. /etc/drago/drago.hcl")
-	fs.StringVar(&cfg.Server, "server", "", "control plane address, http(s)://host:port")
+	fs.Var(serversFlag{&cfg.Server}, "server", "control plane `URL`, http(s)://host:port; several servers of one cluster repeated or comma-separated")
 	fs.StringVar(&cfg.JoinToken, "join", "", "join token for the first registration")
 	fs.StringVar(&joinFile, "join-file", "", "file holding the join token")
 	fs.StringVar(&cfg.CACert, "ca-cert", "", "PEM CA certificate that signs the server's certificate")
@@ -172,4 +172,23 @@ Example:
 			return agent.Run(ctx, cfg, b, log)
 		},
 	}
+}
+
+// serversFlag collects server addresses from repeated flags and
+// comma-separated values into one comma-separated setting.
+type serversFlag struct{ s *string }
+
+func (f serversFlag) String() string {
+	if f.s == nil {
+		return ""
+	}
+	return *f.s
+}
+
+func (f serversFlag) Set(v string) error {
+	if *f.s != "" && v != "" {
+		v = *f.s + "," + v
+	}
+	*f.s = v
+	return nil
 }

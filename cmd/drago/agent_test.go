@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -42,5 +43,19 @@ func TestSetGCPercent(t *testing.T) {
 	setGCPercent(agentGCPercent, log)
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC=100: GC percent %d, want 100 (GOGC wins)", got)
+	}
+}
+
+// TestServersFlag: -server repeated, comma-separated, or both, ends up one
+// comma-separated list.
+func TestServersFlag(t *testing.T) {
+	var s string
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.Var(serversFlag{&s}, "server", "")
+	if err := fs.Parse([]string{"-server", "http://a:1", "-server", "http://b:2,http://c:3"}); err != nil {
+		t.Fatal(err)
+	}
+	if s != "http://a:1,http://b:2,http://c:3" {
+		t.Errorf("servers = %q", s)
 	}
 }

@@ -5,6 +5,7 @@ package servertest
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
 
 	"github.com/drago-wg/drago/server"
@@ -14,6 +15,14 @@ import (
 // loopback port and a temporary directory, and stops it when the test ends.
 // It returns the server's URL and root token.
 func Start(t testing.TB, cfg server.Config) (url, root string) {
+	t.Helper()
+	url, root, _ = Run(t, cfg)
+	return url, root
+}
+
+// Run is Start that also returns a function stopping the server before the
+// test ends (it is then stopped once).
+func Run(t testing.TB, cfg server.Config) (url, root string, stop func()) {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -32,11 +41,15 @@ func Start(t testing.TB, cfg server.Config) (url, root string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return "http://" + srv.Addr(), root
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return "http://" + srv.Addr(), root, stop
 }
