@@ -3,6 +3,9 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/drago-wg/drago/platform"
 	"github.com/drago-wg/drago/server/api"
@@ -100,11 +103,31 @@ func (r *reconciler) firewallStatus(w wantInterface) *api.FirewallStatus {
 	return out
 }
 
+// maxReason is the longest reason the server takes in a status report;
+// a longer one, or one with a non-printable character, fails the report.
+const maxReason = 256
+
 // firewallReason is the text of err for the host status: the platform's
-// own words when the host cannot enforce policies.
+// own words when the host cannot enforce policies. It is cut to maxReason
+// bytes, on one line of printable characters (kernel errors come joined
+// by newlines).
 func firewallReason(err error) string {
-	if errors.Is(err, platform.ErrFirewallUnsupported) {
-		return err.Error()
+	s := err.Error()
+	if !errors.Is(err, platform.ErrFirewallUnsupported) {
+		s = "not enforced: " + s
 	}
-	return "not enforced: " + err.Error()
+	s = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > maxReason {
+		cut := maxReason - len("...")
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
 }

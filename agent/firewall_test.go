@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +237,23 @@ func TestAgentReportsAndRepairsFirewall(t *testing.T) {
 	}
 	if fw.Policy("drago-a") == nil {
 		t.Error("stopping the agent removed the rules")
+	}
+}
+
+// TestFirewallReasonFitsTheServer: reasons are what the server accepts in
+// a status report (api.CheckPrintable, at most 256 bytes).
+func TestFirewallReasonFitsTheServer(t *testing.T) {
+	for _, err := range []error{
+		errors.Join(errors.New("conn.Receive: no such file"), errors.New("operation not permitted")),
+		errors.New(strings.Repeat("é", 300)),
+		fmt.Errorf("%w: nf_tables not available: %s", platform.ErrFirewallUnsupported, strings.Repeat("x", 400)),
+	} {
+		r := firewallReason(err)
+		if len(r) > 256 || api.CheckPrintable(r) != nil {
+			t.Errorf("reason %q (%d bytes): %v", r, len(r), api.CheckPrintable(r))
+		}
+	}
+	if r := firewallReason(errors.Join(errors.New("a"), errors.New("b"))); r != "not enforced: a b" {
+		t.Errorf("joined errors give %q", r)
 	}
 }
