@@ -22,6 +22,7 @@ const (
 	scenarioHub    = 3 // a hub with many spokes; one spoke added
 	scenarioBurst  = 4 // many hosts register at once into one mesh
 	scenarioIdle   = 5 // many hosts at rest
+	scenarioPolicy = 6 // one mesh with an access policy; a rule changes, a host joins
 )
 
 var scenarioTitles = map[int]string{
@@ -30,6 +31,7 @@ var scenarioTitles = map[int]string{
 	scenarioHub:    "hub and spokes, one spoke added",
 	scenarioBurst:  "registration burst into one mesh",
 	scenarioIdle:   "hosts at rest",
+	scenarioPolicy: "one mesh with an access policy, a rule changes, a host joins",
 }
 
 // Kinds of change of scenario 1.
@@ -53,6 +55,7 @@ type config struct {
 	MeshSize         int // hosts per mesh (scenarios 2 and 5)
 	Changes          int // changes measured one after the other (scenarios 1-3)
 	Change           string
+	PolicyScope      string        // scenario 6: the rule's destination
 	Idle             time.Duration // scenario 5
 	BurstWindow      time.Duration // scenario 4: agents start spread over it
 	SetupConcurrency int           // registrations in flight during setup
@@ -95,10 +98,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("drago-loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&c.Scenario, "scenario", 0, "scenario to run, 1-5 (required):\n"+scenarioHelp())
-	fs.IntVar(&c.Hosts, "hosts", 0, "simulated hosts (scenario 3: spokes); default per scenario: 1000, 10000, 10000, 1000, 10000")
+	fs.IntVar(&c.Scenario, "scenario", 0, "scenario to run, 1-6 (required):\n"+scenarioHelp())
+	fs.IntVar(&c.Hosts, "hosts", 0, "simulated hosts (scenario 3: spokes); default per scenario: 1000, 10000, 10000, 1000, 10000, 1000")
 	fs.IntVar(&c.MeshSize, "mesh-size", 0, "hosts per mesh, scenarios 2 and 5 (default 100)")
-	fs.IntVar(&c.Changes, "changes", 0, "changes measured one after the other, scenarios 1-3 (default 10, 20, 5)")
+	fs.IntVar(&c.Changes, "changes", 0, "changes measured one after the other, scenarios 1-3 and 6 (default 10, 20, 5, 10)")
+	fs.StringVar(&c.PolicyScope, "policy-scope", policyScopeDB, "scenario 6: the rule's destination, db (role=db, every tenth host) or all (*, every host)")
 	fs.StringVar(&c.Change, "change", changeRotate, "scenario 1: what changes, rotate (key rotation through the API) or subnet (routed_subnets of one interface)")
 	fs.DurationVar(&c.Idle, "idle", time.Minute, "scenario 5: how long the hosts stay idle while measured")
 	fs.DurationVar(&c.BurstWindow, "burst-window", 2*time.Second, "scenario 4: the agents start spread over this window")
@@ -144,7 +148,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 func scenarioHelp() string {
 	var b strings.Builder
-	for n := 1; n <= 5; n++ {
+	for n := 1; n <= scenarioPolicy; n++ {
 		fmt.Fprintf(&b, "  %d  %s\n", n, scenarioTitles[n])
 	}
 	return b.String()
@@ -154,7 +158,7 @@ func scenarioHelp() string {
 func (c config) withDefaults() config {
 	if c.Hosts == 0 {
 		switch c.Scenario {
-		case scenarioMesh, scenarioBurst:
+		case scenarioMesh, scenarioBurst, scenarioPolicy:
 			c.Hosts = 1000
 		case scenarioScoped, scenarioHub, scenarioIdle:
 			c.Hosts = 10_000
@@ -165,14 +169,14 @@ func (c config) withDefaults() config {
 		if c.MeshSize == 0 {
 			c.MeshSize = 100
 		}
-	case scenarioMesh, scenarioBurst:
+	case scenarioMesh, scenarioBurst, scenarioPolicy:
 		if c.MeshSize == 0 {
 			c.MeshSize = c.Hosts
 		}
 	}
 	if c.Changes == 0 {
 		switch c.Scenario {
-		case scenarioMesh:
+		case scenarioMesh, scenarioPolicy:
 			c.Changes = 10
 		case scenarioScoped:
 			c.Changes = 20
@@ -188,14 +192,15 @@ func (c config) withDefaults() config {
 // error rather than silently ignored.
 func (c config) validate(set map[string]bool) error {
 	if !set["scenario"] {
-		return usagef("-scenario: required, one of 1-5")
+		return usagef("-scenario: required, one of 1-%d", scenarioPolicy)
 	}
-	if c.Scenario < 1 || c.Scenario > 5 {
-		return usagef("-scenario: %d is not one of 1-5", c.Scenario)
+	if c.Scenario < 1 || c.Scenario > scenarioPolicy {
+		return usagef("-scenario: %d is not one of 1-%d", c.Scenario, scenarioPolicy)
 	}
 	only := map[string][]int{
 		"mesh-size":    {scenarioScoped, scenarioIdle},
-		"changes":      {scenarioMesh, scenarioScoped, scenarioHub},
+		"changes":      {scenarioMesh, scenarioScoped, scenarioHub, scenarioPolicy},
+		"policy-scope": {scenarioPolicy},
 		"change":       {scenarioMesh},
 		"idle":         {scenarioIdle},
 		"burst-window": {scenarioBurst},
@@ -227,8 +232,11 @@ func (c config) validate(set map[string]bool) error {
 	if err := plan(); err != nil {
 		return usagef("-hosts: %v", err)
 	}
-	if c.Scenario <= scenarioHub && (c.Changes < 1 || c.Changes > maxChanges) {
+	if (c.Scenario <= scenarioHub || c.Scenario == scenarioPolicy) && (c.Changes < 1 || c.Changes > maxChanges) {
 		return usagef("-changes: %d is not from 1 to %d", c.Changes, maxChanges)
+	}
+	if c.PolicyScope != policyScopeDB && c.PolicyScope != policyScopeAll {
+		return usagef("-policy-scope: %q is not %s or %s", c.PolicyScope, policyScopeDB, policyScopeAll)
 	}
 	if c.Change != changeRotate && c.Change != changeSubnet {
 		return usagef("-change: %q is not %s or %s", c.Change, changeRotate, changeSubnet)

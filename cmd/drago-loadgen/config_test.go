@@ -29,7 +29,9 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 	}{
 		{"no scenario", nil, "-scenario"},
 		{"scenario 0", []string{"-scenario", "0"}, "-scenario"},
-		{"scenario 6", []string{"-scenario", "6"}, "-scenario"},
+		{"scenario 7", []string{"-scenario", "7"}, "-scenario"},
+		{"policy scope", []string{"-scenario", "6", "-policy-scope", "some"}, "-policy-scope"},
+		{"policy scope for scenario 1", []string{"-scenario", "1", "-policy-scope", "all"}, "-policy-scope"},
 		{"scenario not a number", []string{"-scenario", "two"}, "-scenario"},
 		{"unknown flag", []string{"-scenario", "1", "-bogus"}, "-bogus"},
 		{"positional argument", []string{"-scenario", "1", "extra"}, "extra"},

@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,6 +51,7 @@ type simAgent struct {
 	dir    string
 	local  *net.TCPAddr // source address of its connections, stable per agent
 	b      *backend
+	fw     *firewall
 	f      *fleet
 
 	startedAt    atomic.Int64 // unix ns
@@ -166,23 +169,98 @@ func (b *backend) AddRoute(name string, p netip.Prefix) error {
 	return nil
 }
 
+// firewall is the agent's access-policy backend: platformtest's
+// in-memory Firewall (the load tool must not touch the host's nf_tables),
+// with each applied policy reported to the fleet's watch together with
+// what changed from the one before.
+type firewall struct {
+	*platformtest.Firewall
+	a *simAgent
+}
+
+var _ platform.Firewall = (*firewall)(nil)
+
+// Apply implements platform.Firewall.
+func (f *firewall) Apply(iface string, p *platform.FirewallPolicy) (platform.FirewallOps, error) {
+	old := f.Firewall.Policy(iface)
+	ops, err := f.Firewall.Apply(iface, p)
+	if err != nil || ops.Total() == 0 {
+		return ops, err
+	}
+	f.a.f.observe(f.a, event{at: time.Now(), op: opFirewall, policy: p, diff: policyDiff(old, p)})
+	return ops, nil
+}
+
+// policyDiff counts what a diffing firewall changes to go from policy a
+// to b (either may be nil): rules added or removed (a changed rule counts
+// as one removed and one added, as nftables replaces it), sets added or
+// removed, and elements added to or removed from the sets both have.
+func policyDiff(a, b *platform.FirewallPolicy) platform.FirewallOps {
+	var out platform.FirewallOps
+	if a == nil {
+		a = &platform.FirewallPolicy{}
+	}
+	if b == nil {
+		b = &platform.FirewallPolicy{}
+	}
+	ra, rb := a.Rules, b.Rules
+	for len(ra) > 0 && len(rb) > 0 && reflect.DeepEqual(ra[0], rb[0]) {
+		ra, rb = ra[1:], rb[1:]
+	}
+	for len(ra) > 0 && len(rb) > 0 && reflect.DeepEqual(ra[len(ra)-1], rb[len(rb)-1]) {
+		ra, rb = ra[:len(ra)-1], rb[:len(rb)-1]
+	}
+	out.Rules = len(ra) + len(rb)
+	for name, pa := range a.Sets {
+		pb, ok := b.Sets[name]
+		if !ok {
+			out.Sets++
+			continue
+		}
+		in := map[netip.Prefix]bool{}
+		for _, p := range pa {
+			in[p] = true
+		}
+		for _, p := range pb {
+			if in[p] {
+				delete(in, p)
+			} else {
+				out.Elements++
+			}
+		}
+		out.Elements += len(in)
+	}
+	for name := range b.Sets {
+		if _, ok := a.Sets[name]; !ok {
+			out.Sets++
+		}
+	}
+	if a.DefaultAccept != b.DefaultAccept || !slices.Equal(a.Masquerade, b.Masquerade) {
+		out.Chains++
+	}
+	return out
+}
+
 // What an event is.
 const (
 	opConfigure = "ConfigureWireGuard"
 	opCreate    = "CreateDevice"
 	opAddRoute  = "AddRoute"
-	opAnswer    = "answer" // the first byte of an HTTP answer
+	opFirewall  = "ApplyFirewall" // a policy that changed something
+	opAnswer    = "answer"        // the first byte of an HTTP answer
 )
 
 // event is a backend write or an HTTP answer seen on one agent.
 type event struct {
 	at     time.Time
 	op     string
-	cfg    *wgtypes.Config // opConfigure
-	prefix netip.Prefix    // opAddRoute
-	req    reqKind         // opAnswer
-	status int             // opAnswer
-	sent   time.Time       // opAnswer: when its request was sent
+	cfg    *wgtypes.Config          // opConfigure
+	prefix netip.Prefix             // opAddRoute
+	policy *platform.FirewallPolicy // opFirewall
+	diff   platform.FirewallOps     // opFirewall: from the policy before
+	req    reqKind                  // opAnswer
+	status int                      // opAnswer
+	sent   time.Time                // opAnswer: when its request was sent
 }
 
 // agentKey carries the *simAgent in the agent's context, from which the
@@ -356,6 +434,7 @@ func (f *fleet) add(netIdx int, expect int64) *simAgent {
 		done:       make(chan struct{}),
 	}
 	a.b = &backend{Recorder: rec, a: a}
+	a.fw = &firewall{Firewall: platformtest.NewFirewall(), a: a}
 	f.agents = append(f.agents, a)
 	return a
 }
@@ -365,7 +444,7 @@ func (f *fleet) start(a *simAgent, joinToken string) {
 	ctx, cancel := context.WithCancel(context.WithValue(f.ctx, agentKey{}, a))
 	a.cancel = cancel
 	cfg := f.acfg
-	cfg.JoinToken, cfg.DataDir, cfg.Name = joinToken, a.dir, a.name
+	cfg.JoinToken, cfg.DataDir, cfg.Name, cfg.Firewall = joinToken, a.dir, a.name, a.fw
 	a.startedAt.Store(time.Now().UnixNano())
 	go func() {
 		defer close(a.done)

@@ -43,7 +43,7 @@ func runScenario(ctx context.Context, c config, log *slog.Logger) (*Result, erro
 		r.logs.fwd = log.Handler()
 	}
 	r.res = &Result{Scenario: c.Scenario, Title: scenarioTitles[c.Scenario], Machine: machine(),
-		Agents: fmt.Sprintf("real agent code (agent.Run) with platformtest.Recorder; heartbeat %v, wait %v, drift %v, scheduled key rotation off", c.Heartbeat, c.Wait, c.Drift)}
+		Agents: fmt.Sprintf("real agent code (agent.Run) with platformtest.Recorder and an in-memory platformtest.Firewall; heartbeat %v, wait %v, drift %v, scheduled key rotation off", c.Heartbeat, c.Wait, c.Drift)}
 	defer r.cleanup()
 	if err := r.startup(ctx); err != nil {
 		return nil, err
@@ -60,6 +60,8 @@ func runScenario(ctx context.Context, c config, log *slog.Logger) (*Result, erro
 		err = r.runBurst(ctx)
 	case scenarioIdle:
 		err = r.runIdle(ctx)
+	case scenarioPolicy:
+		err = r.runPolicy(ctx)
 	}
 	r.res.AgentLog = r.logs.summary()
 	if err == nil && !r.srv.alive() {

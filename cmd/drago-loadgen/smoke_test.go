@@ -70,3 +70,53 @@ func TestSmokeScoped(t *testing.T) {
 		t.Errorf("agent data dirs left behind: %v", entries)
 	}
 }
+
+// TestSmokePolicy runs scenario 6 shrunk to a mesh of 20 agents (2 of them
+// role=db): each rule change must reach exactly the 2 db hosts, and a host
+// joining must change only set elements on them.
+func TestSmokePolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin, err := buildServer(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config{
+		Scenario: scenarioPolicy, Hosts: 20, MeshSize: 20, Changes: 3, Change: changeRotate, PolicyScope: policyScopeDB,
+		SetupConcurrency: 8, Heartbeat: 2 * time.Second, Wait: time.Minute, Drift: time.Hour,
+		ChangeTimeout: 10 * time.Second, SetupTimeout: time.Minute, Settle: 200 * time.Millisecond,
+		ServerBin: bin, AgentDir: t.TempDir(), ServerDir: dir, Idle: time.Minute, BurstWindow: time.Second,
+	}
+	if err := c.validate(map[string]bool{"scenario": true}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	res, err := runScenario(ctx, c, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		res.write(os.Stderr, false)
+	}
+	if res.Changes != 3 || res.NotConverged != 0 || res.Convergence.N != 3*2 {
+		t.Errorf("%d changes, %d not converged, %d convergence samples; want 3, 0, 6", res.Changes, res.NotConverged, res.Convergence.N)
+	}
+	if res.WokenMin != 2 || res.WokenMax != 2 || res.WokenOutside != 0 {
+		t.Errorf("woken %d-%d per change, %d outside; want exactly the 2 db hosts", res.WokenMin, res.WokenMax, res.WokenOutside)
+	}
+	for _, tg := range res.Targets {
+		if !tg.Met && tg.Name != "policy change p99 < 1s" { // timing: not a unit test's business
+			t.Errorf("target %q not met: %s", tg.Name, tg.Got)
+		}
+	}
+	if len(res.Targets) != 3 {
+		t.Errorf("targets: %+v", res.Targets)
+	}
+}
