@@ -661,3 +661,59 @@ func TestDefaultActionOfOldNetworks(t *testing.T) {
 		t.Fatalf("default action reject: %v", err)
 	}
 }
+
+// policyFleet is a 1,000-host mesh "n0" whose every tenth host is
+// labelled role=db, the others role=web, with a rule from role=web to
+// role=db.
+func policyFleet(b *testing.B) (*State, *api.Rule) {
+	s, hosts := fleet(b, 1, 1000, api.TopologyMesh)
+	for k, h := range hosts[0] {
+		role := "web"
+		if k%10 == 0 {
+			role = "db"
+		}
+		if _, err := s.UpdateHost(Trusted, h, func(h *api.Host) error { h.Labels = map[string]string{"role": role}; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r, err := s.CreateRule(api.RuleRequest{Rule: api.Rule{NetworkID: "n0", Action: "accept", From: []string{"role=web"}, To: []string{"role=db"}, Protocol: "tcp", Ports: []string{"1"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, r
+}
+
+// BenchmarkPolicyChange1000Mesh changes the port of the rule of
+// policyFleet: a persisted write that recompiles the network's firewalls
+// and wakes the 100 db hosts.
+func BenchmarkPolicyChange1000Mesh(b *testing.B) {
+	s, r := policyFleet(b)
+	b.ResetTimer()
+	k := 0
+	for b.Loop() {
+		k++
+		if _, err := s.UpdateRule(r.ID, func(r *api.Rule) error { r.Ports = []string{fmt.Sprint(1 + k%60000)}; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRegisterInto1000MeshWithPolicy registers role=web hosts into the
+// mesh of policyFleet: each registration recompiles the network's
+// firewalls (the db hosts' role=web sets gain an element).
+func BenchmarkRegisterInto1000MeshWithPolicy(b *testing.B) {
+	s, _ := policyFleet(b)
+	jt, err := s.CreateJoinToken(Trusted, api.JoinToken{Networks: []string{"n0"}, Labels: map[string]string{"role": "web"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, joinID, _, _ := splitSecret(jt.Secret)
+	b.ResetTimer()
+	k := 0
+	for b.Loop() {
+		k++
+		if _, err := s.Register(joinID, api.RegisterRequest{Name: fmt.Sprintf("new-%d", k)}, "192.0.2.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
