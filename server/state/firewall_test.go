@@ -233,6 +233,19 @@ func TestRuleValidation(t *testing.T) {
 			t.Errorf("selector %q: %v", sel, err)
 		}
 	}
+	// A selector whose host left stays valid while the rule moves or changes.
+	if _, err := p.s.UpdateRule(r.ID, func(r *api.Rule) error { r.From = []string{"host:web-2"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.s.DeleteHost(Trusted, "web-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.s.UpdateRule(r.ID, func(r *api.Rule) error { r.Ports = []string{"5433"}; return nil }); err != nil {
+		t.Errorf("a rule naming a deleted host, changed: %v", err)
+	}
+	if _, err := p.s.UpdateRule(r.ID, func(r *api.Rule) error { r.To = []string{"host:web-2"}; return nil }); err == nil {
+		t.Error("a deleted host named anew")
+	}
 	for _, tc := range []struct {
 		name, body, field string
 	}{

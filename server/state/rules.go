@@ -89,7 +89,7 @@ func (s *State) CreateRule(req api.RuleRequest) (*api.Rule, error) {
 		r.Position = *req.Position
 	}
 	r.Protocol = cmp.Or(r.Protocol, api.ProtocolAny)
-	if err := s.checkRule(n, &r); err != nil {
+	if err := s.checkRule(n, &r, nil); err != nil {
 		return nil, err
 	}
 	w := s.begin()
@@ -125,7 +125,7 @@ func (s *State) UpdateRule(id string, edit func(*api.Rule) error) (*api.Rule, er
 	if r.Position < 0 || r.Position >= len(list) {
 		return nil, invalid("position", "%d is not from 0 to %d", r.Position, len(list)-1)
 	}
-	if err := s.checkRule(s.networks[r.NetworkID], r); err != nil {
+	if err := s.checkRule(s.networks[r.NetworkID], r, old); err != nil {
 		return nil, err
 	}
 	w := s.begin()
@@ -171,22 +171,32 @@ func (w *write) reposition(r *api.Rule, pos int) {
 	w.changes = append(w.changes, change{kind: store.KindRules, id: r2.ID, val: r2})
 }
 
-// checkRule validates what a caller sets in a rule of network n.
-func (s *State) checkRule(n *api.Network, r *api.Rule) error {
+// checkRule validates what a caller sets in a rule of network n; old is
+// the stored rule on update, whose selectors are not checked against the
+// network again (one whose object went away may stay, matching nothing,
+// while the rule moves or changes otherwise).
+func (s *State) checkRule(n *api.Network, r, old *api.Rule) error {
 	switch r.Action {
 	case api.ActionAccept, api.ActionDrop:
 	default:
 		return invalid("action", "%q is not accept or drop", r.Action)
 	}
+	var old2 api.Rule // the zero rule keeps no selector
+	if old != nil {
+		old2 = *old
+	}
 	for _, side := range []struct {
-		field string
-		list  []string
-	}{{"from", r.From}, {"to", r.To}} {
+		field      string
+		list, kept []string
+	}{{"from", r.From, old2.From}, {"to", r.To, old2.To}} {
 		sels, err := parseSelectors(side.field, side.list)
 		if err != nil {
 			return err
 		}
 		for k, sel := range sels {
+			if slices.Contains(side.kept, side.list[k]) {
+				continue
+			}
 			if err := s.checkSelector(side.field+"["+strconv.Itoa(k)+"]", n, sel); err != nil {
 				return err
 			}
