@@ -83,7 +83,7 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 
 func TestParseFlagsDefaults(t *testing.T) {
 	base := config{
-		Change: changeRotate, Idle: time.Minute, BurstWindow: 2 * time.Second, SetupConcurrency: 256,
+		Change: changeRotate, PolicyScope: policyScopeDB, Idle: time.Minute, BurstWindow: 2 * time.Second, SetupConcurrency: 256,
 		Heartbeat: agent.DefaultHeartbeatInterval, Wait: agent.DefaultWait, Drift: time.Hour, ChangeTimeout: 5 * time.Minute,
 		SetupTimeout: 30 * time.Minute, Settle: 500 * time.Millisecond, AgentDir: "/dev/shm", ServerDir: os.TempDir(),
 	}
@@ -109,6 +109,9 @@ func TestParseFlagsDefaults(t *testing.T) {
 		{[]string{"-scenario", "5", "-hosts", "20", "-mesh-size", "5", "-idle", "3s"}, with(func(c *config) {
 			c.Scenario, c.Hosts, c.MeshSize, c.Idle = 5, 20, 5, 3*time.Second
 		})},
+		{[]string{"-scenario", "6", "-policy-scope", "all"}, with(func(c *config) {
+			c.Scenario, c.Hosts, c.MeshSize, c.Changes, c.PolicyScope = 6, 1000, 1000, 10, policyScopeAll
+		})},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			got, err := parseFlags(tc.args, io.Discard)
@@ -128,7 +131,7 @@ func TestRunExitCodes(t *testing.T) {
 		code int
 		out  string // in stderr
 	}{
-		{[]string{"-scenario", "7"}, 2, "-scenario: 7 is not one of 1-5"},
+		{[]string{"-scenario", "7"}, 2, "-scenario: 7 is not one of 1-6"},
 		{[]string{"-scenario", "2", "-mesh-size", "0"}, 2, "-mesh-size"},
 		{[]string{"-h"}, 0, "-scenario"},
 	} {
