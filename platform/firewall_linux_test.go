@@ -68,14 +68,14 @@ func listen(t *testing.T, ns, addr string) {
 // dial connects from ns (from the source address src, if set) to addr.
 func dial(t *testing.T, ns, src, addr string) (net.Conn, error) {
 	t.Helper()
-	return platformtest.Dial(ns, src, addr, 700*time.Millisecond)
+	return platformtest.Dial(ns, src, addr, 300*time.Millisecond)
 }
 
 // reaches reports whether a TCP connection from ns (source src) to addr
 // opens and echoes.
 func reaches(t *testing.T, ns, src, addr string) bool {
 	t.Helper()
-	return platformtest.Reaches(ns, src, addr, 700*time.Millisecond)
+	return platformtest.Reaches(ns, src, addr, 300*time.Millisecond)
 }
 
 // echoes reports whether c, a connection to listen's server, still works.
