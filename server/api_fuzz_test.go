@@ -49,6 +49,10 @@ var fuzzRoutes = []fuzzRoute{
 	{method: "POST", path: "/agent/register", cred: "join"},
 	{method: "PUT", path: "/agent/status", cred: "h1"},
 	{method: "PUT", path: "/agent/status", cred: "h2"},
+	// Appended: the corpus names routes by index.
+	{method: "GET", path: "/rules", cred: "root", list: true},
+	{method: "POST", path: "/rules", cred: "root", get: "/rules/{id}"},
+	{method: "POST", path: "/rules/check", cred: "root"},
 }
 
 // routeOf returns the index of a route in fuzzRoutes, for the seeds.
@@ -130,6 +134,12 @@ func FuzzAPI(f *testing.F) {
 	seed("PATCH", "/hosts/<h1>", "", `{"advertise_address":"fe80::1%eth0\nPostUp = touch /tmp/pwned"}`)
 	seed("PATCH", "/hosts/<h1>", "", `{"name":"beta"}`)
 	seed("PATCH", "/hosts/<h1>", "", `{"os":"plan9","rotate_keys":true}`)
+	seed("POST", "/rules", "", `{"network_id":"mesh","action":"accept","from":["site=par1","host:alpha"],"to":["*"],"protocol":"tcp","ports":["22","8000-8100"],"position":0}`)
+	seed("POST", "/rules", "", `{"network_id":"<mesh>","action":"drop","from":["10.1.0.0/25"],"to":["subnets:<h1>","interface:<i1.mesh>"],"protocol":"udp","ports":["53","50-60"]}`)
+	seed("POST", "/rules", "", `{"network_id":"mesh","action":"drop","from":["pod:x"],"to":["*"],"protocol":"icmp","ports":["1"]}`)
+	seed("POST", "/rules/check", "", `{"network_id":"mesh","from":"alpha","to":"10.1.0.2","port":"22/tcp"}`)
+	seed("PATCH", "/networks/<mesh>", "", `{"default_action":"drop"}`)
+	seed("PATCH", "/interfaces/<i1.mesh>", "", `{"routed_subnets":["192.168.50.0/24"],"masquerade":true}`)
 	seed("POST", "/interfaces", "", `{"host_id":"beta","network_id":"mesh"}`)
 	seed("POST", "/interfaces", "", `{"host_id":"<h1>","network_id":"none","addresses":["10.3.0.9"]}`)
 	seed("POST", "/interfaces", "", `{"host_id":"alpha","network_id":"lab","name":"wg0","listen_port":51820,"mtu":9001}`)
