@@ -149,13 +149,19 @@ func compileFirewall(iface string, p *FirewallPolicy) nftRuleset {
 	}
 	policy.rules = append(policy.rules, def)
 
-	dispatch := []nftRule{{comment: "arriving through " + iface, exprs: append(matchIIF(iface),
-		&expr.Verdict{Kind: expr.VerdictJump, Chain: policy.name})}}
+	jump := &expr.Verdict{Kind: expr.VerdictJump, Chain: policy.name}
+	input := nftRule{comment: "arriving through " + iface, exprs: append(matchIIF(iface), jump)}
+	// Traffic relayed back out of the interface (a hub between its
+	// spokes) is not for this host: its destination enforces the policy.
+	forward := nftRule{comment: "arriving through " + iface + ", not relayed back to it", exprs: append(matchIIF(iface),
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(iface)},
+		jump)}
 	rs.chains = append(rs.chains, policy,
 		nftChain{name: chainName(iface, chainInput), typ: nftables.ChainTypeFilter,
-			hook: nftables.ChainHookInput, priority: nftables.ChainPriorityFilter, rules: dispatch},
+			hook: nftables.ChainHookInput, priority: nftables.ChainPriorityFilter, rules: []nftRule{input}},
 		nftChain{name: chainName(iface, chainForward), typ: nftables.ChainTypeFilter,
-			hook: nftables.ChainHookForward, priority: nftables.ChainPriorityFilter, rules: dispatch})
+			hook: nftables.ChainHookForward, priority: nftables.ChainPriorityFilter, rules: []nftRule{forward}})
 
 	if len(p.Masquerade) > 0 {
 		v4, v6 := splitRanges(p.Masquerade)
@@ -258,12 +264,17 @@ func describeRule(action string, r FirewallRule) string {
 
 // matchIIF matches packets that arrived through iface.
 func matchIIF(iface string) []expr.Any {
-	name := make([]byte, unix.IFNAMSIZ)
-	copy(name, iface)
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: name},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(iface)},
 	}
+}
+
+// ifname is an interface name as the kernel compares it: NUL-padded.
+func ifname(iface string) []byte {
+	name := make([]byte, unix.IFNAMSIZ)
+	copy(name, iface)
+	return name
 }
 
 func matchFamily(v6 bool) []expr.Any {

@@ -135,7 +135,7 @@ func renderExpr(e expr.Any) string {
 }
 
 var (
-	metaKeys = map[expr.MetaKey]string{expr.MetaKeyIIFNAME: "iifname", expr.MetaKeyNFPROTO: "nfproto", expr.MetaKeyL4PROTO: "l4proto"}
+	metaKeys = map[expr.MetaKey]string{expr.MetaKeyIIFNAME: "iifname", expr.MetaKeyOIFNAME: "oifname", expr.MetaKeyNFPROTO: "nfproto", expr.MetaKeyL4PROTO: "l4proto"}
 	cmpOps   = map[expr.CmpOp]string{expr.CmpOpEq: "eq", expr.CmpOpNeq: "neq"}
 )
 

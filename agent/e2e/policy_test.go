@@ -289,3 +289,38 @@ func TestPolicyMasquerade(t *testing.T) {
 		t.Errorf("no masquerade rule on the gateway:\n%s", out)
 	}
 }
+
+// TestPolicyThroughHub: in a hub network with default drop, the hub relays
+// between spokes what the destination's policy accepts (the destination
+// enforces it, the hub does not filter what it relays), and the
+// destination refuses the rest.
+func TestPolicyThroughHub(t *testing.T) {
+	l, hs := policyLab(t, "dgh", api.ActionDrop, [][2]string{{"hub", ""}, {"web1", "role=web"}, {"db1", "role=db"}})
+	hub, web1, db1 := hs["hub"], hs["web1"], hs["db1"]
+	c := l.client()
+	if _, err := c.UpdateNetwork(ctx, "lab", map[string]any{"topology": api.TopologyHub, "hub_interface_id": l.ifaceOf(hub).ID}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "netns", "exec", hub.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	if _, err := c.CreateRule(ctx, &api.RuleRequest{Rule: api.Rule{NetworkID: "lab", Action: api.ActionAccept,
+		From: []string{"role=web"}, To: []string{"role=db"}, Protocol: api.ProtocolTCP, Ports: []string{"5432"}}}); err != nil {
+		t.Fatal(err)
+	}
+	l.serve(db1, 5432, 22)
+	for _, h := range []*host{hub, web1, db1} {
+		l.enforced(h)
+	}
+	eventually(t, 10*time.Second, "web1 has no direct peer db1", func() bool {
+		_, _, peers, err := l.wgDump(web1, l.ifaceOf(web1).Name)
+		_, direct := peers[l.ifaceOf(db1).PublicKey]
+		return err == nil && len(peers) == 1 && !direct
+	})
+	db, _ := l.overlay(db1)
+	eventually(t, 10*time.Second, "web1 reaches db1:5432 through the hub", func() bool { return l.reaches(web1, db, 5432, time.Second) })
+	if l.reaches(web1, db, 22, time.Second) {
+		t.Error("web1 reaches db1:22 through the hub")
+	}
+	if out := l.nft(hub, "list", "chain", "inet", "drago", l.ifaceOf(hub).Name+"-forward"); !strings.Contains(out, "oifname !=") {
+		t.Errorf("the hub's forward chain filters what it relays:\n%s", out)
+	}
+}
