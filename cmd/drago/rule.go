@@ -52,15 +52,10 @@ func ruleListCommand(e *env) *ffcli.Command {
 			if s.json {
 				return writeJSON(s.e.stdout, rules)
 			}
-			nets := map[string]*api.Network{}
-			if l, err := listAll(ctx, c.Networks, api.ListOptions{}); err == nil {
-				for k := range l {
-					nets[l[k].ID] = &l[k]
-				}
-			}
+			n := lookupNames(ctx, c)
 			rows := make([][]string, len(rules))
 			for k, r := range rules {
-				rows[k] = []string{nameOrID(networkName(nets[r.NetworkID]), r.NetworkID), strconv.Itoa(r.Position), r.ID, r.Action,
+				rows[k] = []string{n.network(r.NetworkID), strconv.Itoa(r.Position), r.ID, r.Action,
 					joinOrDash(r.From), joinOrDash(r.To), r.Protocol, joinOrDash(r.Ports), orDash(r.Description)}
 			}
 			table(s.e.stdout, []string{"NETWORK", "POS", "ID", "ACTION", "FROM", "TO", "PROTOCOL", "PORTS", "DESCRIPTION"}, rows)
@@ -70,13 +65,6 @@ func ruleListCommand(e *env) *ffcli.Command {
 			return nil
 		}),
 	}
-}
-
-func networkName(n *api.Network) string {
-	if n == nil {
-		return ""
-	}
-	return n.Name
 }
 
 func ruleShowCommand(e *env) *ffcli.Command {

@@ -265,14 +265,6 @@ func parsePorts(field, protocol string, list []string) ([]api.PortRange, error) 
 	return out, nil
 }
 
-// portString writes a port range as the API takes it.
-func portString(r api.PortRange) string {
-	if r.First == r.Last {
-		return strconv.Itoa(int(r.First))
-	}
-	return strconv.Itoa(int(r.First)) + "-" + strconv.Itoa(int(r.Last))
-}
-
 // sortRules rebuilds the ordered rule lists of the networks whose rules
 // changed; the caller holds s.mu for writing.
 func (s *State) sortRules() {
