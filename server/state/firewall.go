@@ -370,13 +370,18 @@ func (s *State) CheckRule(c api.RuleCheck) (*api.RuleVerdict, error) {
 			if src.Is4() != dst.Is4() {
 				continue
 			}
-			k := evaluate(fw.desired, src, dst, proto, port)
-			if k < 0 {
-				v := &api.RuleVerdict{Action: fw.desired.DefaultAction, Reason: "no rule matches; the network's default action"}
-				return v, nil
+			v := &api.RuleVerdict{Action: fw.desired.DefaultAction, Reason: "no rule matches; the network's default action"}
+			if k := evaluate(fw.desired, src, dst, proto, port); k >= 0 {
+				r := s.rules[fw.ruleIDs[k]]
+				v = &api.RuleVerdict{Action: r.Action, RuleID: r.ID, Position: r.Position, Reason: "rule " + strconv.Itoa(r.Position) + ": " + describeRule(r)}
 			}
-			r := s.rules[fw.ruleIDs[k]]
-			return &api.RuleVerdict{Action: r.Action, RuleID: r.ID, Position: r.Position, Reason: "rule " + strconv.Itoa(r.Position) + ": " + describeRule(r)}, nil
+			if s.firewallBehind(to.iface) {
+				v.Reason += "; but " + c.To + " does not enforce the policy yet"
+				if fs := s.firewallStatus(to.iface); fs != nil && fs.Reason != "" {
+					v.Reason += " (" + fs.Reason + ")"
+				}
+			}
+			return v, nil
 		}
 	}
 	return nil, invalid("to", "%s and %s have no address of one IP family", c.From, c.To)

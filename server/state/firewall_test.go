@@ -602,6 +602,10 @@ func TestFirewallStatus(t *testing.T) {
 	if err := report(&api.FirewallStatus{Reason: "nf_tables not available"}); err != nil || behind() != 1 {
 		t.Fatalf("not enforced: %v, %d behind", err, behind())
 	}
+	if v, err := p.s.CheckRule(api.RuleCheck{NetworkID: "prod", From: "web-1", To: "db-1", Port: "5432/tcp"}); err != nil ||
+		v.Action != api.ActionAccept || !strings.Contains(v.Reason, "does not enforce the policy yet (nf_tables not available)") {
+		t.Errorf("check towards a host that does not enforce: %+v %v", v, err)
+	}
 	for _, fs := range []*api.FirewallStatus{{Reason: strings.Repeat("x", 257)}, {Reason: "\x1b[31mred"}} {
 		err := report(fs)
 		if e, ok := err.(*Error); !ok || e.Field != "interfaces[0].firewall.reason" {
