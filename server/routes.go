@@ -45,6 +45,26 @@ func (s *Server) routes() []route {
 			}
 			return s.metrics.handler(), nil
 		}).with(nil, text("")),
+		mgmt("GET", "/operator/snapshot", "tokens", write, "Every stored object, credentials' hashes included, read in one transaction: a backup, or a move to another store (root token only)", func(r *request) (any, error) {
+			if err := rootOnly(r); err != nil {
+				return nil, err
+			}
+			return st.Snapshot()
+		}).with(nil, api.Snapshot{}),
+		func() route {
+			rt := mgmt("POST", "/operator/snapshot", "tokens", write, "Replace every stored object with a snapshot's; every agent then gets its whole desired state (root token only)", func(r *request) (any, error) {
+				if err := rootOnly(r); err != nil {
+					return nil, err
+				}
+				var snap api.Snapshot
+				if err := r.decode(&snap, true); err != nil {
+					return nil, err
+				}
+				return st.Restore(&snap)
+			}).with(api.Snapshot{}, api.SnapshotRestored{})
+			rt.maxBody = maxSnapshot
+			return rt
+		}(),
 		mgmt("GET", "/events", "networks", read, "Recent changes the token may see after ?index=, a blocking query with ?wait=", func(r *request) (any, error) {
 			index, wait, err := r.blocking(30 * time.Second)
 			if err != nil {
@@ -387,6 +407,17 @@ func (s *Server) routes() []route {
 func (rt route) with(body, answer any, query ...string) route {
 	rt.body, rt.answer, rt.query = body, answer, query
 	return rt
+}
+
+// maxSnapshot bounds a snapshot to restore.
+const maxSnapshot = 512 << 20
+
+// rootOnly refuses every token but the root token.
+func rootOnly(r *request) error {
+	if !r.who.Token.Root {
+		return &apiError{status: http.StatusForbidden, message: "snapshots hold every credential's hash: they take the root token"}
+	}
+	return nil
 }
 
 func forbiddenNet() error {

@@ -464,3 +464,14 @@ func IsLoopback(addr string) bool {
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
 }
+
+// Snapshot reads every stored object (root token only).
+func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
+	return get[Snapshot](ctx, c, "/operator/snapshot", nil)
+}
+
+// RestoreSnapshot replaces every stored object with the snapshot's (root
+// token only).
+func (c *Client) RestoreSnapshot(ctx context.Context, s *Snapshot) (*SnapshotRestored, error) {
+	return send[SnapshotRestored](ctx, c, http.MethodPost, "/operator/snapshot", s)
+}

@@ -281,8 +281,8 @@ func (w *write) commit() error {
 	}
 	start := time.Now()
 	err := s.store.Update(func(tx store.Tx) error {
-		if got := tx.Index(); got != w.index-1 {
-			return &Error{Class: ErrStale, Message: fmt.Sprintf("the state changed on another server (index %d, this server has %d): retry", got, w.index-1)}
+		if got := tx.Index(); got != s.index {
+			return &Error{Class: ErrStale, Message: fmt.Sprintf("the state changed on another server (index %d, this server has %d): retry", got, s.index)}
 		}
 		for _, c := range w.changes {
 			var err error
