@@ -154,6 +154,8 @@ func TestBadInput(t *testing.T) {
 		{"bad limit", "GET", "/hosts?limit=-1", "", "", 400, "limit"},
 		{"bad label filter", "GET", "/hosts?label=nolabel", "", "", 400, "label"},
 		{"bad status filter", "GET", "/hosts?status=sleepy", "", "", 400, "status"},
+		{"bad firewall filter", "GET", "/interfaces?firewall=ahead", "", "", 400, "firewall"},
+		{"firewall filter on devices", "GET", "/devices?firewall=behind", "", "", 400, "firewall"},
 		{"bad wait", "GET", "/events?index=1&wait=forever", "", "", 400, "wait"},
 		{"bad index", "GET", "/events?index=-3", "", "", 400, "index"},
 		{"join token past expiry", "POST", "/join-tokens", js, `{"expires_at":"2001-01-01T00:00:00Z"}`, 400, "expires_at"},

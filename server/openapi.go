@@ -190,6 +190,8 @@ func queryParam(name string) map[string]any {
 		set("Only hosts with this label, as key=value.", map[string]any{"type": "string", "pattern": "^[^=]+=", "example": "role=edge"})
 	case "status":
 		set("Only hosts with this status.", map[string]any{"type": "string", "enum": []any{api.HostPending, api.HostReady, api.HostDown}})
+	case "firewall":
+		set("behind: only the interfaces whose agent does not enforce the revision of their access policy.", map[string]any{"type": "string", "enum": []any{"behind"}})
 	case "network", "host", "interface":
 		set("Only objects of this "+name+" (name or id).", map[string]any{"type": "string"})
 	case "index":

@@ -165,9 +165,9 @@ func (s *Server) routes() []route {
 			return st.RequestKeyRotation(r.who, r.vars["host"])
 		}).with(nil, api.Host{}),
 
-		mgmt("GET", "/interfaces", "interfaces", read, "List interfaces (?network=, ?host=)", func(r *request) (any, error) {
+		mgmt("GET", "/interfaces", "interfaces", read, "List interfaces (?network=, ?host=, ?firewall=behind: those whose agent does not enforce their access policy)", func(r *request) (any, error) {
 			return r.listInterfaces(st, false)
-		}).with(nil, api.List[api.Interface]{}, "q", "limit", "offset", "network", "host"),
+		}).with(nil, api.List[api.Interface]{}, "q", "limit", "offset", "network", "host", "firewall"),
 		mgmt("POST", "/interfaces", "interfaces", write, "Add a host to a network", func(r *request) (any, error) {
 			var i api.Interface
 			if err := r.decode(&i, true); err != nil {
@@ -482,5 +482,11 @@ func (r *request) listInterfaces(st *state.State, devices bool) (any, error) {
 		return nil, err
 	}
 	f.Networks = r.who.NetworkScope("interfaces")
+	switch fw := r.URL.Query().Get("firewall"); {
+	case fw == "behind" && !devices:
+		f.FirewallBehind = true
+	case fw != "":
+		return nil, badRequest("firewall", "%q is not behind (devices enforce nothing)", fw)
+	}
 	return st.Interfaces(f, devices)
 }

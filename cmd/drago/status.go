@@ -58,14 +58,8 @@ Example:
 			}
 			st := serverStatus{Address: c.Address(), Health: *h, Overview: *o}
 			if o.FirewallBehind > 0 {
-				ifs, err := listAll(ctx, c.Interfaces, api.ListOptions{})
-				if err != nil {
+				if st.FirewallBehind, err = listAll(ctx, c.Interfaces, api.ListOptions{Firewall: "behind"}); err != nil {
 					return err
-				}
-				for _, i := range ifs {
-					if api.FirewallBehind(i.FirewallRevision, i.Firewall) {
-						st.FirewallBehind = append(st.FirewallBehind, i)
-					}
 				}
 			}
 			return s.print(st, func(w io.Writer) {

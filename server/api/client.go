@@ -157,6 +157,7 @@ type ListOptions struct {
 	Interface     string
 	Status        string
 	Label         string // key=value
+	Firewall      string // "behind": interfaces that do not enforce their access policy
 }
 
 func (o ListOptions) values() url.Values {
@@ -178,6 +179,7 @@ func (o ListOptions) values() url.Values {
 	set("interface", o.Interface)
 	set("status", o.Status)
 	set("label", o.Label)
+	set("firewall", o.Firewall)
 	return v
 }
 

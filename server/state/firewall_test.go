@@ -588,7 +588,14 @@ func TestFirewallStatus(t *testing.T) {
 		rep := api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: p.ifaces["db-1"], PublicKey: testKeyOf("db-1"), Firewall: fs}}}
 		return p.s.ReportStatus(p.hosts["db-1"], rep, "192.0.2.1")
 	}
-	behind := func() int { return p.s.Overview(Trusted).FirewallBehind }
+	behind := func() int {
+		n := p.s.Overview(Trusted).FirewallBehind
+		l, err := p.s.Interfaces(Filter{FirewallBehind: true}, false)
+		if err != nil || l.Total != n || (n == 1 && l.Items[0].ID != p.ifaces["db-1"]) {
+			t.Fatalf("interfaces behind: %+v %v, the overview counts %d", l, err, n)
+		}
+		return n
+	}
 	if n := behind(); n != 1 {
 		t.Fatalf("before any report: %d behind, want 1 (db-1)", n)
 	}

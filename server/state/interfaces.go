@@ -32,6 +32,9 @@ func (s *State) Interfaces(f Filter, devices bool) (api.List[api.Interface], err
 		if f.Query != "" && !strings.HasPrefix(i.Name, f.Query) && !strings.HasPrefix(i.DeviceName, f.Query) {
 			continue
 		}
+		if f.FirewallBehind && !s.firewallBehind(i) {
+			continue
+		}
 		out = append(out, s.ifaceView(i))
 	}
 	slices.SortFunc(out, func(a, b api.Interface) int { return cmp.Compare(a.ID, b.ID) })

@@ -18,6 +18,9 @@ type Filter struct {
 	LabelKey      string
 	LabelValue    string
 	Networks      []string // when not nil, only these network ids (token scope)
+	// FirewallBehind keeps the interfaces whose agent does not enforce the
+	// revision of the policy they must (api.FirewallBehind).
+	FirewallBehind bool
 }
 
 // DefaultLimit and MaxLimit bound a page.
