@@ -11,8 +11,13 @@ import type {
   Interface,
   JoinToken,
   List,
+  Meta,
   Network,
   Overview,
+  Rule,
+  RuleCheck,
+  RuleRequest,
+  RuleVerdict,
   StatusReport,
   Token,
   Topology,
@@ -153,7 +158,8 @@ export class Client {
   rotateKeys = (h: string) => this.request<Host>('POST', `/hosts/${seg(h)}/rotate-keys`);
 
   // Interfaces.
-  listInterfaces = (q: PageQuery & { network?: string; host?: string } = {}, signal?: AbortSignal) =>
+  /** listInterfaces answers a page of interfaces; firewall 'behind' keeps those that do not enforce their policy. */
+  listInterfaces = (q: PageQuery & { network?: string; host?: string; firewall?: 'behind' } = {}, signal?: AbortSignal) =>
     this.get<List<Interface>>('/interfaces', q, signal);
   getInterface = (id: string, signal?: AbortSignal) =>
     this.get<Interface>(`/interfaces/${seg(id)}`, undefined, signal);
@@ -178,6 +184,15 @@ export class Client {
   updateConnection = (id: string, body: Partial<Connection>) =>
     this.request<Connection>('PATCH', `/connections/${seg(id)}`, { body });
   deleteConnection = (id: string) => this.request<void>('DELETE', `/connections/${seg(id)}`);
+
+  // Access rules (docs/policies.md).
+  listRules = (q: PageQuery & { network?: string } = {}, signal?: AbortSignal) => this.get<List<Rule>>('/rules', q, signal);
+  createRule = (body: Omit<RuleRequest, keyof Meta>) => this.request<Rule>('POST', '/rules', { body });
+  /** updateRule changes a rule; a new position moves it. */
+  updateRule = (id: string, body: Partial<Rule>) => this.request<Rule>('PATCH', `/rules/${seg(id)}`, { body });
+  deleteRule = (id: string) => this.request<void>('DELETE', `/rules/${seg(id)}`);
+  /** checkRule answers which action the network's policy takes for one flow, and which rule decides. */
+  checkRule = (body: RuleCheck, signal?: AbortSignal) => this.request<RuleVerdict>('POST', '/rules/check', { body, signal });
 
   // Join tokens.
   listJoinTokens = (q: PageQuery = {}, signal?: AbortSignal) => this.get<List<JoinToken>>('/join-tokens', q, signal);

@@ -2,4 +2,4 @@
 // wire types carry as plain strings (named in comments, not in constants).
 
 /** EventKind is Event.kind: the kind of object that changed (server/state eventKind). */
-export type EventKind = 'network' | 'host' | 'interface' | 'connection' | 'token' | 'join_token';
+export type EventKind = 'network' | 'host' | 'interface' | 'connection' | 'token' | 'join_token' | 'rule';

@@ -28,6 +28,8 @@ import { AppContext } from '../lib/context';
 import { ago, bytes, dateTime, formatLabels, freshness, parseLabels, shortKey } from '../lib/format';
 import { useAsync, useLive, useNow } from '../lib/hooks';
 import { navigate } from '../lib/router';
+import { FirewallBadge } from '../components/firewall';
+import { enforcement, worstEnforcement } from '../lib/policy';
 
 interface PeerNames {
   networks: Record<string, Network>;
@@ -86,6 +88,7 @@ export function HostPage({ name }: { name: string }) {
   }
 
   const rep = report.data;
+  const unenforced = worstEnforcement(ifaces.data?.items ?? []);
   const statusOf = (id: string): InterfaceStatus | undefined => rep?.interfaces?.find((s) => s.id === id);
 
   return (
@@ -96,6 +99,13 @@ export function HostPage({ name }: { name: string }) {
           <span class="title-with-badge">
             {h.name} <StatusBadge status={h.status} />
             {h.rotate_keys && <Badge tone="amber">key rotation requested</Badge>}
+            {unenforced && (
+              <span data-testid="host-firewall" title={unenforced.detail}>
+                <Badge tone="amber" dot>
+                  access policy {unenforced.label}
+                </Badge>
+              </span>
+            )}
           </span>
         }
         subtitle={`Last seen ${ago(h.last_seen, now)}${h.observed_address ? ` from ${h.observed_address}` : ''}`}
@@ -233,6 +243,9 @@ function InterfaceCard(props: { iface: Interface; status?: InterfaceStatus; name
             Key <Mono title={i.public_key}>{shortKey(status?.public_key || i.public_key)}</Mono>
           </span>
           <span>Key age {i.key_rotated_at ? ago(i.key_rotated_at, now).replace(' ago', '') : '—'}</span>
+          <span data-testid="interface-firewall">
+            Policy <FirewallBadge iface={i} /> {!enforcement(i).ok && <span class="muted small">{enforcement(i).detail}</span>}
+          </span>
           {i.rotation_blocked && (
             <span data-testid="rotation-blocked">
               <Badge tone="amber" title={i.rotation_blocked}>key rotation blocked</Badge> <span class="muted small">{i.rotation_blocked}</span>

@@ -4,13 +4,14 @@
 
 import { useContext, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Host, Interface } from '../api/types';
-import { Card, Empty, ErrorState, Link, Loading, Mono, PageHeader, StatusBadge } from '../components/ui';
+import { Badge, Card, Empty, ErrorState, Link, Loading, Mono, PageHeader, StatusBadge } from '../components/ui';
 import { IconHost, IconKey, IconSearch } from '../components/icons';
 import { AppContext } from '../lib/context';
 import { ago, duration, parseTime } from '../lib/format';
-import { useDebounced, useLive, useNow } from '../lib/hooks';
+import { useAsync, useDebounced, useLive, useNow } from '../lib/hooks';
 import { navigate } from '../lib/router';
 import { pagesFor, visibleRange } from '../lib/virtual';
+import { worstEnforcement, type Enforcement } from '../lib/policy';
 
 export const ROW_HEIGHT = 48;
 export const PAGE_SIZE = 100;
@@ -44,6 +45,8 @@ export function HostsPage() {
     return () => clearInterval(t);
   }, []);
   const tick = live + poll;
+  const overview = useAsync((s) => api.status(s), [tick]);
+  const behind = overview.data?.firewall_behind ?? 0;
 
   const [total, setTotal] = useState<number>();
   const [error, setError] = useState<unknown>();
@@ -52,6 +55,8 @@ export function HostsPage() {
   const inflight = useRef(new Set<number>());
   const gen = useRef(0);
   const keyAges = useRef(new Map<string, string>());
+  // Hosts in view whose agent does not enforce an interface's access policy, from the same interface lists.
+  const unenforced = useRef(new Map<string, Enforcement | undefined>());
 
   const scroller = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -139,7 +144,10 @@ export function HostsPage() {
     Promise.all(
       ids.map((id) =>
         api.listInterfaces({ host: id, limit: 50 }).then(
-          (l) => keyAges.current.set(id, keyAge(l.items ?? [], Date.now())),
+          (l) => {
+            keyAges.current.set(id, keyAge(l.items ?? [], Date.now()));
+            unenforced.current.set(id, worstEnforcement(l.items ?? []));
+          },
           () => keyAges.current.set(id, '—'),
         ),
       ),
@@ -171,6 +179,13 @@ export function HostsPage() {
           <Link to={go} class="strong">
             {h.name}
           </Link>
+          {unenforced.current.get(h.id) && (
+            <span data-firewall="behind" title={unenforced.current.get(h.id)!.detail}>
+              <Badge tone="amber" dot>
+                policy {unenforced.current.get(h.id)!.label}
+              </Badge>
+            </span>
+          )}
         </div>
         <div class="vcell" role="cell">
           <StatusBadge status={h.status} />
@@ -196,7 +211,23 @@ export function HostsPage() {
 
   return (
     <div class="page page-fill">
-      <PageHeader title="Hosts" subtitle="Machines running the Drago agent, with their last heartbeat." />
+      <PageHeader
+        title="Hosts"
+        subtitle={
+          <>
+            Machines running the Drago agent, with their last heartbeat.
+            {behind > 0 && (
+              <span class="behind-note" data-testid="hosts-firewall-behind">
+                {' '}
+                <Badge tone="amber" dot>
+                  {behind.toLocaleString('en')} interface{behind === 1 ? '' : 's'} not enforcing the access policy
+                </Badge>{' '}
+                (flagged below; <code>drago status</code> lists them all)
+              </span>
+            )}
+          </>
+        }
+      />
       <Card flush class="card-fill">
         <div class="toolbar">
           <div class="search">

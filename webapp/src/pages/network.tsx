@@ -32,6 +32,8 @@ import { useAsync, useLive, useNow } from '../lib/hooks';
 import { navigate } from '../lib/router';
 import { applyEvents, checkSummary, loadLinks, loadTopology, relevant, type TopologyData } from '../lib/topology';
 import { NetworkForm } from './networkform';
+import { PolicySection } from './policy';
+import { FirewallBadge } from '../components/firewall';
 
 const LIMIT = 100;
 /** How often the page asks for the topology summary alone (handshakes and heartbeats send no events). */
@@ -238,6 +240,8 @@ export function NetworkPage({ name }: { name: string }) {
         </Card>
       </div>
 
+      <PolicySection network={n} names={names} nodes={topo.data?.nodes} onNetwork={net.setData} />
+
       <Card
         title="Interfaces"
         subtitle="Hosts and devices in this network."
@@ -268,6 +272,7 @@ export function NetworkPage({ name }: { name: string }) {
                   <th>Port</th>
                   <th>Public key</th>
                   <th>Key age</th>
+                  <th>Policy</th>
                   <th class="actions-col" />
                 </tr>
               </thead>
@@ -297,6 +302,9 @@ export function NetworkPage({ name }: { name: string }) {
                       <Mono title={i.public_key}>{shortKey(i.public_key)}</Mono>
                     </td>
                     <td class="muted">{i.key_rotated_at ? ago(i.key_rotated_at, now).replace(' ago', '') : '—'}</td>
+                    <td>
+                      <FirewallBadge iface={i} />
+                    </td>
                     <td class="actions-col">
                       {!i.device_name && (
                         <button type="button" class="icon-btn" title="Edit interface" aria-label={`Edit ${i.name}`} onClick={() => setIfForm({ iface: i })}>
