@@ -6,6 +6,8 @@
 #   make webapp-unit   Vitest unit and component tests (mocked fetch, happy-dom)
 #   make webapp-e2e    browser tests: Debian chromium via playwright-core against a
 #                      real `drago server -dev` built with the dashboard embedded
+#                      (dashboard.test.mjs, and policy.test.mjs: access policies,
+#                      with a 2,000-host network; fleet.test.mjs runs by hand)
 #   make webapp-test   all of the above
 #   make webapp-clean  remove node_modules and the build output
 #
@@ -32,7 +34,7 @@ webapp-unit: $(WEBAPP_STAMP)
 	cd $(WEBAPP_DIR) && npx vitest run
 
 webapp-e2e: webapp
-	cd $(WEBAPP_DIR) && node --test --test-concurrency=1 e2e/dashboard.test.mjs
+	cd $(WEBAPP_DIR) && node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/policy.test.mjs
 
 webapp-test: webapp webapp-unit webapp-e2e
 

@@ -91,6 +91,22 @@ describe('HostsPage', () => {
     expect(f.calls.filter((c) => c.path === '/interfaces').length).toBeLessThanOrEqual(40);
   });
 
+  it('flags the hosts in view whose agent does not enforce the access policy, and counts them all', async () => {
+    const f = fakeFetch({
+      'GET /hosts': () => list([host(1), host(2)], 2),
+      'GET /status': () => ({ version: 'v', index: 1, firewall_behind: 1 }),
+      'GET /interfaces': (c) =>
+        list([{ ...meta(`i-${c.url.searchParams.get('host')}`), host_id: c.url.searchParams.get('host')!, network_id: 'n1', name: 'wg0', addresses: [], listen_port: 1, mtu: 1, firewall_revision: 5, firewall: c.url.searchParams.get('host') === 'h1' ? { enforced: false, reason: 'not supported on windows' } : { enforced: true, revision: 5 } }]),
+    });
+    renderWithApp(<HostsPage />, f.fetch);
+    await screen.findByText('host-00001');
+    await waitFor(() => expect(document.querySelectorAll('[data-firewall="behind"]')).toHaveLength(1));
+    const flagged = document.querySelector('[data-firewall="behind"]')!;
+    expect(flagged.closest('.vrow')!.textContent).toMatch(/host-00001/);
+    expect(flagged.getAttribute('title')).toBe('not supported on windows');
+    expect(screen.getByTestId('hosts-firewall-behind').textContent).toMatch(/1 interface not enforcing the access policy/);
+  });
+
   it('filters by name prefix on the server', async () => {
     const f = fakeFetch({ 'GET /hosts': (c) => (c.url.searchParams.get('q') ? list([host(42)], 1) : list([host(1)], 10000)), 'GET /interfaces': () => list([]) });
     renderWithApp(<HostsPage />, f.fetch);
