@@ -21,6 +21,7 @@ export const ENFORCEMENT_POLL_MS = 15000;
 /** Destinations per page of the reach view, and checks in flight at once. */
 export const REACH_PAGE = 20;
 const REACH_CONCURRENCY = 6;
+const REACH_BATCH_MS = 100;
 
 /** Highlight marks what a flow check found decisive: a rule, or the default action. */
 type Highlight = { rule?: string; default?: boolean };
@@ -455,6 +456,19 @@ function ReachCard(props: { network: Network; nodes?: TopologyNode[]; rules?: Ru
     if (!source || !page.length) return;
     const ctrl = new AbortController();
     const jobs = page.flatMap((x) => flowList.map((flow) => ({ x, flow })));
+    // Answers are shown in batches, not one render each.
+    let batch: Record<string, ReachCell> = {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flush = () => {
+      timer = undefined;
+      const b = batch;
+      batch = {};
+      if (!ctrl.signal.aborted) setCells((c) => ({ ...c, ...b }));
+    };
+    const put = (key: string, cell: ReachCell) => {
+      batch[key] = cell;
+      timer ??= setTimeout(flush, REACH_BATCH_MS);
+    };
     setCells({});
     pool(
       jobs,
@@ -463,15 +477,17 @@ function ReachCard(props: { network: Network; nodes?: TopologyNode[]; rules?: Ru
         const [from, to] = direction === 'from' ? [source, x] : [x, source];
         const key = `${x.interface_id}|${flow}`;
         try {
-          const verdict = await api.checkRule({ network_id: n.id, from: `interface:${from.interface_id}`, to: `interface:${to.interface_id}`, port: flow || undefined }, ctrl.signal);
-          if (!ctrl.signal.aborted) setCells((c) => ({ ...c, [key]: { verdict } }));
+          put(key, { verdict: await api.checkRule({ network_id: n.id, from: `interface:${from.interface_id}`, to: `interface:${to.interface_id}`, port: flow || undefined }, ctrl.signal) });
         } catch (err) {
-          if (!ctrl.signal.aborted) setCells((c) => ({ ...c, [key]: { error: errorMessage(err) } }));
+          put(key, { error: errorMessage(err) });
         }
       },
       ctrl.signal,
     );
-    return () => ctrl.abort();
+    return () => {
+      ctrl.abort();
+      clearTimeout(timer);
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [source?.interface_id, direction, pageKey, flowKey, n.id, policyKey]);
 
