@@ -270,6 +270,27 @@ describe('editing a policy through the real server', () => {
     assert.equal(await page.getByTestId('host-firewall').count(), 0);
   });
 
+  test('marks a gateway interface masquerade, refused without routed subnets at its field', async () => {
+    await page.goto(`${f.base}/ui/networks/prod`);
+    const row = page.getByTestId('interfaces').locator('tr', { has: page.getByRole('link', { name: /^web-1/ }) });
+    await row.getByRole('button', { name: /^Edit / }).click();
+    let form = page.getByTestId('interface-form');
+    await form.getByRole('checkbox', { name: /Source-NAT/ }).check();
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await form.locator('[data-field="masquerade"] [data-error-for="masquerade"]').waitFor();
+    await form.locator('input[name=routed_subnets]').fill('192.168.50.0/24');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await closed(form);
+    const id = f.hosts.get('web-1').id;
+    const i = (await f.api('GET', `/interfaces?host=${id}`)).body.items[0];
+    assert.equal(i.masquerade, true);
+    assert.deepEqual(i.routed_subnets, ['192.168.50.0/24']);
+    await row.getByRole('button', { name: /^Edit / }).click();
+    form = page.getByTestId('interface-form');
+    assert.equal(await form.getByRole('checkbox', { name: /Source-NAT/ }).isChecked(), true);
+    await form.getByRole('button', { name: 'Cancel' }).click();
+  });
+
   test('raised no console errors', () => {
     const real = consoleErrors.filter((e) => !/Failed to load resource: the server responded with a status of (400|404)/.test(e));
     assert.deepEqual(real, []);

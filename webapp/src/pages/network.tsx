@@ -570,7 +570,7 @@ function LargeTopology(props: {
   );
 }
 
-const IF_FIELDS = ['host_id', 'host', 'name', 'addresses', 'listen_port', 'mtu', 'routed_subnets', 'network_id'];
+const IF_FIELDS = ['host_id', 'host', 'name', 'addresses', 'listen_port', 'mtu', 'routed_subnets', 'masquerade', 'network_id'];
 
 function InterfaceForm(props: { network: Network; iface?: Interface; onClose: () => void; onSaved: () => void }) {
   const { api } = useContext(AppContext);
@@ -583,6 +583,7 @@ function InterfaceForm(props: { network: Network; iface?: Interface; onClose: ()
     mtu: i?.mtu ? String(i.mtu) : '',
     routed_subnets: (i?.routed_subnets ?? []).join(', '),
   });
+  const [masquerade, setMasquerade] = useState(Boolean(i?.masquerade));
   const [busy, setBusy] = useState(false);
   const [errors, setErrors] = useState(new FormErrors(null));
   const hosts = useAsync((s) => (i ? Promise.resolve(undefined) : api.listHosts({ q: v.host.trim(), limit: 8 }, s)), [v.host]);
@@ -599,6 +600,7 @@ function InterfaceForm(props: { network: Network; iface?: Interface; onClose: ()
       listen_port: num(v.listen_port),
       mtu: num(v.mtu),
       routed_subnets: v.routed_subnets.trim() ? splitList(v.routed_subnets) : undefined,
+      masquerade,
     };
     try {
       if (i) {
@@ -667,6 +669,12 @@ function InterfaceForm(props: { network: Network; iface?: Interface; onClose: ()
             <input name="mtu" inputMode="numeric" value={v.mtu} onInput={set('mtu')} placeholder={String(props.network.mtu || 1420)} />
           </Field>
         </div>
+        <Field label="Masquerade" name="masquerade" error={errors.field('masquerade')} group>
+          <label class={`check ${masquerade ? 'on' : ''}`}>
+            <input type="checkbox" name="masquerade" checked={masquerade} onChange={(e) => setMasquerade(e.currentTarget.checked)} />
+            <span>Source-NAT the network's traffic to the routed subnets, so that LAN hosts need no route back (site gateway).</span>
+          </label>
+        </Field>
       </form>
     </Modal>
   );
