@@ -57,9 +57,10 @@ func interfaceListCommand(e *env) *ffcli.Command {
 	var o api.ListOptions
 	fs.StringVar(&o.Network, "network", "", "only interfaces of this `network` (name or id)")
 	fs.StringVar(&o.Host, "host", "", "only interfaces of this `host` (name or id)")
+	fs.StringVar(&o.Firewall, "firewall", "", "behind: only the interfaces whose agent does not enforce the access policy they must")
 	return &ffcli.Command{
 		Name:       "list",
-		ShortUsage: "drago interface list [-network N] [-host H] [-json]",
+		ShortUsage: "drago interface list [-network N] [-host H] [-firewall behind] [-json]",
 		ShortHelp:  "List interfaces",
 		LongHelp:   "List agent-managed interfaces (devices: drago device list).\n\nExample:\n  drago interface list -network prod\n" + connectionHelp,
 		FlagSet:    fs,

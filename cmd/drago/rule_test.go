@@ -162,6 +162,11 @@ func TestFirewallEnforcementShown(t *testing.T) {
 			t.Errorf("%v:\n%s", args, out)
 		}
 	}
+	var behind []api.Interface
+	ts.decode(t, &behind, "interface", "list", "-firewall", "behind")
+	if len(behind) != 1 || behind[0].ID != i.ID {
+		t.Errorf("interface list -firewall behind: %+v", behind)
+	}
 	report(&api.FirewallStatus{Enforced: true, Revision: i.FirewallRevision})
 	if out := ts.ok(t, "host", "show", "db-1"); !strings.Contains(out, "enforced (revision") {
 		t.Errorf("host show once enforced:\n%s", out)
