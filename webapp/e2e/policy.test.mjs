@@ -18,6 +18,8 @@ import { join } from 'node:path';
 import { repo, until as untilDefault, dragoBinary, startServer, stopServer, launchBrowser } from './harness.mjs';
 
 const FLEET = Number(process.env.POLICY_FLEET || 2000);
+// The page draws a canvas, whose node count the test reads, above 60 interfaces (lib/topology SMALL).
+assert.ok(FLEET > 60, 'POLICY_FLEET must be over 60');
 const FLEET_RULES = 50;
 const shots = join(repo, 'test-output', 'screenshots');
 
@@ -289,6 +291,17 @@ describe('editing a policy through the real server', () => {
     form = page.getByTestId('interface-form');
     assert.equal(await form.getByRole('checkbox', { name: /Source-NAT/ }).isChecked(), true);
     await form.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  test('follows rule changes made elsewhere, live', async () => {
+    const policy = page.getByTestId('policy');
+    const before = await policy.locator('[data-rule-id]').count();
+    const r = await f.api('POST', '/rules', { body: { network_id: 'prod', action: 'accept', from: ['*'], to: ['*'], protocol: 'icmp', description: 'ping from the CLI' } });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await policy.locator(`[data-rule-id="${r.body.id}"]`).getByText('ping from the CLI').waitFor();
+    assert.equal(await policy.locator('[data-rule-id]').count(), before + 1);
+    assert.equal(await f.api('DELETE', `/rules/${r.body.id}`).then((x) => x.status), 204);
+    await policy.locator(`[data-rule-id="${r.body.id}"]`).waitFor({ state: 'detached' });
   });
 
   test('raised no console errors', () => {
