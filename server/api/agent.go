@@ -42,8 +42,10 @@ type DesiredState struct {
 
 // PeerPatch changes one interface of a delta's base state: the entries of
 // every peer interface named in Remove or in Peers go, then Peers are
-// added; a Firewall replaces the interface's firewall. (A firewall that
-// goes away is sent as a whole state, never as a patch.)
+// added; a Firewall replaces the interface's firewall. Its Sets hold only
+// the sets that changed since the base state: the others its rules name
+// are as in the base's firewall (Patched takes them from there). A
+// firewall that goes away is sent as a whole state, never as a patch.
 type PeerPatch struct {
 	InterfaceID string           `json:"interface_id"`
 	Remove      []string         `json:"remove,omitempty"` // peer interface ids

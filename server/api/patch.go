@@ -34,7 +34,11 @@ func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
 			return nil, fmt.Errorf("delta patches interface %q, which the state lacks", p.InterfaceID)
 		}
 		if p.Firewall != nil {
-			out.Interfaces[k].Firewall = p.Firewall
+			fw, err := patchedFirewall(p.Firewall, out.Interfaces[k].Firewall)
+			if err != nil {
+				return nil, fmt.Errorf("delta patches interface %q: %w", p.InterfaceID, err)
+			}
+			out.Interfaces[k].Firewall = fw
 		}
 		drop := make(map[string]bool, len(p.Remove)+len(p.Peers))
 		for _, id := range p.Remove {
@@ -65,6 +69,38 @@ func (ds *DesiredState) Patched(base *DesiredState) (*DesiredState, error) {
 		}
 		peers = append(peers, old[run:]...)
 		out.Interfaces[k].Peers = append(peers, added...)
+	}
+	return &out, nil
+}
+
+// patchedFirewall returns the firewall a delta's fw makes of base: fw,
+// with the sets its rules name but fw leaves out (unchanged) taken from
+// base, in name order. It changes neither.
+func patchedFirewall(fw, base *DesiredFirewall) (*DesiredFirewall, error) {
+	have := make(map[string]bool, len(fw.Sets))
+	for _, s := range fw.Sets {
+		have[s.Name] = true
+	}
+	out := *fw
+	out.Sets = slices.Clip(fw.Sets) // appends copy
+	for _, r := range fw.Rules {
+		for _, name := range []string{r.From, r.To} {
+			if name == "" || have[name] {
+				continue
+			}
+			k := -1
+			if base != nil {
+				k = slices.IndexFunc(base.Sets, func(s FirewallSet) bool { return s.Name == name })
+			}
+			if k < 0 {
+				return nil, fmt.Errorf("its firewall names set %q, which neither it nor the base state holds", name)
+			}
+			out.Sets = append(out.Sets, base.Sets[k])
+			have[name] = true
+		}
+	}
+	if len(out.Sets) > len(fw.Sets) {
+		slices.SortFunc(out.Sets, func(a, b FirewallSet) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return &out, nil
 }

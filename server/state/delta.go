@@ -27,11 +27,12 @@ const (
 // index above start.
 type changeLog struct {
 	start   uint64
-	limit   int                    // changes kept: maxChangeLog; tests lower it
-	wholeAt map[string]uint64      // host id -> last commit that needs its whole state sent
-	fwAt    map[string]uint64      // interface id -> last commit that changed its firewall
-	nets    map[string][]netChange // network id -> changed interfaces, oldest first
-	order   []netChange            // every change, oldest first, for trimming
+	limit   int                          // changes kept: maxChangeLog; tests lower it
+	wholeAt map[string]uint64            // host id -> last commit that needs its whole state sent
+	fwAt    map[string]uint64            // interface id -> last commit that changed its firewall
+	setAt   map[string]map[string]uint64 // interface id -> set name -> last commit that changed it there
+	nets    map[string][]netChange       // network id -> changed interfaces, oldest first
+	order   []netChange                  // every change, oldest first, for trimming
 }
 
 // netChange is an interface of a network whose peer entries a commit may
@@ -42,14 +43,48 @@ type netChange struct {
 }
 
 func newChangeLog(start uint64) changeLog {
-	return changeLog{start: start, limit: maxChangeLog, wholeAt: map[string]uint64{}, fwAt: map[string]uint64{}, nets: map[string][]netChange{}}
+	return changeLog{start: start, limit: maxChangeLog, wholeAt: map[string]uint64{}, fwAt: map[string]uint64{}, setAt: map[string]map[string]uint64{}, nets: map[string][]netChange{}}
 }
 
-// firewall notes that commit index changed the firewall of interface iface.
-func (l *changeLog) firewall(iface string, index uint64) { l.fwAt[iface] = index }
+// firewall notes that commit index changed the firewall of interface iface
+// from old (nil: none) to fw, and which of its sets changed or came.
+func (l *changeLog) firewall(iface string, old, fw *api.DesiredFirewall, index uint64) {
+	l.fwAt[iface] = index
+	had := map[string][]string{}
+	if old != nil {
+		for _, s := range old.Sets {
+			had[s.Name] = s.Addresses
+		}
+	}
+	at := map[string]uint64{}
+	for _, s := range fw.Sets {
+		if prev, ok := had[s.Name]; ok && slices.Equal(prev, s.Addresses) {
+			at[s.Name] = l.setAt[iface][s.Name]
+		} else {
+			at[s.Name] = index
+		}
+	}
+	l.setAt[iface] = at
+}
+
+// firewallSince returns fw with only the sets that changed at iface since
+// commit base (a delta's firewall: api.PeerPatch).
+func (l *changeLog) firewallSince(iface string, fw *api.DesiredFirewall, base uint64) *api.DesiredFirewall {
+	out := *fw
+	out.Sets = nil
+	for _, s := range fw.Sets {
+		if l.setAt[iface][s.Name] > base {
+			out.Sets = append(out.Sets, s)
+		}
+	}
+	return &out
+}
 
 // forgetIface drops a deleted interface.
-func (l *changeLog) forgetIface(iface string) { delete(l.fwAt, iface) }
+func (l *changeLog) forgetIface(iface string) {
+	delete(l.fwAt, iface)
+	delete(l.setAt, iface)
+}
 
 // whole notes that commit index needs the host's whole state sent.
 func (l *changeLog) whole(host string, index uint64) { l.wholeAt[host] = index }
@@ -175,7 +210,7 @@ func (s *State) delta(h *api.Host, base uint64) *api.DesiredState {
 			if fw == nil {
 				return nil // a firewall gone is sent as a whole state
 			}
-			patch.Firewall = fw.desired
+			patch.Firewall = s.changes.firewallSince(id, fw.desired, base)
 		} else if len(ids) == 0 {
 			continue
 		}

@@ -277,7 +277,11 @@ func (s *State) recompile(nets set, index uint64) set {
 			if fw == nil {
 				s.changes.whole(i.HostID, index)
 			} else {
-				s.changes.firewall(id, index)
+				var was *api.DesiredFirewall
+				if old != nil {
+					was = old.desired
+				}
+				s.changes.firewall(id, was, fw.desired, index)
 			}
 		}
 	}

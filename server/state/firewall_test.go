@@ -446,9 +446,14 @@ func TestPolicyChangeWakesOnlyAffectedHosts(t *testing.T) {
 	var r *api.Rule
 	step("a rule to role=db", func() { r = p.rule("accept", "role=web", "role=db", "tcp", "5432") }, one("db-1"), "db-1")
 	step("a rule to gw-1's subnets", func() { p.rule("drop", "*", "subnets:gw-1", "any") }, one("gw-1"), "gw-1")
+	before := p.hostIndexes()
 	step("a port change", func() {
 		p.must(p.s.UpdateRule(r.ID, func(r *api.Rule) error { r.Ports = []string{"5433"}; return nil }))
 	}, one("db-1"), "db-1")
+	// The patch carries the rules, not the sets, which did not change.
+	if ds := p.must(p.s.DesiredState(ctx, p.hosts["db-1"], before[p.hosts["db-1"]], 0, true)).(*api.DesiredState); len(ds.Patches[0].Firewall.Sets) != 0 {
+		t.Errorf("a port change sends sets: %+v", ds.Patches[0].Firewall.Sets)
+	}
 	step("a label change of a source", func() {
 		p.must(p.s.UpdateHost(Trusted, "web-2", func(h *api.Host) error { h.Labels = map[string]string{"role": "batch"}; return nil }))
 	}, one("db-1"), "db-1", "web-2") // web-2's own host changed; db-1's set lost an element
@@ -483,7 +488,24 @@ func TestHostJoiningChangesOnlySetElements(t *testing.T) {
 	for _, h := range []string{"web-1", "web-2", "db-1", "gw-1"} {
 		before[h] = p.firewall(h)
 	}
+	idx := p.hostIndexes()[p.hosts["db-1"]]
 	p.addHost("web-3", p.join, map[string]string{"role": "web"})
+	// db-1's delta carries the one set that changed.
+	if ds := p.must(p.s.DesiredState(context.Background(), p.hosts["db-1"], idx, 0, true)).(*api.DesiredState); !ds.IsDelta() {
+		t.Error("db-1 gets a whole state for a host joining")
+	} else {
+		var sets []string
+		for _, pt := range ds.Patches {
+			if pt.Firewall != nil {
+				for _, s := range pt.Firewall.Sets {
+					sets = append(sets, s.Name)
+				}
+			}
+		}
+		if want := setName("f", []string{"role=web"}); !slices.Equal(sets, []string{want}) {
+			t.Errorf("db-1's delta carries sets %v, want [%s]", sets, want)
+		}
+	}
 	for h, old := range before {
 		fw := p.firewall(h)
 		if diff := cmp.Diff(old.Rules, fw.Rules); diff != "" {
