@@ -329,32 +329,43 @@ func (r *reconciler) apply(name string, p plan) (int, error) {
 // the peer decrypts, and the peer holds what it sends.
 const kickDelay = 100 * time.Millisecond
 
+// drainDelay is how long the old key of a kicked peer stays on the device,
+// without allowed IPs, after its new key took them over: packets this side
+// had already routed to the old key are still in WireGuard's queues, and
+// removing the peer would drop them.
+const drainDelay = 20 * time.Millisecond
+
 // configure applies cfg to device name and starts the handshakes of the
 // kicked peers (see kick), kickDelay later: one without an endpoint gets
-// the endpoint of the peer it replaces, read from the device, and a
-// keepalive set only to start the handshake is set back to 0 by a second
-// call.
+// the endpoint of the peer it replaces, read from the device. The replaced
+// peers are removed drainDelay after the rest, in a second call, which also
+// sets back to 0 a keepalive set only to start the handshake.
 func (r *reconciler) configure(name string, cfg wgtypes.Config, kicks []kick) error {
-	if len(kicks) > 0 {
-		time.Sleep(kickDelay)
-		cfg.Peers = slices.Clone(cfg.Peers)
-		if err := r.kickEndpoints(name, cfg.Peers, kicks); err != nil {
-			return err
+	if len(kicks) == 0 {
+		return r.b.ConfigureWireGuard(name, cfg)
+	}
+	time.Sleep(kickDelay)
+	var later []wgtypes.PeerConfig
+	cfg.Peers = slices.DeleteFunc(slices.Clone(cfg.Peers), func(pc wgtypes.PeerConfig) bool {
+		replaced := pc.Remove && slices.ContainsFunc(kicks, func(k kick) bool { return k.Replaces == pc.PublicKey })
+		if replaced {
+			later = append(later, pc)
 		}
+		return replaced
+	})
+	if err := r.kickEndpoints(name, cfg.Peers, kicks); err != nil {
+		return err
 	}
 	if err := r.b.ConfigureWireGuard(name, cfg); err != nil {
 		return err
 	}
-	var reset []wgtypes.PeerConfig
 	for _, k := range kicks {
 		if k.Reset {
-			reset = append(reset, wgtypes.PeerConfig{PublicKey: k.Key, UpdateOnly: true, PersistentKeepaliveInterval: ptr(time.Duration(0))})
+			later = append(later, wgtypes.PeerConfig{PublicKey: k.Key, UpdateOnly: true, PersistentKeepaliveInterval: ptr(time.Duration(0))})
 		}
 	}
-	if len(reset) == 0 {
-		return nil
-	}
-	return r.b.ConfigureWireGuard(name, wgtypes.Config{Peers: reset})
+	time.Sleep(drainDelay)
+	return r.b.ConfigureWireGuard(name, wgtypes.Config{Peers: later})
 }
 
 // kickEndpoints gives each kicked peer of peers that has no endpoint the

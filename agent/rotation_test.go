@@ -242,9 +242,9 @@ func rotatingPeerState(phase int) *api.DesiredState {
 
 // TestReconcilePeerWithNextKey: a rotating peer's next key, listed without
 // allowed IPs, is not installed (see installed); its switch is one
-// configuration that removes the old key and adds the new one with the
-// allowed IPs and a 1 s keepalive, which starts the handshake at once (see
-// kick), then one that sets the keepalive back to 0. The route stays.
+// configuration that adds the new key with the allowed IPs and a 1 s
+// keepalive, which starts the handshake (see kick), then one that removes
+// the old key and sets the keepalive back to 0. The route stays.
 func TestReconcilePeerWithNextKey(t *testing.T) {
 	for _, changes := range []bool{false, true} {
 		t.Run(fmt.Sprintf("changes=%v", changes), func(t *testing.T) {
@@ -272,8 +272,8 @@ func TestReconcilePeerWithNextKey(t *testing.T) {
 
 			got := apply(rotatingPeerState(peerAfter))
 			want := []platformtest.Op{
-				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, RemovedPeers: 1},
-				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1}, // the keepalive back to 0
+				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 1},                  // the new key
+				{Method: "ConfigureWireGuard", Device: "drago-a", Peers: 2, RemovedPeers: 1}, // drainDelay later: the old key goes, the keepalive back to 0
 			}
 			if d := cmp.Diff(want, got, cmpNetip); d != "" {
 				t.Errorf("ops of the peer's switch (-want +got):\n%s", d)
