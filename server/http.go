@@ -56,6 +56,9 @@ type route struct {
 	// report by its host's peers).
 	bodyLimit func(*request) int64
 	handle    func(*request) (any, error)
+	// object names the kind of object the route's writes act on in the
+	// audit trail, when its path does not say (see auditObject).
+	object string
 	// For the OpenAPI document: the zero value of the JSON request body
 	// (nil: none), of the success answer (created{}, noContent{} and text
 	// mark 201, 204 and text/plain), and the query parameters taken.
@@ -74,6 +77,9 @@ type request struct {
 	who  *state.Principal
 	body []byte
 	done []func() // run once the handler returned
+	// target is the object an audited call names, resolved before the
+	// handler runs (after authentication).
+	target auditTarget
 }
 
 // Answer types that the wrapper writes differently from a plain 200 JSON.
@@ -105,6 +111,9 @@ func (s *Server) handler(rt route) http.Handler {
 		v, err := s.serve(rt, req)
 		for _, f := range req.done {
 			f()
+		}
+		if audited(rt) && req.who != nil {
+			s.audit(rt, req, v, err)
 		}
 		if rt.auth == authJoin {
 			s.metrics.registration(err)
@@ -145,6 +154,9 @@ func (s *Server) serve(rt route, req *request) (any, error) {
 		if err := s.authenticate(req); err != nil {
 			return nil, err
 		}
+	}
+	if audited(rt) {
+		req.target = s.auditBefore(rt, req)
 	}
 	switch {
 	case rt.auth == authManagement && req.who.Token == nil:
@@ -494,40 +506,54 @@ var gzipWriters = sync.Pool{New: func() any {
 // writeError maps err to a status and a JSON body; internal errors are
 // logged and never shown.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	var se *state.Error
-	status, body := http.StatusInternalServerError, api.ErrorDetail{Message: "internal error"}
-	switch {
-	case errors.As(err, &ae):
-		status, body = ae.status, api.ErrorDetail{Message: ae.message, Field: ae.field}
-		if ae.retryAfter != "" {
-			w.Header().Set("Retry-After", ae.retryAfter)
-		}
-	case errors.As(err, &se):
-		body = api.ErrorDetail{Message: se.Message, Field: se.Field}
-		switch {
-		case errors.Is(err, state.ErrInvalid):
-			status = http.StatusBadRequest
-		case errors.Is(err, state.ErrNotFound):
-			status = http.StatusNotFound
-		case errors.Is(err, state.ErrConflict):
-			status = http.StatusConflict
-		case errors.Is(err, state.ErrForbidden):
-			status = http.StatusForbidden
-		case errors.Is(err, state.ErrStale):
-			status = http.StatusServiceUnavailable
-			w.Header().Set("Retry-After", "1")
-		}
-	case errors.Is(err, store.ErrUnavailable):
-		s.log.Warn("request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		status, body = http.StatusServiceUnavailable, api.ErrorDetail{Message: "this server cannot reach its state store (etcd): use another server or retry later"}
-		w.Header().Set("Retry-After", "1")
-	case errors.Is(err, context.Canceled):
+	status, body, retry := errorAnswer(err)
+	if status == statusCanceled {
 		return
-	default:
+	}
+	if retry != "" {
+		w.Header().Set("Retry-After", retry)
+	}
+	switch {
+	case errors.Is(err, store.ErrUnavailable) && status == http.StatusServiceUnavailable:
+		s.log.Warn("request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status == http.StatusInternalServerError:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, r, status, api.Error{Err: body})
+}
+
+// statusCanceled is errorAnswer's status for a request whose client went
+// away: nothing is answered (nginx's 499).
+const statusCanceled = 499
+
+// errorAnswer maps err to the status, body and Retry-After answered for it.
+func errorAnswer(err error) (int, api.ErrorDetail, string) {
+	var ae *apiError
+	var se *state.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, api.ErrorDetail{Message: ae.message, Field: ae.field}, ae.retryAfter
+	case errors.As(err, &se):
+		body := api.ErrorDetail{Message: se.Message, Field: se.Field}
+		switch {
+		case errors.Is(err, state.ErrInvalid):
+			return http.StatusBadRequest, body, ""
+		case errors.Is(err, state.ErrNotFound):
+			return http.StatusNotFound, body, ""
+		case errors.Is(err, state.ErrConflict):
+			return http.StatusConflict, body, ""
+		case errors.Is(err, state.ErrForbidden):
+			return http.StatusForbidden, body, ""
+		case errors.Is(err, state.ErrStale):
+			return http.StatusServiceUnavailable, body, "1"
+		}
+		return http.StatusInternalServerError, body, ""
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, api.ErrorDetail{Message: "this server cannot reach its state store (etcd): use another server or retry later"}, "1"
+	case errors.Is(err, context.Canceled):
+		return statusCanceled, api.ErrorDetail{Message: "request canceled"}, ""
+	}
+	return http.StatusInternalServerError, api.ErrorDetail{Message: "internal error"}, ""
 }
 
 // logRequests logs each request at debug level.

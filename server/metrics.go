@@ -28,6 +28,7 @@ type metrics struct {
 	txDuration    prometheus.Histogram
 	registrations *prometheus.CounterVec
 	authFailures  prometheus.Counter
+	auditFailures prometheus.Counter
 }
 
 // Blocking query kinds (the drago_blocking_queries label).
@@ -70,12 +71,16 @@ func newMetrics() *metrics {
 			Name: "drago_auth_failures_total",
 			Help: "Requests refused for a missing or invalid token or credential.",
 		}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drago_audit_failures_total",
+			Help: "Audit entries the server failed to store (the writes they record did happen).",
+		}),
 	}
 	for _, k := range []string{blockingAgentConfig, blockingEvents} {
 		m.blocking.WithLabelValues(k)
 	}
 	m.registrations.WithLabelValues("ok")
-	m.reg.MustRegister(m.requests, m.duration, m.blocking, m.woken, m.txDuration, m.registrations, m.authFailures,
+	m.reg.MustRegister(m.requests, m.duration, m.blocking, m.woken, m.txDuration, m.registrations, m.authFailures, m.auditFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -211,6 +211,17 @@ func queryParam(name string) map[string]any {
 		set("Index of the first edge answered.", map[string]any{"type": "integer", "format": "int32", "minimum": 0, "maximum": 1<<31 - 1})
 	case "delta":
 		set("Answer with a delta on the state of index when possible.", map[string]any{"type": "boolean"})
+	case "since", "until":
+		set("Only entries from (since) or before (until) this time: an RFC 3339 time, or a Go duration back from now.",
+			map[string]any{"type": "string", "example": "24h"})
+	case "token":
+		set("Only entries of this credential (a token's, join token's or host's id, or a token's name).", map[string]any{"type": "string"})
+	case "object":
+		set("Only entries about this object (id or name).", map[string]any{"type": "string"})
+	case "kind":
+		set("Only entries about objects of this kind (network, host, interface, device, connection, token, join_token, ...).", map[string]any{"type": "string"})
+	case "method":
+		set("Only entries of this method.", map[string]any{"type": "string", "enum": []any{"POST", "PUT", "PATCH", "DELETE"}})
 	}
 	return p
 }

@@ -176,6 +176,7 @@ func TestPermissionMatrix(t *testing.T) {
 			if w.Code >= 400 && f.srv.State().Index() != before {
 				t.Errorf("%s as %s: refused with %d but the state changed", key, cred, w.Code)
 			}
+			checkAudited(t, f.srv, rt, cred, w.Code)
 			if w.Code == http.StatusInternalServerError {
 				t.Errorf("%s as %s: 500 %s", key, cred, w.Body)
 			}
@@ -195,5 +196,26 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), got.String()); diff != "" {
 		t.Errorf("permission matrix differs from %s (-want +got):\n%s", golden, diff)
+	}
+}
+
+// checkAudited checks the audit trail after one call of the matrix: every
+// write route's call by a credential the server knows left one entry with
+// the route and the status answered; any other call left none.
+func checkAudited(t *testing.T, srv *Server, rt route, cred string, status int) {
+	t.Helper()
+	l := srv.State().Audit(state.Trusted, state.AuditFilter{})
+	want := 0
+	if audited(rt) && cred != "none" && cred != "wrong" {
+		want = 1
+	}
+	if l.Total != want {
+		t.Errorf("%s %s as %s: %d audit entries, want %d", rt.method, rt.path, cred, l.Total, want)
+		return
+	}
+	if want == 1 {
+		if e := l.Items[0]; e.Route != rt.path || e.Method != rt.method || e.Status != status || e.Kind == "" {
+			t.Errorf("%s %s as %s (%d): audit entry %+v", rt.method, rt.path, cred, status, e)
+		}
 	}
 }

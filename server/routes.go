@@ -371,7 +371,16 @@ func (s *Server) routes() []route {
 			return noContent{}, st.DeleteJoinToken(r.who, r.vars["id"])
 		}).with(nil, noContent{}),
 
-		{method: "POST", path: "/agent/register", auth: authJoin, body: api.RegisterRequest{}, answer: created{api.RegisterResponse{}}, summary: "Register a host with a join token; returns its credential once", handle: func(r *request) (any, error) {
+		// The audit trail of every write route above and below (see audited).
+		mgmt("GET", "/audit", "audit", read, "The audit trail of management writes and registrations the token may see, newest first (?since=, ?until=: RFC 3339 times or durations back from now; ?token=: the credential's id or name; ?object=: the object's id or name; ?kind=; ?method=)", func(r *request) (any, error) {
+			f, err := r.auditFilter(s.auditKinds)
+			if err != nil {
+				return nil, err
+			}
+			return st.Audit(r.who, f), nil
+		}).with(nil, api.List[api.AuditEntry]{}, "since", "until", "token", "object", "kind", "method", "limit", "offset"),
+
+		{method: "POST", path: "/agent/register", auth: authJoin, object: "host", body: api.RegisterRequest{}, answer: created{api.RegisterResponse{}}, summary: "Register a host with a join token; returns its credential once", handle: func(r *request) (any, error) {
 			var rr api.RegisterRequest
 			if err := r.decode(&rr, true); err != nil {
 				return nil, err

@@ -39,6 +39,12 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics without authentication on a
 	// listener of its own (for scrapers on a private network).
 	MetricsAddr string
+	// AuditRetention and AuditMaxEntries bound the audit trail: entries
+	// older than AuditRetention or beyond the newest AuditMaxEntries are
+	// dropped; zero means state.DefaultAuditMaxAge and
+	// state.DefaultAuditMaxEntries.
+	AuditRetention  time.Duration
+	AuditMaxEntries int
 	// StoreType selects the store: StoreBolt (the default: a file under
 	// DataDir) or StoreEtcd (an etcd cluster several servers share).
 	StoreType string
@@ -91,6 +97,8 @@ type Server struct {
 
 	polls     pollLimiter // blocking queries per credential
 	authFails authLimiter // failed authentications per client address
+	// auditKinds are the object kinds the audited routes name.
+	auditKinds []string
 }
 
 // New opens the state under cfg.DataDir and prepares the HTTP server. On the
@@ -132,12 +140,14 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: st, authFails: authLimiter{now: time.Now}, metrics: newMetrics()}
 	var err error
-	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval, OnCommit: s.metrics.onCommit, ServerAddr: cfg.Addr})
+	s.state, err = state.Open(st, log, state.Options{HeartbeatGrace: cfg.HeartbeatGrace, KeyRotationInterval: cfg.KeyRotationInterval, OnCommit: s.metrics.onCommit, ServerAddr: cfg.Addr,
+		AuditMaxAge: cfg.AuditRetention, AuditMaxEntries: cfg.AuditMaxEntries})
 	if err != nil {
 		st.Close()
 		return nil, "", err
 	}
 	s.metrics.reg.MustRegister(&stateCollector{state: s.state, store: st})
+	s.auditKinds = auditKindsOf(s.routes())
 	root, err := s.state.EnsureRootToken()
 	if err == nil && root != "" && cfg.Store == nil {
 		err = writeSecret(filepath.Join(cfg.DataDir, RootTokenFile), root)
@@ -252,6 +262,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("serving", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir)
+	stopPrune, pruned := make(chan struct{}), make(chan struct{})
+	go func() { s.pruneAudit(stopPrune, auditPruneInterval); close(pruned) }()
 	if s.mhttp != nil {
 		go s.mhttp.Serve(s.mln)
 		defer s.mhttp.Close()
@@ -271,6 +283,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			err = s.http.Close()
 		}
 	}
+	close(stopPrune)
+	<-pruned
 	s.state.Close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr

@@ -21,15 +21,16 @@ const typesFile = "src/api/types.ts"
 var apiTypes = tsgen.Config{
 	Generator: "`go generate ./webapp` (go test ./webapp -run TestAPITypes -update)",
 	Header: `Wire types of Drago's REST API, from the Go types in server/api (types.go,
-agent.go, policy.go, views.go). Field names are the json tags; times are RFC 3339
+agent.go, policy.go, views.go, audit.go). Field names are the json tags; times are RFC 3339
 strings; "?" marks a field the server may leave out (omitempty, pointers).
 Hand-written companions are in types.extra.ts.`,
-	Sources: []string{"../server/api/types.go", "../server/api/agent.go", "../server/api/policy.go", "../server/api/views.go"},
+	Sources: []string{"../server/api/types.go", "../server/api/agent.go", "../server/api/policy.go", "../server/api/views.go", "../server/api/audit.go"},
 	Unions: []tsgen.Union{
 		{Name: "TopologyMode", Prefix: "Topology"},
 		{Name: "HostStatus", Prefix: "Host"},
 		{Name: "RuleAction", Prefix: "Action"},
 		{Name: "RuleProtocol", Prefix: "Protocol"},
+		{Name: "ActorKind", Prefix: "Actor"},
 	},
 	Types: []any{
 		api.Meta{}, api.Network{}, api.Host{}, api.Interface{}, api.ConnectionSide{}, api.Connection{},
@@ -38,7 +39,7 @@ Hand-written companions are in types.extra.ts.`,
 		api.RegisterRequest{}, api.RegisterResponse{}, api.DesiredState{}, api.PeerPatch{}, api.DesiredInterface{},
 		api.DesiredPeer{}, api.StatusReport{}, api.InterfaceStatus{}, api.PeerStatus{},
 		api.Rule{}, api.RuleRequest{}, api.RuleCheck{}, api.RuleVerdict{}, api.DesiredFirewall{}, api.FirewallSet{}, api.FirewallRule{},
-		api.PortRange{}, api.FirewallStatus{},
+		api.PortRange{}, api.FirewallStatus{}, api.AuditEntry{}, api.AuditActor{},
 	},
 	Fields: map[string]string{
 		"Network.topology":       "TopologyMode",
@@ -46,6 +47,7 @@ Hand-written companions are in types.extra.ts.`,
 		"Network.default_action": "RuleAction",
 		"Rule.action":            "RuleAction",
 		"Rule.protocol":          "RuleProtocol",
+		"AuditActor.kind":        "ActorKind",
 	},
 }
 

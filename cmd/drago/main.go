@@ -107,6 +107,7 @@ func rootCommand(e *env) *ffcli.Command {
 			deviceCommand(e),
 			tokenCommand(e),
 			joinTokenCommand(e),
+			auditCommand(e),
 			operatorCommand(e),
 			serviceCommand(e),
 			completionCommand(e),

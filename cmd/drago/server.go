@@ -19,6 +19,7 @@ import (
 
 	"github.com/drago-wg/drago/server"
 	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/state"
 	"github.com/drago-wg/drago/server/store"
 )
 
@@ -44,6 +45,8 @@ func serverCommand(e *env) *ffcli.Command {
 	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", store.DefaultEtcdPrefix, "prefix of every etcd key drago writes; servers sharing a prefix are one cluster")
 	fs.DurationVar(&cfg.HeartbeatGrace, "heartbeat-grace", 45*time.Second, "a host with no status report and no blocking query for this long is down")
 	fs.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", 24*time.Hour, "the agents' key rotation period; keys older than twice this are flagged (0: never)")
+	fs.DurationVar(&cfg.AuditRetention, "audit-retention", state.DefaultAuditMaxAge, "keep audit entries this long")
+	fs.IntVar(&cfg.AuditMaxEntries, "audit-max-entries", state.DefaultAuditMaxEntries, "keep at most this many audit entries, the newest")
 	logs := addLogFlags(fs)
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve Prometheus /metrics WITHOUT authentication on this host:port, for scrapers on a private network (default off; the API serves /api/v1/metrics to tokens with a metrics policy)")
 	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback host:port, apart from the API, e.g. 127.0.0.1:6060 (default off)")
@@ -74,6 +77,12 @@ Example:
 			}
 			if cfg.HeartbeatGrace <= 0 {
 				return usagef("-heartbeat-grace: must be positive")
+			}
+			if cfg.AuditRetention <= 0 {
+				return usagef("-audit-retention: must be positive")
+			}
+			if cfg.AuditMaxEntries < 1 || cfg.AuditMaxEntries > state.MaxAuditEntries {
+				return usagef("-audit-max-entries: must be from 1 to %d", state.MaxAuditEntries)
 			}
 			if err := checkPprofAddr(pprofAddr); err != nil {
 				return err

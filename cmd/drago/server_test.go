@@ -210,3 +210,35 @@ func TestLogFormat(t *testing.T) {
 		t.Fatalf("-log-format xml: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestServerAuditFlags: a bad audit retention, from a flag or the
+// environment, stops the server before it starts.
+func TestServerAuditFlags(t *testing.T) {
+	hcl := filepath.Join(t.TempDir(), "drago.hcl")
+	if err := os.WriteFile(hcl, []byte("server {\n  audit_retention = \"0s\"\n  audit_max_entries = 10\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		flag string
+	}{
+		{"zero age", nil, []string{"-audit-retention", "0s"}, "-audit-retention"},
+		{"zero entries", nil, []string{"-audit-max-entries", "0"}, "-audit-max-entries"},
+		{"too many entries", nil, []string{"-audit-max-entries", "2000000"}, "-audit-max-entries"},
+		{"env", map[string]string{"DRAGO_SERVER_AUDIT_MAX_ENTRIES": "-5"}, nil, "-audit-max-entries"}, // ff reads os.Getenv
+		{"config", nil, []string{"-config", hcl}, "-audit-retention"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			dir := t.TempDir()
+			r := runDrago(t, nil, append([]string{"server", "-data-dir", dir, "-addr", "127.0.0.1:0"}, tc.args...)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.flag) {
+				t.Fatalf("exit %d, stderr %q; want %d naming %s", r.code, r.stderr, exitUsage, tc.flag)
+			}
+		})
+	}
+}

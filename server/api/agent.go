@@ -128,3 +128,6 @@ type PeerStatus struct {
 	RxBytes       int64      `json:"rx_bytes"`
 	TxBytes       int64      `json:"tx_bytes"`
 }
+
+// ObjectID returns the id of the host registered.
+func (r RegisterResponse) ObjectID() string { return r.HostID }

@@ -427,6 +427,33 @@ func (c *Client) DeleteJoinToken(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/join-tokens/"+esc(id), nil, nil, nil)
 }
 
+// AuditOptions filter and page the audit trail; zero fields match all.
+type AuditOptions struct {
+	Since, Until time.Time
+	Token        string // the acting credential's id or name
+	Object       string // the object's id or name
+	Kind         string // network, host, interface, ...
+	Method       string // POST, PUT, PATCH or DELETE
+	Limit        int
+	Offset       int
+}
+
+// Audit lists the audit trail's entries the token may see, newest first.
+func (c *Client) Audit(ctx context.Context, o AuditOptions) (*List[AuditEntry], error) {
+	q := ListOptions{Limit: o.Limit, Offset: o.Offset}.values()
+	for k, v := range map[string]string{"token": o.Token, "object": o.Object, "kind": o.Kind, "method": o.Method} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for k, t := range map[string]time.Time{"since": o.Since, "until": o.Until} {
+		if !t.IsZero() {
+			q.Set(k, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return get[List[AuditEntry]](ctx, c, "/audit", q)
+}
+
 // Register joins a host with the join token the client was made with.
 func (c *Client) Register(ctx context.Context, r *RegisterRequest) (*RegisterResponse, error) {
 	return send[RegisterResponse](ctx, c, http.MethodPost, "/agent/register", r)

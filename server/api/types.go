@@ -173,3 +173,6 @@ type Health struct {
 	Status  string `json:"status"`
 	Version string `json:"version"`
 }
+
+// ObjectID returns the object's id (the object an audit entry names).
+func (m Meta) ObjectID() string { return m.ID }

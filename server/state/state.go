@@ -38,6 +38,10 @@ type Options struct {
 	// store transaction took and how many agents it woke (metrics). It is
 	// called under the state's write lock and must not block.
 	OnCommit func(tx time.Duration, woken int)
+	// AuditMaxAge and AuditMaxEntries bound the audit trail; zero means
+	// DefaultAuditMaxAge and DefaultAuditMaxEntries.
+	AuditMaxAge     time.Duration
+	AuditMaxEntries int
 }
 
 // State holds the desired state. Its methods are safe for concurrent use.
@@ -80,6 +84,7 @@ type State struct {
 	follow     *follow               // set when other servers write the store too
 	remote     map[string]remoteLive // host id -> another server's record of it
 	readyCheck set                   // hosts whose record shows a new applied index (leader's job)
+	audit      auditLog              // guarded by its own lock
 }
 
 type set map[string]struct{}
@@ -113,6 +118,12 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	}
 	if opts.ServerID == "" {
 		opts.ServerID = newID()
+	}
+	if opts.AuditMaxAge <= 0 {
+		opts.AuditMaxAge = DefaultAuditMaxAge
+	}
+	if opts.AuditMaxEntries <= 0 {
+		opts.AuditMaxEntries = DefaultAuditMaxEntries
 	}
 	s := &State{
 		log: log.With("subsystem", "state"), store: st, opts: opts,
@@ -185,6 +196,8 @@ func decode(kind string, raw []byte) (any, error) {
 		v = &credRecord{}
 	case store.KindRules:
 		v = &api.Rule{}
+	case store.KindAudit:
+		v = &api.AuditEntry{}
 	default:
 		return nil, nil
 	}
@@ -497,6 +510,8 @@ func (s *State) apply(c change) {
 		setOrDelete(s.joins, c)
 	case store.KindCredentials:
 		setOrDelete(s.creds, c)
+	case store.KindAudit: // loaded only: writes go through RecordAudit
+		s.loadAudit(c.val.(*api.AuditEntry))
 	}
 }
 

@@ -24,7 +24,7 @@ const (
 )
 
 // Resource kinds that policies name.
-var Resources = []string{"networks", "hosts", "interfaces", "connections", "rules", "tokens", "metrics"}
+var Resources = []string{"networks", "hosts", "interfaces", "connections", "rules", "tokens", "metrics", "audit"}
 
 // Access levels; write implies read.
 const (

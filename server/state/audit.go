@@ -1,0 +1,201 @@
+package state
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/store"
+)
+
+// Audit retention defaults.
+const (
+	DefaultAuditMaxAge     = 30 * 24 * time.Hour
+	DefaultAuditMaxEntries = 20000
+	MaxAuditEntries        = 1000000
+)
+
+// auditLog is the audit trail in memory, oldest first, as stored in the
+// audit bucket under ids that sort in the order of the entries.
+type auditLog struct {
+	mu      sync.RWMutex
+	entries []*api.AuditEntry
+	seq     uint64 // of the last entry
+}
+
+// auditID is the store key of entry number seq: fixed-width hex sorts as
+// the numbers do.
+func auditID(seq uint64) string { return fmt.Sprintf("%016x", seq) }
+
+// loadAudit adds a stored entry; Open reads them in key order.
+func (s *State) loadAudit(e *api.AuditEntry) {
+	s.audit.entries = append(s.audit.entries, e)
+	if seq, err := strconv.ParseUint(e.ID, 16, 64); err == nil && seq > s.audit.seq {
+		s.audit.seq = seq
+	}
+}
+
+// RecordAudit stores e as the newest entry of the audit trail (its id and,
+// when unset, its time are the state's), dropping in the same transaction
+// the entries the retention no longer keeps.
+func (s *State) RecordAudit(e api.AuditEntry) error {
+	a := &s.audit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := s.opts.Now().UTC()
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	e.ID = auditID(a.seq + 1)
+	drop := s.auditExpired(now, 1)
+	err := s.store.Update(func(tx store.Tx) error {
+		for _, old := range a.entries[:drop] {
+			if err := tx.Delete(store.KindAudit, old.ID); err != nil {
+				return err
+			}
+		}
+		return tx.Put(store.KindAudit, e.ID, &e)
+	})
+	if err != nil {
+		return fmt.Errorf("recording audit entry: %w", err)
+	}
+	a.seq++
+	a.entries = append(slices.Delete(a.entries, 0, drop), &e)
+	return nil
+}
+
+// PruneAudit drops the entries older than the retention's age or beyond its
+// count, and reports how many it dropped.
+func (s *State) PruneAudit() (int, error) {
+	a := &s.audit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	drop := s.auditExpired(s.opts.Now().UTC(), 0)
+	if drop == 0 {
+		return 0, nil
+	}
+	err := s.store.Update(func(tx store.Tx) error {
+		for _, old := range a.entries[:drop] {
+			if err := tx.Delete(store.KindAudit, old.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pruning the audit trail: %w", err)
+	}
+	a.entries = slices.Delete(a.entries, 0, drop)
+	return drop, nil
+}
+
+// auditExpired counts the oldest entries to drop so that adding more keeps
+// the trail within the retention. The caller holds s.audit.mu.
+func (s *State) auditExpired(now time.Time, more int) int {
+	a := &s.audit
+	drop := max(len(a.entries)+more-s.opts.AuditMaxEntries, 0)
+	if s.opts.AuditMaxAge > 0 {
+		cut := now.Add(-s.opts.AuditMaxAge)
+		for drop < len(a.entries) && a.entries[drop].Time.Before(cut) {
+			drop++
+		}
+	}
+	return min(drop, len(a.entries))
+}
+
+// AuditFilter selects and pages audit entries. Empty fields match all.
+type AuditFilter struct {
+	Since, Until time.Time // Time >= Since and < Until
+	Actor        string    // the actor's id or name
+	Object       string    // the object's id or name
+	Kind         string    // the object's kind
+	Method       string
+	Limit        int
+	Offset       int
+}
+
+func (f AuditFilter) matches(e *api.AuditEntry) bool {
+	return (f.Since.IsZero() || !e.Time.Before(f.Since)) &&
+		(f.Until.IsZero() || e.Time.Before(f.Until)) &&
+		(f.Actor == "" || f.Actor == e.Actor.ID || f.Actor == e.Actor.Name) &&
+		(f.Object == "" || f.Object == e.ObjectID || f.Object == e.ObjectName) &&
+		(f.Kind == "" || f.Kind == e.Kind) &&
+		(f.Method == "" || strings.EqualFold(f.Method, e.Method))
+}
+
+// Audit lists the audit entries p may see, newest first. p sees an entry
+// with audit read access in every network the entry's object is in; an
+// entry in no network takes an unscoped grant.
+func (s *State) Audit(p *Principal, f AuditFilter) api.List[api.AuditEntry] {
+	a := &s.audit
+	a.mu.RLock()
+	var out []api.AuditEntry
+	for k := len(a.entries) - 1; k >= 0; k-- {
+		e := a.entries[k]
+		if f.matches(e) && p.AllowedAll("audit", AccessRead, e.Networks) {
+			out = append(out, *e)
+		}
+	}
+	a.mu.RUnlock()
+	return page(out, Filter{Limit: f.Limit, Offset: f.Offset})
+}
+
+// AuditTarget describes the object of kind (as audit entries name kinds)
+// that ref (an id, or a name where the API takes one) names: its id, its
+// name and the networks it is in. It reports false for an unknown object
+// or kind.
+func (s *State) AuditTarget(kind, ref string) (id, name string, networks []string, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch kind {
+	case "network":
+		if n, err := s.network(ref); err == nil {
+			return n.ID, n.Name, []string{n.ID}, true
+		}
+	case "host":
+		if h, err := s.host(ref); err == nil {
+			return h.ID, h.Name, s.hostNets(h.ID), true
+		}
+	case "interface", "device":
+		if i, ok := s.ifaces[ref]; ok {
+			return i.ID, i.Name, []string{i.NetworkID}, true
+		}
+	case "connection":
+		if c, ok := s.conns[ref]; ok {
+			return c.ID, "", []string{c.NetworkID}, true
+		}
+	case "token":
+		if t, ok := s.tokens[ref]; ok {
+			return t.ID, t.Name, tokenNets(&t.Token), true
+		}
+	case "join_token":
+		if j, ok := s.joins[ref]; ok {
+			return j.ID, j.Name, slices.Clone(j.Networks), true
+		}
+	}
+	return "", "", nil, false
+}
+
+// tokenNets returns the networks a token's grants are limited to, or nil
+// when one of them is not (an entry about it then takes an unscoped grant).
+func tokenNets(t *api.Token) []string {
+	var out []string
+	for _, p := range t.Policies {
+		if len(p.Networks) == 0 || t.Root {
+			return nil
+		}
+		for _, n := range p.Networks {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// Now returns the time on the state's clock.
+func (s *State) Now() time.Time { return s.opts.Now().UTC() }
