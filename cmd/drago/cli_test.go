@@ -377,7 +377,7 @@ func TestAPIErrors(t *testing.T) {
 		{[]string{"device", "add", "-network", "nope", "-name", "phone"}, `drago: network "nope" not found (field network)`},
 		{[]string{"interface", "create", "-network", "prod", "-host", "nope"}, `drago: host "nope" not found (field host_id)`},
 		{[]string{"token", "create", "-name", "t", "-policy", "planets:read"},
-			`drago: policies[0].resource: "planets" is not one of networks, hosts, interfaces, connections, rules, tokens, metrics or * (field policies[0].resource)`},
+			`drago: policies[0].resource: "planets" is not one of networks, hosts, interfaces, connections, rules, tokens, metrics, audit or * (field policies[0].resource)`},
 		{[]string{"join-token", "create", "-network", "nope"}, `drago: networks[0]: network "nope" not found (field networks[0])`},
 	}
 	for _, tt := range tests {

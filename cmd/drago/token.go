@@ -13,7 +13,7 @@ import (
 
 func tokenCommand(e *env) *ffcli.Command {
 	return group(e, "token", "Manage management tokens (API access for people and scripts)", `Manage management tokens. A token holds policies: a resource (networks, hosts,
-interfaces, connections, tokens, metrics, audit or *), an access (read or write) and
+interfaces, connections, rules, tokens, metrics, audit or *), an access (read or write) and
 optionally the networks it is limited to (metrics: none, they cover the fleet). A token can only create tokens
 weaker than itself. Secrets are shown once, at creation.
 

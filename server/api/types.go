@@ -118,7 +118,7 @@ type Connection struct {
 
 // Policy grants access to resource kinds, optionally limited to networks.
 type Policy struct {
-	Resource string   `json:"resource"` // networks, hosts, interfaces, connections, tokens, or "*"
+	Resource string   `json:"resource"` // networks, hosts, interfaces, connections, rules, tokens, metrics, audit, or "*"
 	Access   string   `json:"access"`   // read or write (write implies read)
 	Networks []string `json:"networks,omitempty"`
 }

@@ -4,7 +4,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, Client } from './api/client';
 import { Button, errorMessage, Link } from './components/ui';
-import { IconDevice, IconHost, IconKey, IconNetwork, IconOverview, IconSignOut, Logo } from './components/icons';
+import { IconActivity, IconDevice, IconHost, IconKey, IconNetwork, IconOverview, IconSignOut, Logo } from './components/icons';
 import { AppContext, type ToastKind } from './lib/context';
 import { LiveFeed, type LiveState } from './lib/live';
 import { match, navigate, useRoute } from './lib/router';
@@ -16,6 +16,7 @@ import { HostsPage } from './pages/hosts';
 import { HostPage } from './pages/host';
 import { DevicesPage } from './pages/devices';
 import { JoinTokensPage } from './pages/jointokens';
+import { AuditPage } from './pages/audit';
 
 export function App() {
   const [token, setToken] = useState<string | null>(() => loadToken());
@@ -183,6 +184,9 @@ function Shell({ token, onSignOut }: { token: string; onSignOut: (why?: string) 
             <NavItem to="/join-tokens" path={path} icon={<IconKey />}>
               Join tokens
             </NavItem>
+            <NavItem to="/audit" path={path} icon={<IconActivity />}>
+              Audit
+            </NavItem>
           </nav>
           <div class="sidebar-foot">
             <div class={`live live-${liveState}`} data-testid="live" title="Live updates from the server's change index">
@@ -234,6 +238,7 @@ function Routes({ path }: { path: string }) {
   if ((m = match('/hosts/:name', path))) return <HostPage key={m.name} name={m.name} />;
   if (match('/devices', path)) return <DevicesPage />;
   if (match('/join-tokens', path)) return <JoinTokensPage />;
+  if (match('/audit', path)) return <AuditPage />;
   return (
     <div class="notfound">
       <h1>Page not found</h1>

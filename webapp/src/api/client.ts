@@ -3,6 +3,7 @@
 // Authorization header, never in a URL.
 
 import type {
+  AuditEntry,
   Connection,
   DeviceRequest,
   Events,
@@ -48,6 +49,16 @@ export type Query = Record<string, string | number | boolean | undefined | null>
 export interface PageQuery extends Query {
   limit?: number;
   offset?: number;
+}
+
+/** AuditQuery filters GET /audit: times are RFC 3339 or durations back from now ("24h"). */
+export interface AuditQuery extends PageQuery {
+  since?: string;
+  until?: string;
+  token?: string;
+  object?: string;
+  kind?: string;
+  method?: string;
 }
 
 /** TopologyQuery selects what GET /networks/{network}/topology answers. */
@@ -198,6 +209,9 @@ export class Client {
   listJoinTokens = (q: PageQuery = {}, signal?: AbortSignal) => this.get<List<JoinToken>>('/join-tokens', q, signal);
   createJoinToken = (body: Partial<JoinToken>) => this.request<JoinToken>('POST', '/join-tokens', { body });
   deleteJoinToken = (id: string) => this.request<void>('DELETE', `/join-tokens/${seg(id)}`);
+
+  // The audit trail of management writes, newest first.
+  listAudit = (q: AuditQuery = {}, signal?: AbortSignal) => this.get<List<AuditEntry>>('/audit', q, signal);
 }
 
 async function errorFrom(res: Response, unauthorized: () => void): Promise<ApiError> {

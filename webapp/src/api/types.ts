@@ -153,7 +153,7 @@ export interface Connection extends Meta {
 
 /** Policy grants access to resource kinds, optionally limited to networks. */
 export interface Policy {
-  /** networks, hosts, interfaces, connections, tokens, or "*" */
+  /** networks, hosts, interfaces, connections, rules, tokens, metrics, audit, or "*" */
   resource: string;
   /** read or write (write implies read) */
   access: string;
