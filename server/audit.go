@@ -47,7 +47,7 @@ var serverFields = setOf(
 	"id", "created_at", "updated_at", "modify_index", "root", "uses", "status",
 	"observed_address", "last_seen", "rotate_keys", "key_stale", "backend",
 	"firewall", "key_rotated_at", "device_name", "next_public_key", "next_key_index",
-	"next_key_ready", "rotation_blocked", "implicit", "revision", "enforced", "reason",
+	"next_key_ready", "rotation_blocked", "implicit", "revision", "enforced", "reason", "firewall_revision",
 )
 
 // secretFields are the body fields an entry never keeps the value of.
@@ -63,9 +63,9 @@ func setOf(names ...string) map[string]bool {
 
 // audited reports whether a call of rt goes to the audit trail: the writes
 // of management tokens and agents' registrations. Agents' status reports
-// (heartbeats, many a minute) do not.
+// (heartbeats, many a minute) and questions sent with POST do not.
 func audited(rt route) bool {
-	return rt.method != http.MethodGet && rt.method != http.MethodHead &&
+	return rt.method != http.MethodGet && rt.method != http.MethodHead && !rt.question &&
 		(rt.auth == authManagement || rt.auth == authJoin)
 }
 

@@ -135,6 +135,19 @@ func TestAuditWrites(t *testing.T) {
 	step(want{method: "DELETE", route: "/connections/{id}", kind: "connection", id: &connID, status: 204}, root.DeleteConnection(ctx, connID))
 	step(want{method: "DELETE", route: "/devices/{id}", kind: "device", id: &devID, name: d.Name, status: 204}, root.DeleteDevice(ctx, devID))
 
+	var ruleID string
+	rule, err := root.CreateRule(ctx, &api.RuleRequest{Rule: api.Rule{NetworkID: "prod", Action: "drop", From: []string{"*"}, To: []string{"host:web1"}, Protocol: "tcp", Ports: []string{"22"}, Description: "no ssh"}})
+	if err == nil {
+		ruleID = rule.ID
+	}
+	step(want{method: "POST", route: "/rules", kind: "rule", id: &ruleID, name: "no ssh", status: 201, fields: map[string]string{"network_id": `"prod"`, "action": `"drop"`, "from": `["*"]`, "to": `["host:web1"]`, "protocol": `"tcp"`, "ports": `["22"]`, "description": `"no ssh"`}}, err)
+	_, err = root.UpdateRule(ctx, ruleID, map[string]any{"ports": []string{"2222"}})
+	step(want{method: "PATCH", route: "/rules/{id}", kind: "rule", id: &ruleID, name: "no ssh", status: 200, fields: map[string]string{"ports": `["2222"]`}}, err)
+	if _, err := root.CheckRule(ctx, &api.RuleCheck{NetworkID: "prod", From: "host:web1", To: "host:web1"}); err != nil {
+		t.Fatal(err) // a question: no entry
+	}
+	step(want{method: "DELETE", route: "/rules/{id}", kind: "rule", id: &ruleID, name: "no ssh", status: 204}, root.DeleteRule(ctx, ruleID))
+
 	tok, err := root.CreateToken(ctx, &api.Token{Name: "ci", Policies: []api.Policy{{Resource: "networks", Access: "read"}}})
 	if err == nil {
 		tokID = tok.ID

@@ -59,6 +59,8 @@ type route struct {
 	// object names the kind of object the route's writes act on in the
 	// audit trail, when its path does not say (see auditObject).
 	object string
+	// question marks a POST that changes nothing: it is not audited.
+	question bool
 	// For the OpenAPI document: the zero value of the JSON request body
 	// (nil: none), of the success answer (created{}, noContent{} and text
 	// mark 201, 204 and text/plain), and the query parameters taken.

@@ -304,7 +304,7 @@ func (s *Server) routes() []route {
 				return nil, forbiddenNet()
 			}
 			return st.CheckRule(c)
-		}).with(api.RuleCheck{}, api.RuleVerdict{}),
+		}).with(api.RuleCheck{}, api.RuleVerdict{}).asQuestion(),
 		mgmt("GET", "/rules/{id}", "rules", read, "Read an access rule", func(r *request) (any, error) {
 			return r.rule(st, read)
 		}).with(nil, api.Rule{}),
@@ -409,6 +409,13 @@ func (s *Server) routes() []route {
 			return noContent{}, st.ReportStatus(r.who.HostID, sr, remoteIP(r.Request))
 		}},
 	}
+}
+
+// asQuestion marks a POST that changes nothing (a question with a body): the
+// audit trail leaves it out.
+func (rt route) asQuestion() route {
+	rt.question = true
+	return rt
 }
 
 // with sets what the OpenAPI document says of a route's body, answer and

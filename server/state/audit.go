@@ -24,24 +24,35 @@ const (
 type auditLog struct {
 	mu      sync.RWMutex
 	entries []*api.AuditEntry
-	seq     uint64 // of the last entry
+	last    int64 // time of the last id, in ns: ids grow even when the clock does not
 }
 
-// auditID is the store key of entry number seq: fixed-width hex sorts as
-// the numbers do.
-func auditID(seq uint64) string { return fmt.Sprintf("%016x", seq) }
+// auditBatch bounds the entries one store transaction drops (etcd caps the
+// operations of a transaction at 128 by default).
+const auditBatch = 100
+
+// newAuditID returns the id of an entry recorded now: the time in hex, so
+// ids sort as the entries were recorded, and a random suffix, so servers
+// sharing a store never pick the same. The caller holds a.mu.
+func (a *auditLog) newAuditID(now time.Time) string {
+	a.last = max(now.UnixNano(), a.last+1)
+	return fmt.Sprintf("%016x-%s", a.last, newID()[:6])
+}
 
 // loadAudit adds a stored entry; Open reads them in key order.
 func (s *State) loadAudit(e *api.AuditEntry) {
 	s.audit.entries = append(s.audit.entries, e)
-	if seq, err := strconv.ParseUint(e.ID, 16, 64); err == nil && seq > s.audit.seq {
-		s.audit.seq = seq
+	if hex, _, ok := strings.Cut(e.ID, "-"); ok {
+		if t, err := strconv.ParseInt(hex, 16, 64); err == nil {
+			s.audit.last = max(s.audit.last, t)
+		}
 	}
 }
 
 // RecordAudit stores e as the newest entry of the audit trail (its id and,
 // when unset, its time are the state's), dropping in the same transaction
-// the entries the retention no longer keeps.
+// the oldest entries the retention no longer keeps (up to a batch; the
+// next PruneAudit drops the rest).
 func (s *State) RecordAudit(e api.AuditEntry) error {
 	a := &s.audit
 	a.mu.Lock()
@@ -50,8 +61,8 @@ func (s *State) RecordAudit(e api.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = now
 	}
-	e.ID = auditID(a.seq + 1)
-	drop := s.auditExpired(now, 1)
+	e.ID = a.newAuditID(now)
+	drop := min(s.auditExpired(now, 1), auditBatch)
 	err := s.store.Update(func(tx store.Tx) error {
 		for _, old := range a.entries[:drop] {
 			if err := tx.Delete(store.KindAudit, old.ID); err != nil {
@@ -63,34 +74,36 @@ func (s *State) RecordAudit(e api.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("recording audit entry: %w", err)
 	}
-	a.seq++
 	a.entries = append(slices.Delete(a.entries, 0, drop), &e)
 	return nil
 }
 
 // PruneAudit drops the entries older than the retention's age or beyond its
-// count, and reports how many it dropped.
+// count, a batch per store transaction, and reports how many it dropped.
 func (s *State) PruneAudit() (int, error) {
 	a := &s.audit
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	drop := s.auditExpired(s.opts.Now().UTC(), 0)
-	if drop == 0 {
-		return 0, nil
-	}
-	err := s.store.Update(func(tx store.Tx) error {
-		for _, old := range a.entries[:drop] {
-			if err := tx.Delete(store.KindAudit, old.ID); err != nil {
-				return err
-			}
+	total := 0
+	for {
+		drop := min(s.auditExpired(s.opts.Now().UTC(), 0), auditBatch)
+		if drop == 0 {
+			return total, nil
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("pruning the audit trail: %w", err)
+		err := s.store.Update(func(tx store.Tx) error {
+			for _, old := range a.entries[:drop] {
+				if err := tx.Delete(store.KindAudit, old.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("pruning the audit trail: %w", err)
+		}
+		a.entries = slices.Delete(a.entries, 0, drop)
+		total += drop
 	}
-	a.entries = slices.Delete(a.entries, 0, drop)
-	return drop, nil
 }
 
 // auditExpired counts the oldest entries to drop so that adding more keeps
@@ -175,6 +188,10 @@ func (s *State) AuditTarget(kind, ref string) (id, name string, networks []strin
 	case "join_token":
 		if j, ok := s.joins[ref]; ok {
 			return j.ID, j.Name, slices.Clone(j.Networks), true
+		}
+	case "rule":
+		if r, ok := s.rules[ref]; ok {
+			return r.ID, r.Description, []string{r.NetworkID}, true
 		}
 	}
 	return "", "", nil, false

@@ -153,3 +153,36 @@ func TestAuditFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditPruneBatches: a prune larger than a store transaction may hold
+// goes in batches, and a write drops at most one batch.
+func TestAuditPruneBatches(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := store.NewMem()
+	s, err := Open(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Now: func() time.Time { return now }, AuditMaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2*auditBatch + 50 {
+		if err := s.RecordAudit(api.AuditEntry{Method: "POST"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(2 * time.Hour)
+	if err := s.RecordAudit(api.AuditEntry{Method: "PATCH"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Audit(Trusted, AuditFilter{}).Total; n != auditBatch+50+1 {
+		t.Errorf("after a write: %d entries, want %d", n, auditBatch+50+1)
+	}
+	if n, err := s.PruneAudit(); err != nil || n != auditBatch+50 {
+		t.Errorf("PruneAudit = %d, %v; want %d", n, err, auditBatch+50)
+	}
+	stored := 0
+	st.View(func(tx store.Tx) error {
+		return tx.ForEach(store.KindAudit, func(string, []byte) error { stored++; return nil })
+	})
+	if l := s.Audit(Trusted, AuditFilter{}); l.Total != 1 || l.Items[0].Method != "PATCH" || stored != 1 {
+		t.Errorf("kept %+v, %d stored; want the PATCH alone", l.Items, stored)
+	}
+}
