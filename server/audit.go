@@ -309,11 +309,8 @@ func timeParam(s, name string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
+	if t, ok := api.ParseTimeOrAgo(s, now); ok {
 		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
 	}
 	return time.Time{}, badRequest(name, "%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration back from now (24h)", cut(s))
 }

@@ -97,11 +97,8 @@ func timeFlag(flag, v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
+	if t, ok := api.ParseTimeOrAgo(v, now); ok {
 		return t, nil
-	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return now.Add(-d), nil
 	}
 	return time.Time{}, usagef("%s: %q is neither an RFC 3339 time nor a duration such as 24h", flag, v)
 }

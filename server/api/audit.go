@@ -44,3 +44,16 @@ const (
 	ActorJoinToken = "join_token"
 	ActorHost      = "host"
 )
+
+// ParseTimeOrAgo parses an audit filter's time: an RFC 3339 time, or a
+// non-negative duration back from now ("24h"). It reports false for
+// anything else.
+func ParseTimeOrAgo(s string, now time.Time) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), true
+	}
+	return time.Time{}, false
+}
