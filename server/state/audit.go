@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -40,11 +41,47 @@ func (a *auditLog) newAuditID(now time.Time) string {
 }
 
 // loadAudit adds a stored entry; Open reads them in key order.
-func (s *State) loadAudit(e *api.AuditEntry) {
+func (s *State) loadAudit(id string, raw []byte) error {
+	e := &api.AuditEntry{}
+	if err := json.Unmarshal(raw, e); err != nil {
+		return fmt.Errorf("decoding audit/%s: %w", id, err)
+	}
 	s.audit.entries = append(s.audit.entries, e)
-	if hex, _, ok := strings.Cut(e.ID, "-"); ok {
+	s.audit.noteID(e.ID)
+	return nil
+}
+
+// noteID keeps later ids above id. The caller holds a.mu (or is Open).
+func (a *auditLog) noteID(id string) {
+	if hex, _, ok := strings.Cut(id, "-"); ok {
 		if t, err := strconv.ParseInt(hex, 16, 64); err == nil {
-			s.audit.last = max(s.audit.last, t)
+			a.last = max(a.last, t)
+		}
+	}
+}
+
+// followAudit applies the audit entries another server sharing the store
+// recorded or pruned (its own come back from the watch too: kept once).
+func (s *State) followAudit(changes []store.Change) {
+	a := &s.audit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ch := range changes {
+		if ch.Kind != store.KindAudit {
+			continue
+		}
+		k, found := slices.BinarySearchFunc(a.entries, ch.ID, func(e *api.AuditEntry, id string) int { return strings.Compare(e.ID, id) })
+		switch {
+		case ch.Value == nil && found:
+			a.entries = slices.Delete(a.entries, k, k+1)
+		case ch.Value != nil && !found:
+			e := &api.AuditEntry{}
+			if err := json.Unmarshal(ch.Value, e); err != nil {
+				s.log.Error("skipping an undecodable audit entry from the store", "id", ch.ID, "error", err)
+				continue
+			}
+			a.entries = slices.Insert(a.entries, k, e)
+			a.noteID(e.ID)
 		}
 	}
 }

@@ -186,3 +186,35 @@ func TestAuditPruneBatches(t *testing.T) {
 		t.Errorf("kept %+v, %d stored; want the PATCH alone", l.Items, stored)
 	}
 }
+
+// TestAuditFollowed: two servers on one etcd store list the same trail:
+// entries either records show on the other once it caught up, each once,
+// in id order, and an entry one prunes leaves the other.
+func TestAuditFollowed(t *testing.T) {
+	a, b := twoServers(t)
+	for k, s := range []*State{a, b, a} {
+		if err := s.RecordAudit(api.AuditEntry{Method: "POST", Path: "/" + string(rune('a'+k))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	catchUp(t, a)
+	catchUp(t, b)
+	list := func(s *State) []string {
+		var out []string
+		for _, e := range s.Audit(Trusted, AuditFilter{}).Items {
+			out = append(out, e.ID+" "+e.Path)
+		}
+		return out
+	}
+	if la, lb := list(a), list(b); len(la) != 3 || !cmp.Equal(la, lb) {
+		t.Fatalf("A lists %v, B lists %v; want the same 3", la, lb)
+	}
+	a.opts.AuditMaxEntries = 1
+	if n, err := a.PruneAudit(); err != nil || n != 2 {
+		t.Fatalf("PruneAudit = %d, %v", n, err)
+	}
+	catchUp(t, b)
+	if la, lb := list(a), list(b); len(la) != 1 || !cmp.Equal(la, lb) {
+		t.Fatalf("after the prune A lists %v, B lists %v", la, lb)
+	}
+}

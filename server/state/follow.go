@@ -206,6 +206,7 @@ func (f *follow) advance(rev int64) {
 // and deltas recorded as on the server that wrote it.
 func (s *State) applyCommit(c store.Commit) {
 	defer s.follow.advance(c.Revision)
+	s.followAudit(c.Changes)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ch := range c.Live {

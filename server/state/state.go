@@ -144,6 +144,9 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		}
 		for _, kind := range store.Kinds {
 			err := tx.ForEach(kind, func(id string, raw []byte) error {
+				if kind == store.KindAudit {
+					return s.loadAudit(id, raw)
+				}
 				v, err := decode(kind, raw)
 				if err != nil {
 					return fmt.Errorf("decoding %s/%s: %w", kind, id, err)
@@ -196,9 +199,7 @@ func decode(kind string, raw []byte) (any, error) {
 		v = &credRecord{}
 	case store.KindRules:
 		v = &api.Rule{}
-	case store.KindAudit:
-		v = &api.AuditEntry{}
-	default:
+	default: // the audit trail is kept apart (loadAudit, followAudit)
 		return nil, nil
 	}
 	return v, json.Unmarshal(raw, v)
@@ -510,8 +511,6 @@ func (s *State) apply(c change) {
 		setOrDelete(s.joins, c)
 	case store.KindCredentials:
 		setOrDelete(s.creds, c)
-	case store.KindAudit: // loaded only: writes go through RecordAudit
-		s.loadAudit(c.val.(*api.AuditEntry))
 	}
 }
 
