@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/drago-wg/drago/server/api"
 	"github.com/drago-wg/drago/server/state"
+	"github.com/drago-wg/drago/server/store"
 )
 
 // Audit bounds: an entry keeps at most maxAuditFields fields of a body,
@@ -107,6 +109,12 @@ type identified interface{ ObjectID() string }
 // asked, and the status answered. Called after the handler returned, so a
 // crash between the write's commit and this can lose the entry.
 func (s *Server) audit(rt route, req *request, answer any, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		// The store the entry would go to is out of reach: trying would
+		// only hold the answer for the store's timeout.
+		s.metrics.auditFailures.Inc()
+		return
+	}
 	who := req.who
 	e := api.AuditEntry{
 		Remote: remoteIP(req.Request), Method: rt.method, Route: rt.path,
