@@ -40,6 +40,8 @@ var auditFields = setOf(
 	"policies", "resource", "access", "networks", "expires_at", "never_expires", "max_uses", "name_pattern",
 	// access rules
 	"position", "action", "from", "to", "protocol", "ports", "description",
+	// snapshots
+	"version", "index",
 )
 
 // serverFields are the fields the server sets: a body's value is ignored
@@ -53,7 +55,8 @@ var serverFields = setOf(
 )
 
 // secretFields are the body fields an entry never keeps the value of.
-var secretFields = setOf("secret", "credential", "request_id", "private_key", "preshared_key", "hash")
+// A snapshot's objects hold the credentials' hashes.
+var secretFields = setOf("secret", "credential", "request_id", "private_key", "preshared_key", "hash", "objects")
 
 func setOf(names ...string) map[string]bool {
 	m := make(map[string]bool, len(names))

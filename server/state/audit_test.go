@@ -218,3 +218,31 @@ func TestAuditFollowed(t *testing.T) {
 		t.Fatalf("after the prune A lists %v, B lists %v", la, lb)
 	}
 }
+
+// TestAuditRestored: restoring a snapshot brings back its audit trail, in
+// memory as in the store.
+func TestAuditRestored(t *testing.T) {
+	s, err := Open(store.NewMem(), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(path string) {
+		t.Helper()
+		if err := s.RecordAudit(api.AuditEntry{Method: "POST", Path: path}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record("/kept")
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	record("/after")
+	if _, err := s.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	l := s.Audit(Trusted, AuditFilter{})
+	if l.Total != 1 || l.Items[0].Path != "/kept" {
+		t.Errorf("after the restore: %+v", l.Items)
+	}
+}

@@ -61,6 +61,7 @@ func (s *State) Restore(snap *api.Snapshot) (*api.SnapshotRestored, error) {
 		w.hosts.add(h)
 	}
 	n := 0
+	var audit []store.Change // the audit trail's changes, for its memory
 	for _, kind := range store.Kinds {
 		objs := snap.Objects[kind]
 		for _, id := range slices.Sorted(maps.Keys(objs)) {
@@ -75,6 +76,9 @@ func (s *State) Restore(snap *api.Snapshot) (*api.SnapshotRestored, error) {
 			if v == nil {
 				v = json.RawMessage(raw) // a kind memory does not hold (the audit trail)
 			}
+			if kind == store.KindAudit {
+				audit = append(audit, store.Change{Kind: kind, ID: id, Value: raw})
+			}
 			w.changes = append(w.changes, change{kind: kind, id: id, val: v})
 			if kind == store.KindHosts {
 				w.hosts.add(id)
@@ -88,12 +92,16 @@ func (s *State) Restore(snap *api.Snapshot) (*api.SnapshotRestored, error) {
 		for _, id := range gone {
 			if _, kept := objs[id]; !kept {
 				w.changes = append(w.changes, change{kind: kind, id: id})
+				if kind == store.KindAudit {
+					audit = append(audit, store.Change{Kind: kind, ID: id})
+				}
 			}
 		}
 	}
 	if err := w.commit(); err != nil {
 		return nil, err
 	}
+	s.followAudit(audit)
 	s.log.Warn("restored a snapshot: every stored object was replaced", "index", w.index, "objects", n)
 	return &api.SnapshotRestored{Index: w.index, Objects: n}, nil
 }
