@@ -161,6 +161,9 @@ func (s *Server) routes() []route {
 		mgmt("GET", "/hosts/{host}/status", "hosts", read, "The host agent's last status report", func(r *request) (any, error) {
 			return st.HostStatus(r.who, r.vars["host"])
 		}).with(nil, api.StatusReport{}),
+		mgmt("GET", "/hosts/{host}/history", "hosts", read, "The last hour of the host's counters, a point a minute: summed over its peers, and per peering (kept in memory: empty again after a server restart)", func(r *request) (any, error) {
+			return st.HostHistory(r.who, r.vars["host"])
+		}).with(nil, api.HostHistory{}),
 		mgmt("POST", "/hosts/{host}/rotate-keys", "hosts", write, "Ask the host's agent to rotate its keys", func(r *request) (any, error) {
 			return st.RequestKeyRotation(r.who, r.vars["host"])
 		}).with(nil, api.Host{}),
@@ -256,6 +259,13 @@ func (s *Server) routes() []route {
 		mgmt("GET", "/connections/{id}", "connections", read, "Read a connection", func(r *request) (any, error) {
 			return r.connection(st, read)
 		}).with(nil, api.Connection{}),
+		mgmt("GET", "/connections/{id}/history", "connections", read, "The last hour of a connection's counters as each side's agent reports them, a point a minute (kept in memory)", func(r *request) (any, error) {
+			c, err := r.connection(st, read)
+			if err != nil {
+				return nil, err
+			}
+			return st.ConnectionHistory(c.ID)
+		}).with(nil, api.ConnectionHistory{}),
 		mgmt("PATCH", "/connections/{id}", "connections", write, "Change a connection's allowed IPs, endpoints or keepalive", func(r *request) (any, error) {
 			c, err := r.connection(st, write)
 			if err != nil {

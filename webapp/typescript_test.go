@@ -39,7 +39,7 @@ Hand-written companions are in types.extra.ts.`,
 		api.RegisterRequest{}, api.RegisterResponse{}, api.DesiredState{}, api.PeerPatch{}, api.DesiredInterface{},
 		api.DesiredPeer{}, api.StatusReport{}, api.InterfaceStatus{}, api.PeerStatus{},
 		api.Rule{}, api.RuleRequest{}, api.RuleCheck{}, api.RuleVerdict{}, api.DesiredFirewall{}, api.FirewallSet{}, api.FirewallRule{},
-		api.PortRange{}, api.FirewallStatus{}, api.AuditEntry{}, api.AuditActor{},
+		api.PortRange{}, api.FirewallStatus{}, api.AuditEntry{}, api.AuditActor{}, api.CounterPoint{}, api.HostHistory{}, api.PeerHistory{}, api.ConnectionHistory{},
 	},
 	Fields: map[string]string{
 		"Network.topology":       "TopologyMode",

@@ -427,6 +427,16 @@ func (c *Client) DeleteJoinToken(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/join-tokens/"+esc(id), nil, nil, nil)
 }
 
+// HostHistory returns the last hour of a host's counters.
+func (c *Client) HostHistory(ctx context.Context, ref string) (*HostHistory, error) {
+	return get[HostHistory](ctx, c, "/hosts/"+esc(ref)+"/history", nil)
+}
+
+// ConnectionHistory returns the last hour of a connection's counters.
+func (c *Client) ConnectionHistory(ctx context.Context, id string) (*ConnectionHistory, error) {
+	return get[ConnectionHistory](ctx, c, "/connections/"+esc(id)+"/history", nil)
+}
+
 // AuditOptions filter and page the audit trail; zero fields match all.
 type AuditOptions struct {
 	Since, Until time.Time

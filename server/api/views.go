@@ -115,3 +115,43 @@ type DeviceRequest struct {
 	PublicKey string `json:"public_key"`
 	Address   string `json:"address,omitempty"` // optional; auto-assigned when empty
 }
+
+// CounterPoint is one minute of a peering's counters (or of a host's,
+// summed over its peers), as the last status report of the minute gave
+// them: GET /hosts/{host}/history, GET /connections/{id}/history.
+type CounterPoint struct {
+	Time time.Time `json:"time"` // the minute
+	// LastHandshake is the peer's (for a host: its peers' newest).
+	LastHandshake *time.Time `json:"last_handshake,omitempty"`
+	RxBytes       int64      `json:"rx_bytes"`
+	TxBytes       int64      `json:"tx_bytes"`
+}
+
+// HostHistory is the last hour of a host's counters, a point a minute,
+// oldest first: the sums over its peers, and each peering its agent
+// reports. The server keeps it in memory: after a restart it starts again.
+type HostHistory struct {
+	HostID string         `json:"host_id"`
+	Points []CounterPoint `json:"points"`
+	Peers  []PeerHistory  `json:"peers"`
+}
+
+// PeerHistory is the last hour of one peering's counters as the host's
+// agent reports them: its interface, and the peer interface.
+type PeerHistory struct {
+	InterfaceID     string `json:"interface_id"`
+	PeerInterfaceID string `json:"peer_interface_id"`
+	// PeerPublicKey is the peer's current key, as the agent's peer list
+	// names it.
+	PeerPublicKey string         `json:"peer_public_key,omitempty"`
+	Points        []CounterPoint `json:"points"`
+}
+
+// ConnectionHistory is the last hour of a connection's counters as each
+// side's agent reports them: A, the a side's interface about b; B, the
+// reverse (empty for a plain device, which has no agent).
+type ConnectionHistory struct {
+	ConnectionID string         `json:"connection_id"`
+	A            []CounterPoint `json:"a"`
+	B            []CounterPoint `json:"b"`
+}

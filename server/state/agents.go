@@ -196,6 +196,7 @@ func (s *State) ReportStatus(hostID string, r api.StatusReport, observed string)
 	s.hosts[hostID].LastSeen = &now // a heartbeat alone is kept in memory only
 	s.live.saw(hostID, now)
 	s.reports[hostID] = merge(kept, r)
+	s.recordHistory(hostID, s.reports[hostID], now)
 	return nil
 }
 

@@ -75,6 +75,7 @@ type State struct {
 	wakeMu     sync.Mutex             // guards hostWake, so waiters need only s.mu.RLock
 	hostWake   map[string]chan struct{}
 	reports    map[string]*api.StatusReport
+	history    history        // the last hour of the reported counters
 	changes    changeLog      // recent commits, for delta desired states
 	rotating   set            // interfaces whose next key awaits its peers (NextKeyReady unset)
 	waiting    map[string]set // rotating interface id -> hosts it still waits for (markKeysReady)
@@ -440,6 +441,7 @@ func (s *State) apply(c change) {
 			delete(s.hosts, c.id)
 			delete(s.hostIndex, c.id)
 			delete(s.reports, c.id)
+			s.forgetHistory(c.id)
 			delete(s.remote, c.id)
 			s.live.forget(c.id)
 			s.changes.forget(c.id)

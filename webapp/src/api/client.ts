@@ -5,10 +5,12 @@
 import type {
   AuditEntry,
   Connection,
+  ConnectionHistory,
   DeviceRequest,
   Events,
   Health,
   Host,
+  HostHistory,
   Interface,
   JoinToken,
   List,
@@ -166,6 +168,8 @@ export class Client {
   deleteHost = (h: string) => this.request<void>('DELETE', `/hosts/${seg(h)}`);
   hostStatus = (h: string, signal?: AbortSignal) =>
     this.get<StatusReport>(`/hosts/${seg(h)}/status`, undefined, signal);
+  /** hostHistory answers the last hour of the host's counters, a point a minute. */
+  hostHistory = (h: string, signal?: AbortSignal) => this.get<HostHistory>(`/hosts/${seg(h)}/history`, undefined, signal);
   rotateKeys = (h: string) => this.request<Host>('POST', `/hosts/${seg(h)}/rotate-keys`);
 
   // Interfaces.
@@ -194,6 +198,9 @@ export class Client {
   createConnection = (body: Partial<Connection>) => this.request<Connection>('POST', '/connections', { body });
   updateConnection = (id: string, body: Partial<Connection>) =>
     this.request<Connection>('PATCH', `/connections/${seg(id)}`, { body });
+  /** connectionHistory answers the last hour of a connection's counters, as each side reports them. */
+  connectionHistory = (id: string, signal?: AbortSignal) =>
+    this.get<ConnectionHistory>(`/connections/${seg(id)}/history`, undefined, signal);
   deleteConnection = (id: string) => this.request<void>('DELETE', `/connections/${seg(id)}`);
 
   // Access rules (docs/policies.md).

@@ -660,3 +660,54 @@ export interface AuditActor {
   id: string;
   name?: string;
 }
+
+/**
+ * CounterPoint is one minute of a peering's counters (or of a host's,
+ * summed over its peers), as the last status report of the minute gave
+ * them: GET /hosts/{host}/history, GET /connections/{id}/history.
+ */
+export interface CounterPoint {
+  /** the minute */
+  time: string;
+  /** LastHandshake is the peer's (for a host: its peers' newest). */
+  last_handshake?: string | null;
+  rx_bytes: number;
+  tx_bytes: number;
+}
+
+/**
+ * HostHistory is the last hour of a host's counters, a point a minute,
+ * oldest first: the sums over its peers, and each peering its agent
+ * reports. The server keeps it in memory: after a restart it starts again.
+ */
+export interface HostHistory {
+  host_id: string;
+  points: CounterPoint[];
+  peers: PeerHistory[];
+}
+
+/**
+ * PeerHistory is the last hour of one peering's counters as the host's
+ * agent reports them: its interface, and the peer interface.
+ */
+export interface PeerHistory {
+  interface_id: string;
+  peer_interface_id: string;
+  /**
+   * PeerPublicKey is the peer's current key, as the agent's peer list
+   * names it.
+   */
+  peer_public_key?: string;
+  points: CounterPoint[];
+}
+
+/**
+ * ConnectionHistory is the last hour of a connection's counters as each
+ * side's agent reports them: A, the a side's interface about b; B, the
+ * reverse (empty for a plain device, which has no agent).
+ */
+export interface ConnectionHistory {
+  connection_id: string;
+  a: CounterPoint[];
+  b: CounterPoint[];
+}

@@ -3,7 +3,7 @@
 
 import { useContext, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
-import type { Host, Interface, InterfaceStatus, Network, StatusReport } from '../api/types';
+import type { CounterPoint, Host, HostHistory, Interface, InterfaceStatus, Network, StatusReport } from '../api/types';
 import {
   PendingPage,
   Alert,
@@ -29,6 +29,7 @@ import { ago, bytes, dateTime, formatLabels, freshness, parseLabels, shortKey } 
 import { useAsync, useLive, useNow } from '../lib/hooks';
 import { navigate } from '../lib/router';
 import { FirewallBadge } from '../components/firewall';
+import { HandshakeSpark, TrafficSpark } from '../components/sparkline';
 import { enforcement, worstEnforcement } from '../lib/policy';
 
 interface PeerNames {
@@ -53,6 +54,7 @@ export function HostPage({ name }: { name: string }) {
     [name, tick, h?.last_seen],
   );
   const ifaces = useAsync((s) => (h ? api.listInterfaces({ host: h.id, limit: 100 }, s) : Promise.resolve(undefined)), [h?.id, tick]);
+  const history = useAsync<HostHistory | null>((s) => api.hostHistory(name, s).catch(() => null), [name, tick, h?.last_seen]);
   const netIds = [...new Set((ifaces.data?.items ?? []).map((i) => i.network_id))].sort().join(',');
   const names = useAsync<PeerNames>(
     async (s) => {
@@ -163,6 +165,14 @@ export function HostPage({ name }: { name: string }) {
                 ['Last heartbeat', h.last_seen ? `${ago(h.last_seen, now)} (${dateTime(h.last_seen)})` : '—'],
                 ['Applied index', <Mono>{rep.applied_index}</Mono>],
                 ['Interfaces up', rep.interfaces?.length ?? 0],
+                ['Traffic, last hour', <TrafficSpark points={history.data?.points ?? []} testid="host-traffic" />],
+                ['Newest handshake, last hour', <HandshakeSpark points={history.data?.points ?? []} testid="host-handshake" />],
+                [
+                  'Received / sent',
+                  <span data-testid="host-counters">
+                    {bytes(sum(rep, 'rx_bytes'))} / {bytes(sum(rep, 'tx_bytes'))}
+                  </span>,
+                ],
                 ['Registered', dateTime(h.created_at)],
                 ['ID', <Mono>{h.id}</Mono>],
               ]}
@@ -183,7 +193,7 @@ export function HostPage({ name }: { name: string }) {
         </Card>
       ) : (
         ifaces.data.items.map((i) => (
-          <InterfaceCard key={i.id} iface={i} status={statusOf(i.id)} names={names.data} now={now} reported={Boolean(rep)} />
+          <InterfaceCard key={i.id} iface={i} status={statusOf(i.id)} names={names.data} now={now} reported={Boolean(rep)} history={history.data ?? undefined} />
         ))
       )}
 
@@ -217,8 +227,17 @@ export function HostPage({ name }: { name: string }) {
   );
 }
 
-function InterfaceCard(props: { iface: Interface; status?: InterfaceStatus; names?: PeerNames; now: number; reported: boolean }) {
+/** sum adds a counter over every peer of a status report. */
+function sum(r: StatusReport, key: 'rx_bytes' | 'tx_bytes'): number {
+  let n = 0;
+  for (const i of r.interfaces ?? []) for (const p of i.peers ?? []) n += p[key];
+  return n;
+}
+
+function InterfaceCard(props: { iface: Interface; status?: InterfaceStatus; names?: PeerNames; now: number; reported: boolean; history?: HostHistory }) {
   const { iface: i, status, names, now } = props;
+  const series = (key: string): CounterPoint[] =>
+    props.history?.peers.find((p) => p.interface_id === i.id && p.peer_public_key === key)?.points ?? [];
   const net = names?.networks[i.network_id];
   const peers = status?.peers ?? [];
   return (
@@ -270,6 +289,7 @@ function InterfaceCard(props: { iface: Interface; status?: InterfaceStatus; name
               <th>Last handshake</th>
               <th class="num">Received</th>
               <th class="num">Sent</th>
+              <th>Last hour</th>
             </tr>
           </thead>
           <tbody>
@@ -291,6 +311,9 @@ function InterfaceCard(props: { iface: Interface; status?: InterfaceStatus; name
                   </td>
                   <td class="num">{bytes(p.rx_bytes)}</td>
                   <td class="num">{bytes(p.tx_bytes)}</td>
+                  <td>
+                    <TrafficSpark points={series(p.public_key)} testid="peer-traffic" />
+                  </td>
                 </tr>
               );
             })}

@@ -34,6 +34,7 @@ import { applyEvents, checkSummary, loadLinks, loadTopology, relevant, type Topo
 import { NetworkForm } from './networkform';
 import { PolicySection } from './policy';
 import { FirewallBadge } from '../components/firewall';
+import { HandshakeSpark, TrafficSpark } from '../components/sparkline';
 
 const LIMIT = 100;
 /** How often the page asks for the topology summary alone (handshakes and heartbeats send no events). */
@@ -361,6 +362,7 @@ export function NetworkPage({ name }: { name: string }) {
                   <th>Allowed IPs (A ← B / B ← A)</th>
                   <th>Endpoints</th>
                   <th>Keepalive</th>
+                  <th>Last hour</th>
                   <th class="actions-col" />
                 </tr>
               </thead>
@@ -388,6 +390,7 @@ export function NetworkPage({ name }: { name: string }) {
                       <Mono>{c.b.endpoint || 'auto'}</Mono>
                     </td>
                     <td class="muted">{c.persistent_keepalive != null ? `${c.persistent_keepalive}s` : 'network default'}</td>
+                    <td>{c.id && !c.implicit ? <ConnectionSparks id={c.id} tick={tick} /> : <span class="muted">—</span>}</td>
                     <td class="actions-col">
                       {!c.implicit && (
                         <>
@@ -681,6 +684,20 @@ function InterfaceForm(props: { network: Network; iface?: Interface; onClose: ()
 }
 
 const CN_FIELDS = ['a', 'b', 'a.interface_id', 'b.interface_id', 'a.allowed_ips', 'b.allowed_ips', 'a.endpoint', 'b.endpoint', 'persistent_keepalive', 'network_id'];
+
+/** ConnectionSparks shows a connection's traffic and handshake age over the last hour, as side a's agent reports them (else side b's). */
+function ConnectionSparks({ id, tick }: { id: string; tick: number }) {
+  const { api } = useContext(AppContext);
+  const minute = useNow(60000);
+  const h = useAsync((s) => api.connectionHistory(id, s), [id, tick, Math.floor(minute / 60000)]);
+  const pts = h.data ? (h.data.a.length ? h.data.a : h.data.b) : [];
+  return (
+    <span class="sparks" data-testid="connection-sparks">
+      <TrafficSpark points={pts} />
+      <HandshakeSpark points={pts} />
+    </span>
+  );
+}
 
 function ConnectionForm(props: {
   network: Network;

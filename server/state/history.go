@@ -1,0 +1,213 @@
+package state
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drago-wg/drago/server/api"
+)
+
+// Counter history: the server keeps, in memory only, a point a minute for
+// the last hour of each host's peer counters (summed) and of each peering
+// (an interface and a peer interface), fed by the status reports it takes
+// anyway. Nothing is written to the store: after a restart the history
+// starts empty, and the agents' whole reports bring the current counters
+// back within a heartbeat.
+
+// Counter history bounds.
+const (
+	// HistoryPoints is how many one-minute points a series keeps.
+	HistoryPoints = 60
+	// MaxPeerSeries bounds the peerings with a history (about 2 KB each):
+	// beyond it, new peerings get none (hosts always have theirs).
+	MaxPeerSeries = 10000
+)
+
+// point is one minute of counters: compact, as a fleet holds many.
+type point struct {
+	minute int32 // Unix minutes
+	hs     int64 // last handshake, Unix seconds; 0: none
+	rx, tx int64
+}
+
+// series is a ring of the last HistoryPoints minutes.
+type series struct {
+	pts  [HistoryPoints]point
+	n    int // points held
+	next int // where the next point goes
+}
+
+// add records the counters of the minute of now, replacing the point of
+// the same minute.
+func (r *series) add(now time.Time, hs *time.Time, rx, tx int64) {
+	m := int32(now.Unix() / 60)
+	p := point{minute: m, rx: rx, tx: tx}
+	if hs != nil && !hs.IsZero() {
+		p.hs = hs.Unix()
+	}
+	if r.n > 0 {
+		last := (r.next + HistoryPoints - 1) % HistoryPoints
+		if r.pts[last].minute == m {
+			r.pts[last] = p
+			return
+		}
+	}
+	r.pts[r.next] = p
+	r.next = (r.next + 1) % HistoryPoints
+	r.n = min(r.n+1, HistoryPoints)
+}
+
+// points returns the points of the last HistoryPoints minutes before now,
+// oldest first.
+func (r *series) points(now time.Time) []api.CounterPoint {
+	from := int32(now.Unix()/60) - HistoryPoints
+	out := make([]api.CounterPoint, 0, r.n)
+	for k := range r.n {
+		p := r.pts[(r.next+HistoryPoints-r.n+k)%HistoryPoints]
+		if p.minute <= from {
+			continue
+		}
+		cp := api.CounterPoint{Time: time.Unix(int64(p.minute)*60, 0).UTC(), RxBytes: p.rx, TxBytes: p.tx}
+		if p.hs != 0 {
+			hs := time.Unix(p.hs, 0).UTC()
+			cp.LastHandshake = &hs
+		}
+		out = append(out, cp)
+	}
+	return out
+}
+
+// peering is one side of a peering: an interface and the peer interface
+// its agent reports on.
+type peering struct{ iface, peer string }
+
+// hostHistory is the counter history of one host.
+type hostHistory struct {
+	total series
+	peers map[peering]*series
+}
+
+// history is the counter history of every host.
+type history struct {
+	hosts map[string]*hostHistory
+	peers int // series in all hosts' peers
+}
+
+// recordHistory adds a point for the host and each of its peerings from the
+// host's merged report; a peering the report no longer lists loses its
+// series. The caller holds s.mu for writing.
+func (s *State) recordHistory(hostID string, r *api.StatusReport, now time.Time) {
+	h := &s.history
+	if h.hosts == nil {
+		h.hosts = map[string]*hostHistory{}
+	}
+	hh := h.hosts[hostID]
+	if hh == nil {
+		hh = &hostHistory{peers: map[peering]*series{}}
+		h.hosts[hostID] = hh
+	}
+	var rx, tx int64
+	var newest *time.Time
+	seen := make(map[peering]bool, len(hh.peers))
+	for _, is := range r.Interfaces {
+		i, ok := s.ifaces[is.ID]
+		if !ok {
+			continue
+		}
+		for _, p := range is.Peers {
+			rx, tx = rx+p.RxBytes, tx+p.TxBytes
+			if p.LastHandshake != nil && (newest == nil || p.LastHandshake.After(*newest)) {
+				newest = p.LastHandshake
+			}
+			owner, ok := s.keyOwner[netKey{i.NetworkID, p.PublicKey}]
+			if !ok {
+				continue
+			}
+			k := peering{is.ID, owner}
+			seen[k] = true
+			sr := hh.peers[k]
+			if sr == nil {
+				if h.peers >= MaxPeerSeries {
+					continue
+				}
+				sr = &series{}
+				hh.peers[k] = sr
+				h.peers++
+			}
+			sr.add(now, p.LastHandshake, p.RxBytes, p.TxBytes)
+		}
+	}
+	for k := range hh.peers {
+		if !seen[k] {
+			delete(hh.peers, k)
+			h.peers--
+		}
+	}
+	hh.total.add(now, newest, rx, tx)
+}
+
+// forgetHistory drops a deleted host's history.
+func (s *State) forgetHistory(hostID string) {
+	if hh, ok := s.history.hosts[hostID]; ok {
+		s.history.peers -= len(hh.peers)
+		delete(s.history.hosts, hostID)
+	}
+}
+
+// HostHistory returns the last hour of a host's counters: its totals and
+// each peering its agent reports, for p with read access to the host.
+func (s *State) HostHistory(p *Principal, ref string) (*api.HostHistory, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, err := s.hostFor(p, ref, AccessRead)
+	if err != nil {
+		return nil, err
+	}
+	now := s.opts.Now()
+	out := &api.HostHistory{HostID: h.ID, Points: []api.CounterPoint{}, Peers: []api.PeerHistory{}}
+	hh := s.history.hosts[h.ID]
+	if hh == nil {
+		return out, nil
+	}
+	out.Points = hh.total.points(now)
+	for k, sr := range hh.peers {
+		ph := api.PeerHistory{InterfaceID: k.iface, PeerInterfaceID: k.peer, Points: sr.points(now)}
+		if p, ok := s.ifaces[k.peer]; ok {
+			ph.PeerPublicKey = p.PublicKey
+		}
+		out.Peers = append(out.Peers, ph)
+	}
+	slices.SortFunc(out.Peers, func(a, b api.PeerHistory) int {
+		return cmp.Or(strings.Compare(a.InterfaceID, b.InterfaceID), strings.Compare(a.PeerInterfaceID, b.PeerInterfaceID))
+	})
+	return out, nil
+}
+
+// ConnectionHistory returns the last hour of a connection's counters as
+// each side's agent reports them.
+func (s *State) ConnectionHistory(id string) (*api.ConnectionHistory, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.conns[id]
+	if !ok {
+		return nil, notFound("connection", id)
+	}
+	now := s.opts.Now()
+	out := &api.ConnectionHistory{ConnectionID: c.ID, A: []api.CounterPoint{}, B: []api.CounterPoint{}}
+	side := func(from, to string) []api.CounterPoint {
+		i, ok := s.ifaces[from]
+		if !ok || i.HostID == "" {
+			return []api.CounterPoint{}
+		}
+		if hh := s.history.hosts[i.HostID]; hh != nil {
+			if sr := hh.peers[peering{from, to}]; sr != nil {
+				return sr.points(now)
+			}
+		}
+		return []api.CounterPoint{}
+	}
+	out.A, out.B = side(c.A.InterfaceID, c.B.InterfaceID), side(c.B.InterfaceID, c.A.InterfaceID)
+	return out, nil
+}
