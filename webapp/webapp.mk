@@ -7,7 +7,9 @@
 #   make webapp-e2e    browser tests: Debian chromium via playwright-core against a
 #                      real `drago server -dev` built with the dashboard embedded
 #                      (dashboard.test.mjs, and policy.test.mjs: access policies,
-#                      with a 2,000-host network; fleet.test.mjs runs by hand)
+#                      with a 2,000-host network; counters.test.mjs: two real agents in
+#                      network namespaces (root) across a server restart;
+#                      fleet.test.mjs runs by hand)
 #   make webapp-test   all of the above
 #   make webapp-clean  remove node_modules and the build output
 #
@@ -34,7 +36,7 @@ webapp-unit: $(WEBAPP_STAMP)
 	cd $(WEBAPP_DIR) && npx vitest run
 
 webapp-e2e: webapp
-	cd $(WEBAPP_DIR) && node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/policy.test.mjs
+	cd $(WEBAPP_DIR) && node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/policy.test.mjs e2e/counters.test.mjs
 
 webapp-test: webapp webapp-unit webapp-e2e
 

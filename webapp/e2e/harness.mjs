@@ -61,15 +61,16 @@ export function dragoBinary(dir) {
 }
 
 /**
- * startServer runs `drago server -dev` on a free loopback port with its data
- * in dataDir and extra args, and waits for it to answer. It returns the
- * process, the base URL, the root token and the output so far (out()).
+ * startServer runs `drago server -dev` on a free loopback port (or at
+ * listen, host:port) with its data in dataDir and extra args, and waits for
+ * it to answer. It returns the process, the base URL, the root token and
+ * the output so far (out()).
  */
-export async function startServer(bin, dataDir, args = []) {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+export async function startServer(bin, dataDir, args = [], listen) {
+  listen = listen ?? `127.0.0.1:${await freePort()}`;
+  const base = `http://${listen}`;
   let out = '';
-  const proc = spawn(bin, ['server', '-dev', '-addr', `127.0.0.1:${port}`, '-data-dir', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, ['server', '-dev', '-addr', listen, '-data-dir', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));
   proc.on('exit', (code) => (out += `\n[drago exited with ${code}]`));
