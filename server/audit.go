@@ -130,6 +130,9 @@ func (s *Server) audit(rt route, req *request, answer any, err error) {
 		e.Actor = api.AuditActor{Kind: api.ActorJoinToken, ID: who.Join.ID, Name: who.Join.Name}
 	default:
 		e.Actor = api.AuditActor{Kind: api.ActorHost, ID: who.HostID}
+		if _, name, _, ok := s.state.AuditTarget("host", who.HostID); ok {
+			e.Actor.Name = name
+		}
 	}
 	e.Fields, e.Redacted = auditBody(req.body)
 	switch a := answer.(type) {

@@ -217,5 +217,8 @@ func checkAudited(t *testing.T, srv *Server, rt route, cred string, status int) 
 		if e := l.Items[0]; e.Route != rt.path || e.Method != rt.method || e.Status != status || e.Kind == "" {
 			t.Errorf("%s %s as %s (%d): audit entry %+v", rt.method, rt.path, cred, status, e)
 		}
+		if e := l.Items[0]; cred == "host" && (e.Actor.Kind != api.ActorHost || e.Actor.Name != "a1") {
+			t.Errorf("%s %s as the host: actor %+v", rt.method, rt.path, e.Actor)
+		}
 	}
 }
