@@ -56,6 +56,25 @@ func TestClusterWrites(t *testing.T) {
 		}
 	}
 
+	// Both describe the same cluster: two servers, one leader.
+	var ids []string
+	for k, ts := range []*testServer{a, b} {
+		cl := must[*api.Cluster](t)(ts.client(a.root).Cluster(context.Background()))
+		leaders := 0
+		for _, sv := range cl.Servers {
+			if sv.Leader {
+				leaders++
+			}
+		}
+		if cl.Store != StoreEtcd || !cl.Healthy || len(cl.Servers) != 2 || leaders != 1 || cl.Leader == "" {
+			t.Errorf("server %d: cluster %+v; want etcd, healthy, 2 servers, 1 leader", k, cl)
+		}
+		ids = append(ids, cl.Server)
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("both servers have id %s", ids[0])
+	}
+
 	c.Close()
 	for k, ts := range []*testServer{a, b} {
 		deadline := time.Now().Add(15 * time.Second)
@@ -78,5 +97,18 @@ func TestClusterWrites(t *testing.T) {
 		if code, _ := ts.raw("GET", "/health", "", "", ""); code != http.StatusServiceUnavailable {
 			t.Errorf("server %d: /health without etcd = %d, want 503", k, code)
 		}
+		// /cluster still answers, and says why the server refuses.
+		if code, body := ts.raw("GET", "/cluster", a.root, "", ""); code != http.StatusOK || !contains(body, `"healthy":false`) {
+			t.Errorf("server %d: /cluster without etcd = %d %q", k, code, body)
+		}
+	}
+}
+
+// TestClusterOfOne: a bbolt server is a cluster of one that leads.
+func TestClusterOfOne(t *testing.T) {
+	ts := startServer(t, "")
+	cl := must[*api.Cluster](t)(ts.rootClient().Cluster(context.Background()))
+	if cl.Store != StoreBolt || !cl.Healthy || len(cl.Servers) != 1 || !cl.Servers[0].Leader || cl.Leader != cl.Server || cl.Servers[0].Addr != ts.srv.Addr() {
+		t.Errorf("cluster %+v; want bolt, healthy, this server alone and leading at %s", cl, ts.srv.Addr())
 	}
 }

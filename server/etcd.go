@@ -1,12 +1,15 @@
 package server
 
 import (
+	"cmp"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/drago-wg/drago/server/api"
 	"github.com/drago-wg/drago/server/store"
 )
 
@@ -48,4 +51,31 @@ func (cfg EtcdConfig) tlsConfig() (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// cluster describes the servers sharing the store.
+func (s *Server) cluster(ctx context.Context) (*api.Cluster, error) {
+	c := &api.Cluster{Store: cmp.Or(s.cfg.StoreType, StoreBolt), Healthy: s.state.Healthy() == nil, Server: s.state.ServerID()}
+	es, ok := s.store.(*store.EtcdStore)
+	if !ok {
+		c.Leader = c.Server
+		c.Servers = []api.ClusterServer{{ID: c.Server, Addr: s.cfg.Addr, Leader: true}}
+		if s.ln != nil {
+			c.Servers[0].Addr = s.Addr()
+		}
+		return c, nil
+	}
+	c.Store = StoreEtcd
+	servers, err := es.Servers(ctx)
+	if err == nil {
+		c.Leader, err = es.Leader(ctx)
+	}
+	if err != nil {
+		c.Healthy = false // etcd unreachable: no servers to list
+		return c, nil
+	}
+	for _, si := range servers {
+		c.Servers = append(c.Servers, api.ClusterServer{ID: si.ID, Addr: si.Addr, Started: si.Started, Leader: si.ID == c.Leader})
+	}
+	return c, nil
 }

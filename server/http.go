@@ -61,6 +61,9 @@ type route struct {
 	object string
 	// question marks a POST that changes nothing: it is not audited.
 	question bool
+	// unhealthyOK lets the route answer while the server is cut off from
+	// its store (it says so itself).
+	unhealthyOK bool
 	// For the OpenAPI document: the zero value of the JSON request body
 	// (nil: none), of the success answer (created{}, noContent{} and text
 	// mark 201, 204 and text/plain), and the query parameters taken.
@@ -188,7 +191,7 @@ const maxStaleRetries = 10
 // nothing from memory (it may be stale); a write that another server's
 // write overtook runs again once this server has caught up.
 func (s *Server) handle(rt route, req *request) (any, error) {
-	if rt.auth != authNone {
+	if rt.auth != authNone && !rt.unhealthyOK {
 		if err := s.state.Healthy(); err != nil {
 			return nil, err
 		}

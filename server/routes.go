@@ -45,6 +45,13 @@ func (s *Server) routes() []route {
 			}
 			return s.metrics.handler(), nil
 		}).with(nil, text("")),
+		func() route {
+			rt := mgmt("GET", "/cluster", "hosts", read, "The servers sharing the store, the one running the cluster's jobs, and whether this server is up to date with its store (answers while it is not)", func(r *request) (any, error) {
+				return s.cluster(r.Context())
+			}).with(nil, api.Cluster{})
+			rt.unhealthyOK = true
+			return rt
+		}(),
 		mgmt("GET", "/operator/snapshot", "tokens", write, "Every stored object, credentials' hashes included, read in one transaction: a backup, or a move to another store (root token only)", func(r *request) (any, error) {
 			if err := rootOnly(r); err != nil {
 				return nil, err

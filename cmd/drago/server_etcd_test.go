@@ -124,6 +124,9 @@ func TestServerEtcd(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "shared") {
 		t.Fatalf("network list on the second server: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+	if r := runDrago(t, env, "status"); r.code != exitOK || !strings.Contains(r.stdout, "etcd store, 1 servers") || !strings.Contains(r.stdout, "SERVER") {
+		t.Errorf("status on etcd: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
 	if _, err := os.Stat(filepath.Join(dirB, server.RootTokenFile)); err == nil {
 		t.Error("the second server created another root token")
 	}

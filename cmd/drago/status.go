@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +19,17 @@ type serverStatus struct {
 	// FirewallBehind lists the interfaces whose agent does not enforce
 	// the access policy they must (when the overview counts some).
 	FirewallBehind []api.Interface `json:"firewall_behind,omitempty"`
+	// Cluster is the servers sharing the store.
+	Cluster *api.Cluster `json:"cluster,omitempty"`
+}
+
+// clusterString sums up the cluster in one line.
+func clusterString(c *api.Cluster) string {
+	health := "up to date"
+	if !c.Healthy {
+		health = "CUT OFF from its store"
+	}
+	return fmt.Sprintf("%s store, %d servers, jobs run by %s; this server (%s) is %s", c.Store, len(c.Servers), cmp.Or(c.Leader, "none"), c.Server, health)
 }
 
 func enforcementString(behind int) string {
@@ -57,6 +69,9 @@ Example:
 				return err
 			}
 			st := serverStatus{Address: c.Address(), Health: *h, Overview: *o}
+			if st.Cluster, err = c.Cluster(ctx); err != nil {
+				return err
+			}
 			if o.FirewallBehind > 0 {
 				if st.FirewallBehind, err = listAll(ctx, c.Interfaces, api.ListOptions{Firewall: "behind"}); err != nil {
 					return err
@@ -71,7 +86,16 @@ Example:
 					{"Devices", itoa(o.Devices)},
 					{"Index", fmt.Sprint(o.Index)},
 					{"Access policy", enforcementString(o.FirewallBehind)},
+					{"Cluster", clusterString(st.Cluster)},
 				})
+				if st.Cluster.Store != "bolt" {
+					rows := make([][]string, len(st.Cluster.Servers))
+					for k, sv := range st.Cluster.Servers {
+						rows[k] = []string{sv.ID, sv.Addr, timeString(&sv.Started), map[bool]string{true: "leader"}[sv.Leader]}
+					}
+					io.WriteString(w, "\n")
+					table(w, []string{"SERVER", "ADDRESS", "STARTED", "JOBS"}, rows)
+				}
 				if len(st.FirewallBehind) > 0 {
 					n := lookupNames(ctx, c)
 					rows := make([][]string, len(st.FirewallBehind))

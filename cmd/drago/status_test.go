@@ -23,11 +23,15 @@ func TestStatusCommand(t *testing.T) {
 		Health:   api.Health{Status: "ok", Version: api.Version},
 		Overview: api.Overview{Version: api.Version, Networks: 1, Hosts: 1, HostsReady: 1, Interfaces: 1, Devices: 1},
 	}
-	if diff := cmp.Diff(want, st, cmpopts.IgnoreFields(api.Overview{}, "Index")); diff != "" {
+	if diff := cmp.Diff(want, st, cmpopts.IgnoreFields(api.Overview{}, "Index"), cmpopts.IgnoreFields(serverStatus{}, "Cluster")); diff != "" {
 		t.Errorf("status -json (-want +got):\n%s", diff)
 	}
+	if c := st.Cluster; c == nil || c.Store != "bolt" || !c.Healthy || len(c.Servers) != 1 || c.Leader != c.Server {
+		t.Errorf("status -json cluster = %+v; want bolt, healthy, one leading server", c)
+	}
 	out := ts.ok(t, "status")
-	for _, s := range []string{"Server:", ts.addr + " (ok, version " + api.Version + ")", "Hosts:", "1 (1 up, 0 down, 0 pending)", "Devices:"} {
+	for _, s := range []string{"Server:", ts.addr + " (ok, version " + api.Version + ")", "Hosts:", "1 (1 up, 0 down, 0 pending)", "Devices:",
+		"Cluster:", "bolt store, 1 servers, jobs run by " + st.Cluster.Server} {
 		if !strings.Contains(out, s) {
 			t.Errorf("status lacks %q:\n%s", s, out)
 		}

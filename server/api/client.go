@@ -504,6 +504,11 @@ func IsLoopback(addr string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
+// Cluster describes the servers sharing the store.
+func (c *Client) Cluster(ctx context.Context) (*Cluster, error) {
+	return get[Cluster](ctx, c, "/cluster", nil)
+}
+
 // Snapshot reads every stored object (root token only).
 func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 	return get[Snapshot](ctx, c, "/operator/snapshot", nil)

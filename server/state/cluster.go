@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/drago-wg/drago/server/api"
@@ -129,16 +130,18 @@ func (s *State) runMember(ctx context.Context, c cluster) {
 			}
 			cancel()
 		}()
-		go func() {
-			if m.Campaign(mctx) == nil {
+		var campaign sync.WaitGroup
+		campaign.Go(func() {
+			if m.Campaign(mctx) == nil && mctx.Err() == nil {
 				s.log.Info("leading the cluster: this server runs its jobs")
 				s.follow.leader.Store(true)
 			}
-		}()
+		})
 		s.publish(mctx, m)
+		cancel()
+		campaign.Wait()
 		s.follow.leader.Store(false)
 		m.Close()
-		cancel()
 	}
 }
 
@@ -211,6 +214,9 @@ func (s *State) markRemoteReady(ctx context.Context) {
 	}
 	s.readyCheck = set{}
 }
+
+// ServerID returns this server's id among the servers sharing the store.
+func (s *State) ServerID() string { return s.opts.ServerID }
 
 // IsLeader reports whether this server runs the cluster's jobs: always with
 // a store no other server writes.

@@ -38,32 +38,49 @@ type Member struct {
 	election *concurrency.Election
 }
 
-// Join starts a membership with a lease of ttl and announces info.
+// Join starts a membership with a lease of ttl, kept alive until ctx ends
+// or Close, and announces info.
 func (s *EtcdStore) Join(ctx context.Context, info ServerInfo, ttl time.Duration) (*Member, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	session, err := concurrency.NewSession(s.cli, concurrency.WithTTL(max(1, int(ttl/time.Second))), concurrency.WithContext(context.Background()))
+	lease, err := s.cli.Grant(tctx, int64(max(1, ttl/time.Second)))
 	if err != nil {
 		return nil, fmt.Errorf("joining the cluster: %w", unavailable(err))
 	}
+	session, err := concurrency.NewSession(s.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(ctx))
+	if err != nil {
+		s.revoke(lease.ID)
+		return nil, fmt.Errorf("joining the cluster: %w", unavailable(err))
+	}
+	m := &Member{s: s, info: info, session: session, election: concurrency.NewElection(session, s.prefix+leaderDir)}
 	raw, err := json.Marshal(info)
-	if err != nil {
-		session.Close()
-		return nil, err
+	if err == nil {
+		_, err = s.cli.Put(tctx, s.prefix+serversDir+info.ID, string(raw), clientv3.WithLease(lease.ID))
 	}
-	if _, err := s.cli.Put(ctx, s.prefix+serversDir+info.ID, string(raw), clientv3.WithLease(session.Lease())); err != nil {
-		session.Close()
+	if err != nil {
+		m.Close()
 		return nil, fmt.Errorf("joining the cluster: %w", unavailable(err))
 	}
-	return &Member{s: s, info: info, session: session, election: concurrency.NewElection(session, s.prefix+leaderDir)}, nil
+	return m, nil
+}
+
+// revoke ends a lease, bounded by the store's timeout.
+func (s *EtcdStore) revoke(id clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	s.cli.Revoke(ctx, id)
 }
 
 // Done is closed when the membership's lease is lost (etcd unreachable for
 // longer than the TTL); the server must then join again.
 func (m *Member) Done() <-chan struct{} { return m.session.Done() }
 
-// Close revokes the lease: the server's keys disappear at once.
-func (m *Member) Close() error { return m.session.Close() }
+// Close revokes the lease: the server's keys disappear at once (or with
+// the TTL when etcd cannot be reached).
+func (m *Member) Close() {
+	m.session.Orphan()
+	m.s.revoke(m.session.Lease())
+}
 
 // Campaign blocks until this server leads, ctx ends, or the lease is lost.
 func (m *Member) Campaign(ctx context.Context) error {
