@@ -130,17 +130,26 @@ func (s *State) runMember(ctx context.Context, c cluster) {
 			}
 			cancel()
 		}()
-		var campaign sync.WaitGroup
-		campaign.Go(func() {
-			if m.Campaign(mctx) == nil && mctx.Err() == nil {
-				s.log.Info("leading the cluster: this server runs its jobs")
-				s.follow.leader.Store(true)
+		// The campaign is not waited for: when etcd is gone, an abandoned
+		// campaign resigns until the store closes its client.
+		var mu sync.Mutex
+		active := true
+		go func() {
+			if m.Campaign(mctx) == nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if active {
+					s.log.Info("leading the cluster: this server runs its jobs")
+					s.follow.leader.Store(true)
+				}
 			}
-		})
+		}()
 		s.publish(mctx, m)
 		cancel()
-		campaign.Wait()
+		mu.Lock()
+		active = false
 		s.follow.leader.Store(false)
+		mu.Unlock()
 		m.Close()
 	}
 }
