@@ -1,6 +1,6 @@
 // Package ipam allocates interface addresses from a network's range. A Pool
-// hands out the lowest free usable address of an IPv4 or IPv6 prefix, and
-// tracks addresses reserved explicitly.
+// tracks the reserved addresses of an IPv4 or IPv6 prefix and finds the
+// lowest free usable one.
 package ipam
 
 import (
@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	// ErrFull is returned by Allocate when no usable address is free.
+	// ErrFull is returned by Next when no usable address is free.
 	ErrFull = errors.New("address range full")
 	// ErrOutOfRange is returned for an address outside the prefix or not
 	// usable in it (IPv4 network and broadcast, IPv6 subnet-router anycast).
@@ -28,10 +28,12 @@ const (
 
 // Pool tracks the used addresses of one prefix. It is safe for concurrent use.
 //
-// Allocation is amortized O(log n): every usable address below the frontier
-// next is either used or in the holes heap, so the lowest free address is
-// the top of holes or, if holes is empty, the first unused one from next.
-// Each address is passed over by the frontier at most once.
+// Finding a free address is amortized O(log n): every usable address below
+// the frontier next is either used or in the holes heap, so the lowest free
+// address is the top of holes or, if holes is empty, the first unused one
+// from next. Reserve moves the frontier past used addresses, so each address
+// is passed over by it at most once. Addresses a caller holds apart (Next's
+// taken) cost a scan of the holes.
 type Pool struct {
 	prefix      netip.Prefix
 	first, last netip.Addr // usable range, inclusive
@@ -46,10 +48,10 @@ type Pool struct {
 // New returns an empty Pool for prefix, which must be masked and leave room
 // for at least two hosts: IPv4 up to /30, IPv6 up to /126.
 func New(prefix netip.Prefix) (*Pool, error) {
-	if err := check(prefix); err != nil {
+	if err := CheckPrefix(prefix); err != nil {
 		return nil, err
 	}
-	first, last := usable(prefix)
+	first, last := Usable(prefix)
 	return &Pool{
 		prefix: prefix,
 		first:  first,
@@ -60,8 +62,8 @@ func New(prefix netip.Prefix) (*Pool, error) {
 	}, nil
 }
 
-// check returns an error unless prefix can back a Pool.
-func check(prefix netip.Prefix) error {
+// CheckPrefix returns an error unless prefix can back a Pool.
+func CheckPrefix(prefix netip.Prefix) error {
 	switch {
 	case !prefix.IsValid():
 		return fmt.Errorf("invalid prefix %s", prefix)
@@ -77,8 +79,9 @@ func check(prefix netip.Prefix) error {
 	return nil
 }
 
-// usable returns the first and last usable address of a checked prefix.
-func usable(prefix netip.Prefix) (first, last netip.Addr) {
+// Usable returns the first and last usable address of a prefix that
+// passed CheckPrefix.
+func Usable(prefix netip.Prefix) (first, last netip.Addr) {
 	network := prefix.Addr()
 	last = lastAddr(prefix)
 	if network.Is4() {
@@ -115,32 +118,52 @@ func unusable(prefix netip.Prefix, a netip.Addr) string {
 // Prefix returns the prefix the Pool allocates from.
 func (p *Pool) Prefix() netip.Prefix { return p.prefix }
 
-// Allocate marks the lowest free usable address used and returns it, or
-// returns an error wrapping ErrFull.
-func (p *Pool) Allocate() (netip.Addr, error) {
+// Next returns the lowest free usable address that taken (nil: none)
+// does not report, or an error wrapping ErrFull. It marks nothing used: a
+// write picks addresses with Next, holds them as its own until it commits,
+// and Reserve marks them used then.
+func (p *Pool) Next(taken func(netip.Addr) bool) (netip.Addr, error) {
+	free := func(a netip.Addr) bool { return !p.isUsed(a) && (taken == nil || !taken(a)) }
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.holes.Len() > 0 {
-		a := p.holes.pop()
-		delete(p.inHole, a)
-		if _, ok := p.used[a]; !ok { // else reserved since it was released
-			p.used[a] = struct{}{}
-			return a, nil
+	for p.holes.Len() > 0 { // drop holes reserved since they were released
+		if !p.isUsed(p.holes[0]) {
+			break
+		}
+		delete(p.inHole, p.holes.pop())
+	}
+	if p.holes.Len() > 0 && free(p.holes[0]) {
+		return p.holes[0], nil
+	}
+	var best netip.Addr // every hole is below the frontier
+	for _, a := range p.holes {
+		if free(a) && (!best.IsValid() || a.Less(best)) {
+			best = a
 		}
 	}
-	for p.next.IsValid() {
-		a := p.next
-		if a == p.last {
-			p.next = netip.Addr{}
-		} else {
-			p.next = a.Next()
-		}
-		if _, ok := p.used[a]; !ok {
-			p.used[a] = struct{}{}
+	if best.IsValid() {
+		return best, nil
+	}
+	for a := p.next; a.IsValid(); a = a.Next() {
+		if free(a) {
 			return a, nil
+		}
+		if a == p.last {
+			break
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("allocating from %s: %w", p.prefix, ErrFull)
+}
+
+// Check returns the error Reserve would return for a, without reserving it.
+func (p *Pool) Check(a netip.Addr) error {
+	if why := unusable(p.prefix, a); why != "" {
+		return fmt.Errorf("reserving %s: %s: %w", a, why, ErrOutOfRange)
+	}
+	if p.InUse(a) {
+		return fmt.Errorf("reserving %s: %w", a, ErrInUse)
+	}
+	return nil
 }
 
 // Reserve marks a used. It returns an error wrapping ErrOutOfRange if a is
@@ -151,10 +174,17 @@ func (p *Pool) Reserve(a netip.Addr) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.used[a]; ok {
+	if p.isUsed(a) {
 		return fmt.Errorf("reserving %s: %w", a, ErrInUse)
 	}
-	p.used[a] = struct{}{} // if a is in holes, Allocate skips it
+	p.used[a] = struct{}{}                     // if a is in holes, Next drops it
+	for p.next.IsValid() && p.isUsed(p.next) { // move the frontier past used addresses
+		if p.next == p.last {
+			p.next = netip.Addr{}
+		} else {
+			p.next = p.next.Next()
+		}
+	}
 	return nil
 }
 
@@ -175,15 +205,20 @@ func (p *Pool) Release(a netip.Addr) {
 	}
 }
 
-// InUse reports whether a is allocated or reserved.
+// InUse reports whether a is reserved.
 func (p *Pool) InUse(a netip.Addr) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.isUsed(a)
+}
+
+// isUsed reports whether a is reserved; the caller holds p.mu.
+func (p *Pool) isUsed(a netip.Addr) bool {
 	_, ok := p.used[a]
 	return ok
 }
 
-// Used returns the number of allocated and reserved addresses.
+// Used returns the number of reserved addresses.
 func (p *Pool) Used() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -194,7 +229,7 @@ func (p *Pool) Used() int {
 // prefix, wrapping ErrOutOfRange, or an error if prefix cannot back a Pool.
 // It checks that a network's addresses survive a change of its range.
 func Fits(prefix netip.Prefix, addrs []netip.Addr) error {
-	if err := check(prefix); err != nil {
+	if err := CheckPrefix(prefix); err != nil {
 		return err
 	}
 	for _, a := range addrs {

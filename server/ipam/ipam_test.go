@@ -68,12 +68,21 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// allocate reserves the lowest free address, as a committed write does.
+func allocate(p *Pool) (netip.Addr, error) {
+	a, err := p.Next(nil)
+	if err != nil {
+		return a, err
+	}
+	return a, p.Reserve(a)
+}
+
 // allocateAll allocates until the pool is full, returning the addresses
 // and the error that ended it.
 func allocateAll(p *Pool) ([]string, error) {
 	var got []string
 	for {
-		a, err := p.Allocate()
+		a, err := allocate(p)
 		if err != nil {
 			return got, err
 		}
@@ -103,7 +112,7 @@ func TestAllocateUntilFull(t *testing.T) {
 				t.Errorf("allocations (-want +got):\n%s", diff)
 			}
 			if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), tc.prefix) {
-				t.Errorf("Allocate of a full pool = %v, want ErrFull naming %s", err, tc.prefix)
+				t.Errorf("allocate of a full pool = %v, want ErrFull naming %s", err, tc.prefix)
 			}
 			if p.Used() != len(tc.want) {
 				t.Errorf("Used = %d, want %d", p.Used(), len(tc.want))
@@ -145,7 +154,7 @@ func TestReserve(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.prefix+"/"+tc.addr.String(), func(t *testing.T) {
 			p := newPool(t, tc.prefix)
-			if _, err := p.Allocate(); err != nil { // takes the first address
+			if _, err := allocate(p); err != nil { // takes the first address
 				t.Fatal(err)
 			}
 			err := p.Reserve(tc.addr)
@@ -178,7 +187,7 @@ func TestReserveThenAllocate(t *testing.T) {
 		t.Errorf("allocations around reservations (-want +got):\n%s", diff)
 	}
 	if !errors.Is(err, ErrFull) {
-		t.Errorf("Allocate = %v, want ErrFull", err)
+		t.Errorf("allocate = %v, want ErrFull", err)
 	}
 	// A released address reserved again before allocation is skipped.
 	p.Release(mustAddr("10.8.0.2"))
@@ -186,8 +195,8 @@ func TestReserveThenAllocate(t *testing.T) {
 	if err := p.Reserve(mustAddr("10.8.0.2")); err != nil {
 		t.Fatal(err)
 	}
-	if a, err := p.Allocate(); a != mustAddr("10.8.0.5") || err != nil {
-		t.Errorf("Allocate = %v, %v; want 10.8.0.5", a, err)
+	if a, err := allocate(p); a != mustAddr("10.8.0.5") || err != nil {
+		t.Errorf("allocate = %v, %v; want 10.8.0.5", a, err)
 	}
 	p.Release(mustAddr("10.8.0.9")) // outside: no effect
 	p.Release(mustAddr("10.8.0.7")) // broadcast: no effect
@@ -275,28 +284,28 @@ type op struct {
 type model struct {
 	prefix      netip.Prefix
 	first, last netip.Addr
-	size        int
 	used        map[netip.Addr]bool
 }
 
 func newModel(c poolCase) *model {
 	return &model{prefix: mustPrefix(c.prefix), first: mustAddr(c.first), last: mustAddr(c.last),
-		size: c.size, used: map[netip.Addr]bool{}}
+		used: map[netip.Addr]bool{}}
 }
 
 func (m *model) usable(a netip.Addr) bool {
 	return m.prefix.Contains(a) && !a.Less(m.first) && !m.last.Less(a)
 }
 
-func (m *model) lowestFree() (netip.Addr, bool) {
-	if m.size > 0 && len(m.used) == m.size {
-		return netip.Addr{}, false
+// lowestFree returns the lowest unused address other than skip.
+func (m *model) lowestFree(skip netip.Addr) (netip.Addr, bool) {
+	for a := m.first; ; a = a.Next() {
+		if !m.used[a] && a != skip {
+			return a, true
+		}
+		if a == m.last {
+			return netip.Addr{}, false
+		}
 	}
-	a := m.first
-	for m.used[a] {
-		a = a.Next()
-	}
-	return a, true
 }
 
 // addrAt returns the address off places after the network address of c,
@@ -354,14 +363,20 @@ func run(t testing.TB, c poolCase, ops []op) []string {
 	for i, o := range ops {
 		switch o.kind {
 		case opAllocate:
-			got, err := p.Allocate()
-			want, ok := m.lowestFree()
+			want, ok := m.lowestFree(netip.Addr{})
+			if ok { // an address the caller holds apart is passed over
+				got, err := p.Next(func(a netip.Addr) bool { return a == want })
+				if want2, ok2 := m.lowestFree(want); ok2 != (err == nil) || (ok2 && got != want2) {
+					t.Fatalf("op %d: Next skipping %v = %v, %v; want %v (free: %v)", i, want, got, err, want2, ok2)
+				}
+			}
+			got, err := allocate(p)
 			if !ok {
 				if !errors.Is(err, ErrFull) {
-					t.Fatalf("op %d: Allocate of a full pool = %v, %v; want ErrFull", i, got, err)
+					t.Fatalf("op %d: allocate of a full pool = %v, %v; want ErrFull", i, got, err)
 				}
 			} else if err != nil || got != want {
-				t.Fatalf("op %d: Allocate = %v, %v; want %v", i, got, err, want)
+				t.Fatalf("op %d: allocate = %v, %v; want %v", i, got, err, want)
 			} else {
 				m.used[got] = true
 			}
@@ -436,12 +451,12 @@ func TestAllocateFillsLargeRange(t *testing.T) {
 	p := newPool(t, "10.20.0.0/16")
 	want := mustAddr("10.20.0.1")
 	for {
-		a, err := p.Allocate()
+		a, err := allocate(p)
 		if errors.Is(err, ErrFull) {
 			break
 		}
 		if err != nil || a != want {
-			t.Fatalf("Allocate = %v, %v; want %v", a, err, want)
+			t.Fatalf("allocate = %v, %v; want %v", a, err, want)
 		}
 		want = want.Next()
 	}
@@ -480,7 +495,7 @@ func BenchmarkAllocate10k(b *testing.B) {
 	for b.Loop() {
 		p := newPool(b, "10.20.0.0/16")
 		for range 10_000 {
-			if _, err := p.Allocate(); err != nil {
+			if _, err := allocate(p); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -495,7 +510,7 @@ func BenchmarkChurn(b *testing.B) {
 			p := newPool(b, prefix)
 			addrs := make([]netip.Addr, 50_000)
 			for i := range addrs {
-				a, err := p.Allocate()
+				a, err := allocate(p)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -505,9 +520,9 @@ func BenchmarkChurn(b *testing.B) {
 			for b.Loop() {
 				i := r.IntN(len(addrs))
 				p.Release(addrs[i])
-				a, err := p.Allocate()
+				a, err := allocate(p)
 				if err != nil || a != addrs[i] {
-					b.Fatalf("Allocate = %v, %v; want %v", a, err, addrs[i])
+					b.Fatalf("allocate = %v, %v; want %v", a, err, addrs[i])
 				}
 			}
 		})

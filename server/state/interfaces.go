@@ -294,19 +294,14 @@ func (s *State) checkInterface(w *write, i, old *api.Interface, n *api.Network) 
 }
 
 // assignAddresses validates the requested addresses (IP or IP/len inside the
-// network's ranges, one per family, unused) and allocates the missing family
-// addresses. old is the interface's current list on update.
+// network's ranges, one per family, unused) and picks the lowest free address
+// of each missing family; the write holds them until its commit reserves
+// them. old is the interface's current list on update.
 func (s *State) assignAddresses(w *write, n *api.Network, req, old []string) ([]string, error) {
 	pools := s.pools[n.ID]
 	mine := map[netip.Addr]bool{}
 	for _, a := range old {
 		mine[netip.MustParsePrefix(a).Addr()] = true
-	}
-	pending := map[netip.Addr]bool{}
-	for _, i := range pendingIfaces(w) {
-		for _, a := range i.Addresses {
-			pending[netip.MustParsePrefix(a).Addr()] = true
-		}
 	}
 	var out []string
 	have := map[bool]bool{} // is4 -> given
@@ -331,18 +326,15 @@ func (s *State) assignAddresses(w *write, n *api.Network, req, old []string) ([]
 			return nil, invalid(field, "only one address per IP family")
 		}
 		have[addr.Is4()] = true
-		if pending[addr] {
-			return nil, conflict(field, "address %s is in use", addr)
-		}
 		if !mine[addr] {
-			err := pool.Reserve(addr) // a trial under the write lock; commit reserves for real
+			err := pool.Check(addr)
 			switch {
-			case errors.Is(err, ipam.ErrInUse):
+			case w.addrs[addr] || errors.Is(err, ipam.ErrInUse):
 				return nil, conflict(field, "address %s is in use", addr)
 			case err != nil:
 				return nil, invalid(field, "%s is not a usable host address of %s", addr, pool.Prefix())
 			}
-			pool.Release(addr)
+			w.addrs[addr] = true
 		}
 		out = append(out, netip.PrefixFrom(addr, pool.Prefix().Bits()).String())
 	}
@@ -350,37 +342,17 @@ func (s *State) assignAddresses(w *write, n *api.Network, req, old []string) ([]
 		if pool == nil || have[pool.Prefix().Addr().Is4()] {
 			continue
 		}
-		addr, err := s.allocate(pool, pending)
+		addr, err := pool.Next(func(a netip.Addr) bool { return w.addrs[a] })
+		if errors.Is(err, ipam.ErrFull) {
+			return nil, conflict("addresses", "address range %s is full", pool.Prefix())
+		}
 		if err != nil {
 			return nil, err
 		}
+		w.addrs[addr] = true
 		out = append(out, netip.PrefixFrom(addr, pool.Prefix().Bits()).String())
 	}
 	return out, nil
-}
-
-// allocate takes the lowest free address that no pending interface holds.
-func (s *State) allocate(pool *ipam.Pool, pending map[netip.Addr]bool) (netip.Addr, error) {
-	var held []netip.Addr
-	defer func() {
-		for _, a := range held {
-			pool.Release(a)
-		}
-	}()
-	for a := range pending { // hold pending addresses so Allocate skips them
-		if pool.Prefix().Contains(a) && !pool.InUse(a) && pool.Reserve(a) == nil {
-			held = append(held, a)
-		}
-	}
-	addr, err := pool.Allocate()
-	if errors.Is(err, ipam.ErrFull) {
-		return addr, conflict("addresses", "address range %s is full", pool.Prefix())
-	}
-	if err != nil {
-		return addr, err
-	}
-	pool.Release(addr) // the commit reserves it
-	return addr, nil
 }
 
 // UpdateInterface applies edit to a copy of the interface and stores it.

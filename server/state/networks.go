@@ -2,7 +2,6 @@ package state
 
 import (
 	"cmp"
-	"errors"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -105,7 +104,7 @@ func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
 	if !v4.Addr().Is4() {
 		return invalid("ipv4_range", "%q is not an IPv4 prefix", n.IPv4Range)
 	}
-	if _, err := ipam.New(v4); err != nil {
+	if err := ipam.CheckPrefix(v4); err != nil {
 		return invalid("ipv4_range", "%v", err)
 	}
 	if err := s.checkRangeFree("ipv4_range", v4, n.ID); err != nil {
@@ -119,7 +118,7 @@ func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
 		if !v6.Addr().Is6() || v6.Addr().Is4In6() {
 			return invalid("ipv6_range", "%q is not an IPv6 prefix", n.IPv6Range)
 		}
-		if _, err := ipam.New(v6); err != nil {
+		if err := ipam.CheckPrefix(v6); err != nil {
 			return invalid("ipv6_range", "%v", err)
 		}
 		if err := s.checkRangeFree("ipv6_range", v6, n.ID); err != nil {
@@ -226,19 +225,25 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 	w.nets.add(n.ID)
 	// Interfaces follow the ranges: their addresses take a changed range's
 	// prefix length, and a new IPv6 range gives each an address.
-	var pool6 *ipam.Pool
+	var range6 netip.Prefix // a new IPv6 range: its addresses in order
+	var next6, last6 netip.Addr
 	if n.IPv6Range != "" && old.IPv6Range == "" {
-		pool6, _ = ipam.New(netip.MustParsePrefix(n.IPv6Range))
+		range6 = netip.MustParsePrefix(n.IPv6Range)
+		next6, last6 = ipam.Usable(range6)
 	}
 	for _, id := range s.netIfaces[n.ID].sorted() {
 		i := clone(s.ifaces[id])
 		changed := rebit(i.Addresses, n)
-		if pool6 != nil {
-			a, err := pool6.Allocate()
-			if errors.Is(err, ipam.ErrFull) {
+		if range6.IsValid() {
+			if !next6.IsValid() {
 				return nil, conflict("ipv6_range", "range %s is too small for the network's interfaces", n.IPv6Range)
 			}
-			i.Addresses = append(i.Addresses, netip.PrefixFrom(a, pool6.Prefix().Bits()).String())
+			i.Addresses = append(i.Addresses, netip.PrefixFrom(next6, range6.Bits()).String())
+			if next6 == last6 {
+				next6 = netip.Addr{}
+			} else {
+				next6 = next6.Next()
+			}
 			changed = true
 		}
 		if changed {

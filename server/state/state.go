@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -227,15 +228,16 @@ type write struct {
 	now     time.Time
 	changes []change
 	events  []api.Event
-	ifaces  set // interfaces whose peers may change
-	nets    set // networks whose every host may change
-	hosts   set // hosts whose own state changed
-	wake    set // hosts to wake, without their peers
+	ifaces  set                 // interfaces whose peers may change
+	nets    set                 // networks whose every host may change
+	hosts   set                 // hosts whose own state changed
+	wake    set                 // hosts to wake, without their peers
+	addrs   map[netip.Addr]bool // addresses the write assigns: the pools reserve them at commit
 }
 
 // begin starts a write; the caller holds s.mu for writing.
 func (s *State) begin() *write {
-	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}}
+	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}, addrs: map[netip.Addr]bool{}}
 }
 
 func (w *write) put(kind, id string, v any, action, name string) {
