@@ -108,20 +108,15 @@ func auditObject(rt route) (kind, pathVar string) {
 // identified is an answer that names the object written.
 type identified interface{ ObjectID() string }
 
-// audit records a call of rt in the audit trail: who made it, what it
-// asked, and the status answered. Called after the handler returned, so a
-// crash between the write's commit and this can lose the entry.
-func (s *Server) audit(rt route, req *request, answer any, err error) {
-	if errors.Is(err, store.ErrUnavailable) {
-		// The store the entry would go to is out of reach: trying would
-		// only hold the answer for the store's timeout.
-		s.metrics.auditFailures.Inc()
-		return
-	}
+// auditEntry is the entry of a call of rt as known before the handler
+// runs: who makes it, what it asks, the object it names and the status of
+// its success.
+func (s *Server) auditEntry(rt route, req *request) api.AuditEntry {
 	who := req.who
 	e := api.AuditEntry{
 		Remote: remoteIP(req.Request), Method: rt.method, Route: rt.path,
-		Path: strings.TrimPrefix(req.URL.Path, "/api/v1"),
+		Path:   strings.TrimPrefix(req.URL.Path, "/api/v1"),
+		Status: answerStatus(rt.answer),
 	}
 	switch {
 	case who.Token != nil:
@@ -135,30 +130,62 @@ func (s *Server) audit(rt route, req *request, answer any, err error) {
 		}
 	}
 	e.Fields, e.Redacted = auditBody(req.body)
-	switch a := answer.(type) {
+	s.setTarget(&e, req.target, req.body)
+	return e
+}
+
+// answerStatus is the status a success answer takes.
+func answerStatus(answer any) int {
+	switch answer.(type) {
 	case created:
-		e.Status, answer = http.StatusCreated, a.v
+		return http.StatusCreated
 	case noContent:
-		e.Status = http.StatusNoContent
-	default:
-		e.Status = http.StatusOK
+		return http.StatusNoContent
+	}
+	return http.StatusOK
+}
+
+// audit records a call of rt that wrote nothing (refused, failed, or with
+// nothing to change) in the audit trail: the state stores a write's entry
+// in the write's own transaction (state.WithAudit).
+func (s *Server) audit(rt route, req *request, answer any, err error) {
+	if req.record != nil && req.record.Committed() {
+		return
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		// The store the entry would go to is out of reach: trying would
+		// only hold the answer for the store's timeout.
+		s.metrics.auditFailures.Inc()
+		return
+	}
+	var e api.AuditEntry
+	if req.record != nil {
+		e = req.record.Entry
+	} else {
+		e = s.auditEntry(rt, req)
+	}
+	if c, ok := answer.(created); ok {
+		answer = c.v
 	}
 	if err != nil {
 		var d api.ErrorDetail
 		e.Status, d, _ = errorAnswer(err)
 		e.Error = d.Message
-	}
-	tgt := req.target
-	if id, ok := answer.(identified); ok && err == nil && rt.method != http.MethodDelete {
-		tgt = s.auditTarget(tgt.kind, id.ObjectID(), tgt.networks)
-	}
-	e.Kind, e.ObjectID, e.ObjectName, e.Networks = tgt.kind, tgt.id, tgt.name, tgt.networks
-	if len(e.Networks) == 0 {
-		e.Networks = s.bodyNetworks(req.body)
+	} else if id, ok := answer.(identified); ok && rt.method != http.MethodDelete {
+		s.setTarget(&e, s.auditTarget(req.target.kind, id.ObjectID(), req.target.networks), req.body)
 	}
 	if rerr := s.state.RecordAudit(e); rerr != nil {
 		s.metrics.auditFailures.Inc()
 		s.log.Error("audit entry lost", "method", rt.method, "path", e.Path, "err", rerr)
+	}
+}
+
+// setTarget names tgt as the object of e; its networks are those a
+// create's body names when tgt's are not known.
+func (s *Server) setTarget(e *api.AuditEntry, tgt auditTarget, body []byte) {
+	e.Kind, e.ObjectID, e.ObjectName, e.Networks = tgt.kind, tgt.id, tgt.name, tgt.networks
+	if len(e.Networks) == 0 {
+		e.Networks = s.bodyNetworks(body)
 	}
 }
 

@@ -76,8 +76,11 @@ type route struct {
 // the authenticated caller.
 type request struct {
 	*http.Request
-	w    http.ResponseWriter
-	s    *Server
+	w http.ResponseWriter
+	s *Server
+	// st is the state the handler reads and writes: for an audited call,
+	// one whose write stores the call's audit entry (record) with it.
+	st   *state.State
 	vars map[string]string
 	who  *state.Principal
 	body []byte
@@ -85,6 +88,7 @@ type request struct {
 	// target is the object an audited call names, resolved before the
 	// handler runs (after authentication).
 	target auditTarget
+	record *state.AuditRecord
 }
 
 // Answer types that the wrapper writes differently from a plain 200 JSON.
@@ -112,7 +116,7 @@ func badRequest(field, format string, args ...any) error {
 func (s *Server) handler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		req := &request{Request: r, w: w, s: s, vars: mux.Vars(r)}
+		req := &request{Request: r, w: w, s: s, st: s.state, vars: mux.Vars(r)}
 		v, err := s.serve(rt, req)
 		for _, f := range req.done {
 			f()
@@ -179,6 +183,10 @@ func (s *Server) serve(rt route, req *request) (any, error) {
 	}
 	if err := req.readBody(limit); err != nil {
 		return nil, err
+	}
+	if audited(rt) {
+		req.record = &state.AuditRecord{Entry: s.auditEntry(rt, req)}
+		req.st = s.state.WithAudit(req.record)
 	}
 	return s.handle(rt, req)
 }

@@ -86,32 +86,151 @@ func (s *State) followAudit(changes []store.Change) {
 	}
 }
 
-// RecordAudit stores e as the newest entry of the audit trail (its id and,
-// when unset, its time are the state's), dropping in the same transaction
-// the oldest entries the retention no longer keeps (up to a batch; the
-// next PruneAudit drops the rest).
-func (s *State) RecordAudit(e api.AuditEntry) error {
+// AuditRecord is the audit entry of one API call as it is known before the
+// call writes. The first write through the State WithAudit returns for it
+// stores the entry in the write's own store transaction, completed with the
+// object written: an acknowledged write never lacks its entry.
+type AuditRecord struct {
+	Entry     api.AuditEntry
+	committed bool
+}
+
+// Committed reports whether a write stored the entry; Entry is then the
+// entry stored.
+func (r *AuditRecord) Committed() bool { return r.committed }
+
+// WithAudit returns a State sharing s whose first committed write stores
+// rec's entry in its transaction.
+func (s *State) WithAudit(rec *AuditRecord) *State { return &State{core: s.core, entry: rec} }
+
+// auditCommit is an audit entry on its way into a store transaction, with
+// the number of oldest entries the retention drops in the same transaction
+// (the next PruneAudit drops the rest). It holds the audit trail's lock
+// from lockAudit to end. A nil auditCommit does nothing.
+type auditCommit struct {
+	a    *auditLog
+	rec  *AuditRecord // the record it commits, if any
+	e    *api.AuditEntry
+	drop int
+}
+
+// lockAudit locks the audit trail and prepares e as its newest entry, to
+// go with up to maxDrop of the oldest the retention drops: its id and, when
+// unset, its time are the state's.
+func (s *State) lockAudit(e api.AuditEntry, now time.Time, maxDrop int) *auditCommit {
 	a := &s.audit
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := s.opts.Now().UTC()
 	if e.Time.IsZero() {
 		e.Time = now
 	}
 	e.ID = a.newAuditID(now)
-	drop := min(s.auditExpired(now, 1), auditBatch)
-	err := s.store.Update(func(tx store.Tx) error {
-		for _, old := range a.entries[:drop] {
-			if err := tx.Delete(store.KindAudit, old.ID); err != nil {
-				return err
-			}
+	return &auditCommit{a: a, e: &e, drop: min(s.auditExpired(now, 1), maxDrop)}
+}
+
+// put writes the entry and drops the expired ones in tx.
+func (ac *auditCommit) put(tx store.Tx) error {
+	if ac == nil {
+		return nil
+	}
+	for _, old := range ac.a.entries[:ac.drop] {
+		if err := tx.Delete(store.KindAudit, old.ID); err != nil {
+			return err
 		}
-		return tx.Put(store.KindAudit, e.ID, &e)
-	})
-	if err != nil {
+	}
+	return tx.Put(store.KindAudit, ac.e.ID, ac.e)
+}
+
+// keep applies a committed put in memory.
+func (ac *auditCommit) keep() {
+	if ac == nil {
+		return
+	}
+	ac.a.entries = append(slices.Delete(ac.a.entries, 0, ac.drop), ac.e)
+	if ac.rec != nil {
+		ac.rec.Entry, ac.rec.committed = *ac.e, true
+	}
+}
+
+// end unlocks the audit trail.
+func (ac *auditCommit) end() {
+	if ac != nil {
+		ac.a.mu.Unlock()
+	}
+}
+
+// beginAudit prepares the entry of w's audit record, when w is to store it,
+// completed with the object w writes. It drops one old entry at most, which
+// keeps the trail within its count and adds two operations to w's
+// transaction (etcd bounds them); a write that replaces the audit trail (a
+// restore) drops none: the snapshot's entries are kept as they are.
+func (s *State) beginAudit(w *write) *auditCommit {
+	if w.entry == nil || w.entry.committed {
+		return nil
+	}
+	e := w.entry.Entry
+	s.auditWritten(w, &e)
+	drop := 1
+	if slices.ContainsFunc(w.changes, func(c change) bool { return c.kind == store.KindAudit }) {
+		drop = 0
+	}
+	ac := s.lockAudit(e, w.now, drop)
+	ac.rec = w.entry
+	return ac
+}
+
+// auditWritten completes e with the object w writes, as w leaves it: the
+// object e names or, for a create, the first of e's kind w puts (a host's
+// credential names its host too). A delete's entry keeps the object as the
+// caller resolved it before. The caller holds s.mu.
+func (s *State) auditWritten(w *write, e *api.AuditEntry) {
+	kind := auditStoreKinds[e.Kind]
+	if e.Method == "DELETE" || kind == "" {
+		return
+	}
+	id := e.ObjectID
+	var obj any
+	for _, c := range w.changes {
+		if c.val == nil || id != "" && c.id != id {
+			continue
+		}
+		if c.kind == kind {
+			id, obj = c.id, c.val
+			break
+		}
+		if kind == store.KindHosts && c.kind == store.KindCredentials {
+			id = c.id
+		}
+	}
+	if obj == nil && id != "" {
+		obj = s.auditObject(e.Kind, id)
+	}
+	if oid, name, nets, ok := s.describe(obj, w); ok {
+		e.ObjectID, e.ObjectName = oid, name
+		if len(nets) > 0 {
+			e.Networks = nets
+		}
+	}
+}
+
+// auditStoreKinds maps the object kinds audit entries name to store kinds.
+var auditStoreKinds = map[string]string{
+	"network": store.KindNetworks, "host": store.KindHosts, "interface": store.KindInterfaces,
+	"device": store.KindInterfaces, "connection": store.KindConnections, "token": store.KindTokens,
+	"join_token": store.KindJoinTokens, "rule": store.KindRules,
+}
+
+// RecordAudit stores e as the newest entry of the audit trail in a
+// transaction of its own (its id and, when unset, its time are the
+// state's), dropping in it the oldest entries the retention no longer keeps
+// (up to a batch; the next PruneAudit drops the rest). It is for calls that
+// committed no write: a write's entry is stored with it (WithAudit).
+func (s *State) RecordAudit(e api.AuditEntry) error {
+	ac := s.lockAudit(e, s.opts.Now().UTC(), auditBatch)
+	defer ac.end()
+	if err := s.store.Update(ac.put); err != nil {
 		return fmt.Errorf("recording audit entry: %w", err)
 	}
-	a.entries = append(slices.Delete(a.entries, 0, drop), &e)
+	ac.keep()
 	return nil
 }
 
@@ -201,35 +320,71 @@ func (s *State) Audit(p *Principal, f AuditFilter) api.List[api.AuditEntry] {
 func (s *State) AuditTarget(kind, ref string) (id, name string, networks []string, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.describe(s.auditObject(kind, ref), nil)
+}
+
+// auditObject returns the object of kind that ref names, or nil.
+func (s *State) auditObject(kind, ref string) any {
 	switch kind {
 	case "network":
 		if n, err := s.network(ref); err == nil {
-			return n.ID, n.Name, []string{n.ID}, true
+			return n
 		}
 	case "host":
 		if h, err := s.host(ref); err == nil {
-			return h.ID, h.Name, s.hostNets(h.ID), true
+			return h
 		}
 	case "interface", "device":
 		if i, ok := s.ifaces[ref]; ok {
-			return i.ID, i.Name, []string{i.NetworkID}, true
+			return i
 		}
 	case "connection":
 		if c, ok := s.conns[ref]; ok {
-			return c.ID, "", []string{c.NetworkID}, true
+			return c
 		}
 	case "token":
 		if t, ok := s.tokens[ref]; ok {
-			return t.ID, t.Name, tokenNets(&t.Token), true
+			return t
 		}
 	case "join_token":
 		if j, ok := s.joins[ref]; ok {
-			return j.ID, j.Name, slices.Clone(j.Networks), true
+			return j
 		}
 	case "rule":
 		if r, ok := s.rules[ref]; ok {
-			return r.ID, r.Description, []string{r.NetworkID}, true
+			return r
 		}
+	}
+	return nil
+}
+
+// describe returns an object's id, name and networks; a host is also in
+// the networks of the interfaces w (when not nil) gives it. It reports
+// false for a value that is not an object.
+func (s *State) describe(obj any, w *write) (id, name string, networks []string, ok bool) {
+	switch o := obj.(type) {
+	case *api.Network:
+		return o.ID, o.Name, []string{o.ID}, true
+	case *api.Host:
+		nets := s.hostNets(o.ID)
+		if w != nil {
+			for _, c := range w.changes {
+				if i, ok := c.val.(*api.Interface); ok && i.HostID == o.ID && !slices.Contains(nets, i.NetworkID) {
+					nets = append(nets, i.NetworkID)
+				}
+			}
+		}
+		return o.ID, o.Name, nets, true
+	case *api.Interface:
+		return o.ID, o.Name, []string{o.NetworkID}, true
+	case *api.Connection:
+		return o.ID, "", []string{o.NetworkID}, true
+	case *tokenRecord:
+		return o.ID, o.Name, tokenNets(&o.Token), true
+	case *joinRecord:
+		return o.ID, o.Name, slices.Clone(o.Networks), true
+	case *api.Rule:
+		return o.ID, o.Description, []string{o.NetworkID}, true
 	}
 	return "", "", nil, false
 }

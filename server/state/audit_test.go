@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/drago-wg/drago/server/api"
 	"github.com/drago-wg/drago/server/store"
+	"github.com/drago-wg/drago/server/store/etcdtest"
 )
 
 // TestAuditRetention: the trail keeps the newest AuditMaxEntries entries
@@ -247,25 +249,141 @@ func TestAuditRestored(t *testing.T) {
 	}
 }
 
-// BenchmarkRecordAudit measures what the audit trail adds to a management
-// write: one entry stored in a bbolt transaction of its own (with fsync),
-// at the retention's count bound so each write also drops one.
-func BenchmarkRecordAudit(b *testing.B) {
-	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "state.db"), store.BoltOptions{})
-	if err != nil {
-		b.Fatal(err)
+// TestAuditCommitsWithWrite: a write through WithAudit stores its entry,
+// naming the object written, in its own store transaction, on each store;
+// a transaction that fails leaves neither the object nor the entry.
+func TestAuditCommitsWithWrite(t *testing.T) {
+	stores := map[string]func(t *testing.T) store.Store{
+		"mem": func(*testing.T) store.Store { return store.NewMem() },
+		"bolt": func(t *testing.T) store.Store {
+			st, err := store.OpenBolt(filepath.Join(t.TempDir(), "state.db"), store.BoltOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		"etcd": func(t *testing.T) store.Store {
+			st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: etcdtest.Start(t, 1).Endpoints()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
 	}
-	defer st.Close()
-	s, err := Open(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{AuditMaxEntries: 1000})
-	if err != nil {
-		b.Fatal(err)
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			inner := open(t)
+			t.Cleanup(func() { inner.Close() })
+			st := &txStore{Store: inner}
+			s := openState(t, st)
+			rec := &AuditRecord{Entry: api.AuditEntry{Method: "POST", Route: "/networks", Kind: "network", Status: 201}}
+			n, err := s.WithAudit(rec).CreateNetwork(api.Network{Name: "prod", IPv4Range: "10.9.0.0/24"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := rec.Entry
+			if !rec.Committed() || e.ObjectID != n.ID || e.ObjectName != "prod" || !cmp.Equal(e.Networks, []string{n.ID}) || e.ID == "" {
+				t.Fatalf("committed %v, entry %+v; want network %s named prod", rec.Committed(), e, n.ID)
+			}
+			want := []string{store.KindNetworks + "/" + n.ID, store.KindAudit + "/" + e.ID}
+			if diff := cmp.Diff(want, st.last); diff != "" {
+				t.Errorf("the write's transaction put (-want +got):\n%s", diff)
+			}
+			// A second write of the same call stores no second entry.
+			if _, err := s.WithAudit(rec).UpdateNetwork(n.ID, func(n *api.Network) error { n.MTU = 1380; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{store.KindNetworks + "/" + n.ID}, st.last); diff != "" {
+				t.Errorf("a second write of the call put (-want +got):\n%s", diff)
+			}
+
+			st.fail = true
+			rec = &AuditRecord{Entry: api.AuditEntry{Method: "POST", Route: "/networks", Kind: "network", Status: 201}}
+			if _, err := s.WithAudit(rec).CreateNetwork(api.Network{Name: "lost", IPv4Range: "10.10.0.0/24"}); !errors.Is(err, errCommit) {
+				t.Fatalf("CreateNetwork with a failing commit: %v", err)
+			}
+			if rec.Committed() {
+				t.Error("the failed write's entry counts as committed")
+			}
+			var nets, entries int
+			inner.View(func(tx store.Tx) error {
+				tx.ForEach(store.KindNetworks, func(string, []byte) error { nets++; return nil })
+				return tx.ForEach(store.KindAudit, func(string, []byte) error { entries++; return nil })
+			})
+			if l := s.Audit(Trusted, AuditFilter{}); nets != 1 || entries != 1 || l.Total != 1 {
+				t.Errorf("after the failed write: %d networks and %d entries stored, %d entries listed; want 1, 1, 1", nets, entries, l.Total)
+			}
+		})
 	}
-	e := api.AuditEntry{Method: "PATCH", Route: "/networks/{network}", Path: "/networks/prod", Kind: "network", ObjectID: "0123456789abcdef", ObjectName: "prod",
-		Networks: []string{"0123456789abcdef"}, Fields: map[string]string{"mtu": "1380"}, Status: 200, Remote: "192.0.2.7",
-		Actor: api.AuditActor{Kind: api.ActorToken, ID: "fedcba9876543210", Name: "ci"}}
-	for b.Loop() {
-		if err := s.RecordAudit(e); err != nil {
-			b.Fatal(err)
+}
+
+var errCommit = errors.New("commit failed")
+
+// txStore is a store that notes the objects each transaction puts and, when
+// fail is set, fails the transactions after their fn ran.
+type txStore struct {
+	store.Store
+	fail bool
+	last []string // kind/id of each Put of the last transaction
+}
+
+func (s *txStore) Update(fn func(store.Tx) error) error {
+	return s.Store.Update(func(tx store.Tx) error {
+		s.last = nil
+		if err := fn(&notingTx{Tx: tx, s: s}); err != nil {
+			return err
 		}
+		if s.fail {
+			return errCommit
+		}
+		return nil
+	})
+}
+
+type notingTx struct {
+	store.Tx
+	s *txStore
+}
+
+func (tx *notingTx) Put(kind, id string, v any) error {
+	tx.s.last = append(tx.s.last, kind+"/"+id)
+	return tx.Tx.Put(kind, id, v)
+}
+
+// BenchmarkAuditedWrite measures what the audit trail adds to a management
+// write (a network's MTU changed) on bbolt with fsync: the entry goes in the
+// write's own transaction, at the retention's count bound so each write also
+// drops one.
+func BenchmarkAuditedWrite(b *testing.B) {
+	for _, audited := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "audited"}[audited], func(b *testing.B) {
+			st, err := store.OpenBolt(filepath.Join(b.TempDir(), "state.db"), store.BoltOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			s, err := Open(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{AuditMaxEntries: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := s.CreateNetwork(api.Network{Name: "prod", IPv4Range: "10.9.0.0/24"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := api.AuditEntry{Method: "PATCH", Route: "/networks/{network}", Path: "/networks/prod", Kind: "network", ObjectID: n.ID,
+				Fields: map[string]string{"mtu": "1380"}, Status: 200, Remote: "192.0.2.7",
+				Actor: api.AuditActor{Kind: api.ActorToken, ID: "fedcba9876543210", Name: "ci"}}
+			mtu := 1300
+			for b.Loop() {
+				w := s
+				if audited {
+					w = s.WithAudit(&AuditRecord{Entry: e})
+				}
+				mtu = 2700 - mtu // 1300, 1400: each write changes the network
+				if _, err := w.UpdateNetwork(n.ID, func(n *api.Network) error { n.MTU = mtu; return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -46,7 +46,16 @@ type Options struct {
 }
 
 // State holds the desired state. Its methods are safe for concurrent use.
+// The States WithAudit returns share one's state.
 type State struct {
+	*core
+	// entry, when set, is the audit entry the first write through this
+	// State commits in its store transaction (WithAudit).
+	entry *AuditRecord
+}
+
+// core is the state a State and those WithAudit returns share.
+type core struct {
 	log   *slog.Logger
 	store store.Store
 	opts  Options
@@ -127,7 +136,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	if opts.AuditMaxEntries <= 0 {
 		opts.AuditMaxEntries = DefaultAuditMaxEntries
 	}
-	s := &State{
+	s := &State{core: &core{
 		log: log.With("subsystem", "state"), store: st, opts: opts,
 		networks: map[string]*api.Network{}, netByName: map[string]string{},
 		hosts: map[string]*api.Host{}, hostByName: map[string]string{},
@@ -137,7 +146,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
 		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
 		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}), remote: map[string]remoteLive{}, readyCheck: set{},
-	}
+	}}
 	var rev int64
 	err := st.View(func(tx store.Tx) error {
 		s.index = tx.Index()
@@ -233,11 +242,12 @@ type write struct {
 	hosts   set                 // hosts whose own state changed
 	wake    set                 // hosts to wake, without their peers
 	addrs   map[netip.Addr]bool // addresses the write assigns: the pools reserve them at commit
+	entry   *AuditRecord        // stored in the same transaction, when not yet
 }
 
 // begin starts a write; the caller holds s.mu for writing.
 func (s *State) begin() *write {
-	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}, addrs: map[netip.Addr]bool{}}
+	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}, addrs: map[netip.Addr]bool{}, entry: s.entry}
 }
 
 func (w *write) put(kind, id string, v any, action, name string) {
@@ -284,10 +294,11 @@ func (w *write) meta(m *api.Meta) {
 	m.ModifyIndex = w.index
 }
 
-// commit persists the write and applies it in memory, then wakes the agents
-// whose desired state changed and the event watchers. With a store other
-// servers write (etcd), it fails with ErrStale if one of them wrote since
-// this server's memory was last brought up to date.
+// commit persists the write, with its audit entry, and applies it in
+// memory, then wakes the agents whose desired state changed and the event
+// watchers. With a store other servers write (etcd), it fails with ErrStale
+// if one of them wrote since this server's memory was last brought up to
+// date.
 func (w *write) commit() error {
 	s := w.s
 	if len(w.changes) == 0 {
@@ -296,6 +307,8 @@ func (w *write) commit() error {
 	if err := s.healthy(); err != nil {
 		return err
 	}
+	ac := s.beginAudit(w)
+	defer ac.end()
 	start := time.Now()
 	err := s.store.Update(func(tx store.Tx) error {
 		if got := tx.Index(); got != s.index {
@@ -312,6 +325,9 @@ func (w *write) commit() error {
 				return err
 			}
 		}
+		if err := ac.put(tx); err != nil {
+			return err
+		}
 		return tx.SetIndex(w.index)
 	})
 	txTime := time.Since(start)
@@ -321,6 +337,7 @@ func (w *write) commit() error {
 	if err != nil {
 		return fmt.Errorf("persisting change: %w", err)
 	}
+	ac.keep()
 	woken := s.applyWrite(w)
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(txTime, woken)
