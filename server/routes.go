@@ -167,7 +167,7 @@ func (s *Server) routes() []route {
 		mgmt("GET", "/hosts/{host}/status", "hosts", read, "The host agent's last status report", func(r *request) (any, error) {
 			return r.st.HostStatus(r.who, r.vars["host"])
 		}).with(nil, api.StatusReport{}),
-		mgmt("GET", "/hosts/{host}/history", "hosts", read, "The last hour of the host's counters, a point a minute: summed over its peers, and per peering (kept in memory: empty again after a server restart)", func(r *request) (any, error) {
+		mgmt("GET", "/hosts/{host}/history", "hosts", read, "The last hour of the host's counters, a point a minute: summed over its peers, and per peering (kept in memory, saved in the data dir across restarts)", func(r *request) (any, error) {
 			return r.st.HostHistory(r.who, r.vars["host"])
 		}).with(nil, api.HostHistory{}),
 		mgmt("POST", "/hosts/{host}/rotate-keys", "hosts", write, "Ask the host's agent to rotate its keys", func(r *request) (any, error) {
@@ -265,7 +265,7 @@ func (s *Server) routes() []route {
 		mgmt("GET", "/connections/{id}", "connections", read, "Read a connection", func(r *request) (any, error) {
 			return r.connection(read)
 		}).with(nil, api.Connection{}),
-		mgmt("GET", "/connections/{id}/history", "connections", read, "The last hour of a connection's counters as each side's agent reports them, a point a minute (kept in memory)", func(r *request) (any, error) {
+		mgmt("GET", "/connections/{id}/history", "connections", read, "The last hour of a connection's counters as each side's agent reports them, a point a minute (kept in memory, saved in the data dir across restarts)", func(r *request) (any, error) {
 			c, err := r.connection(read)
 			if err != nil {
 				return nil, err

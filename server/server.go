@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -147,6 +148,7 @@ func New(cfg Config, log *slog.Logger) (*Server, string, error) {
 		return nil, "", err
 	}
 	s.metrics.reg.MustRegister(&stateCollector{state: s.state, store: st})
+	s.loadHistory()
 	s.auditKinds = auditKindsOf(s.routes())
 	root, err := s.state.EnsureRootToken()
 	if err == nil && root != "" && cfg.Store == nil {
@@ -262,8 +264,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("serving", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir)
-	stopPrune, pruned := make(chan struct{}), make(chan struct{})
-	go func() { s.pruneAudit(stopPrune, auditPruneInterval); close(pruned) }()
+	stop := make(chan struct{})
+	var jobs sync.WaitGroup
+	jobs.Go(func() { s.pruneAudit(stop, auditPruneInterval) })
+	jobs.Go(func() { s.keepHistory(stop, historySaveInterval) })
 	if s.mhttp != nil {
 		go s.mhttp.Serve(s.mln)
 		defer s.mhttp.Close()
@@ -283,8 +287,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			err = s.http.Close()
 		}
 	}
-	close(stopPrune)
-	<-pruned
+	close(stop)
+	jobs.Wait()
 	s.state.Close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr

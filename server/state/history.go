@@ -2,6 +2,10 @@ package state
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -9,12 +13,12 @@ import (
 	"github.com/drago-wg/drago/server/api"
 )
 
-// Counter history: the server keeps, in memory only, a point a minute for
-// the last hour of each host's peer counters (summed) and of each peering
-// (an interface and a peer interface), fed by the status reports it takes
-// anyway. Nothing is written to the store: after a restart the history
-// starts empty, and the agents' whole reports bring the current counters
-// back within a heartbeat.
+// Counter history: the server keeps, in memory, a point a minute for the
+// last hour of each host's peer counters (summed) and of each peering (an
+// interface and a peer interface), fed by the status reports it takes
+// anyway. Nothing is written to the store: the server saves it to a file of
+// its own (SaveHistory) and loads it at start (LoadHistory), so the last
+// hour survives a restart.
 
 // Counter history bounds.
 const (
@@ -210,4 +214,128 @@ func (s *State) ConnectionHistory(id string) (*api.ConnectionHistory, error) {
 	}
 	out.A, out.B = side(c.A.InterfaceID, c.B.InterfaceID), side(c.B.InterfaceID, c.A.InterfaceID)
 	return out, nil
+}
+
+// savedHistory is the file format of SaveHistory: each host's total series
+// and its peerings' series, each point [Unix minute, last handshake in Unix
+// seconds or 0, rx bytes, tx bytes], oldest first.
+type savedHistory struct {
+	Version int                  `json:"version"`
+	Hosts   map[string]savedHost `json:"hosts"`
+}
+
+type savedHost struct {
+	Total []savedPoint  `json:"total"`
+	Peers []savedSeries `json:"peers,omitempty"`
+}
+
+type savedSeries struct {
+	Interface string       `json:"interface_id"`
+	Peer      string       `json:"peer_interface_id"`
+	Points    []savedPoint `json:"points"`
+}
+
+type savedPoint [4]int64
+
+// historyVersion is the version of the saved history's format.
+const historyVersion = 1
+
+// saved returns the series' points, oldest first.
+func (r *series) saved() []savedPoint {
+	out := make([]savedPoint, r.n)
+	for k := range r.n {
+		p := r.pts[(r.next+HistoryPoints-r.n+k)%HistoryPoints]
+		out[k] = savedPoint{int64(p.minute), p.hs, p.rx, p.tx}
+	}
+	return out
+}
+
+// SaveHistory writes the counter history as JSON.
+func (s *State) SaveHistory(w io.Writer) error {
+	s.mu.RLock()
+	out := savedHistory{Version: historyVersion, Hosts: make(map[string]savedHost, len(s.history.hosts))}
+	for id, hh := range s.history.hosts {
+		sh := savedHost{Total: hh.total.saved()}
+		for k, sr := range hh.peers {
+			sh.Peers = append(sh.Peers, savedSeries{Interface: k.iface, Peer: k.peer, Points: sr.saved()})
+		}
+		out.Hosts[id] = sh
+	}
+	s.mu.RUnlock()
+	return json.NewEncoder(w).Encode(out)
+}
+
+// LoadHistory replaces the counter history with one SaveHistory wrote. It
+// checks everything first and changes nothing when a part is wrong (the
+// error names it); the hosts and interfaces deleted since are left out,
+// and so are points older than an hour.
+func (s *State) LoadHistory(r io.Reader) error {
+	var in savedHistory
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("decoding the counter history: %w", err)
+	}
+	if in.Version != historyVersion {
+		return fmt.Errorf("counter history: version %d, want %d", in.Version, historyVersion)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := int32(s.opts.Now().Unix() / 60)
+	h := history{hosts: map[string]*hostHistory{}}
+	for _, id := range slices.Sorted(maps.Keys(in.Hosts)) {
+		sh := in.Hosts[id]
+		where := "hosts." + id
+		_, known := s.hosts[id]
+		hh := &hostHistory{peers: map[peering]*series{}}
+		if err := hh.total.load(sh.Total, now); err != nil {
+			return fmt.Errorf("counter history: %s.total: %w", where, err)
+		}
+		for k, ps := range sh.Peers {
+			key := peering{ps.Interface, ps.Peer}
+			if _, dup := hh.peers[key]; dup {
+				return fmt.Errorf("counter history: %s.peers[%d]: a second series of the peering", where, k)
+			}
+			sr := &series{}
+			if err := sr.load(ps.Points, now); err != nil {
+				return fmt.Errorf("counter history: %s.peers[%d]: %w", where, k, err)
+			}
+			if i, ok := s.ifaces[ps.Interface]; ok && known && i.HostID == id && s.ifaces[ps.Peer] != nil && h.peers < MaxPeerSeries {
+				hh.peers[key] = sr
+				h.peers++
+			}
+		}
+		if known {
+			h.hosts[id] = hh
+		}
+	}
+	s.history = h
+	return nil
+}
+
+// load sets the series to saved points: at most HistoryPoints, in order of
+// their minutes, none after now, counters not negative. Points of minutes
+// an hour before now or older are left out.
+func (r *series) load(pts []savedPoint, now int32) error {
+	if len(pts) > HistoryPoints {
+		return fmt.Errorf("%d points, at most %d", len(pts), HistoryPoints)
+	}
+	*r = series{}
+	prev := int64(0)
+	for k, p := range pts {
+		switch {
+		case p[0] <= prev || p[0] > int64(now):
+			return fmt.Errorf("points[%d]: minute %d is not after the last point's and before now", k, p[0])
+		case p[1] < 0 || p[2] < 0 || p[3] < 0:
+			return fmt.Errorf("points[%d]: a negative handshake time or counter", k)
+		}
+		prev = p[0]
+		if p[0] <= int64(now)-HistoryPoints {
+			continue
+		}
+		r.pts[r.next] = point{minute: int32(p[0]), hs: p[1], rx: p[2], tx: p[3]}
+		r.next = (r.next + 1) % HistoryPoints
+		r.n++
+	}
+	return nil
 }
