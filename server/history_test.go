@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +54,29 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	after := must[*api.HostHistory](t)(ts.client(secret).HostHistory(ctx, "a"))
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("history after the restart (-before +after):\n%s", diff)
+	}
+	// The network's topology peers a and b without a stored connection:
+	// their peering's history is asked for by its interfaces.
+	c := ts.client(secret)
+	ph := must[*api.ConnectionHistory](t)(c.PeeringHistory(ctx, ifaces[0], ifaces[1]))
+	if diff := cmp.Diff(before.Peers[0].Points, ph.A); diff != "" || len(ph.B) != 0 {
+		t.Errorf("peering history: b's side %v, a's side (-want +got):\n%s", ph.B, diff)
+	}
+	for _, bad := range []struct{ iface, peer, field string }{
+		{ifaces[0], "", "peer"},
+		{ifaces[0], "nope", "peer"},
+		{ifaces[0], ifaces[0], "peer"},
+		{ifaces[0], strings.Repeat("x", maxRef+1), "peer"},
+	} {
+		_, err := c.PeeringHistory(ctx, bad.iface, bad.peer)
+		var re *api.ResponseError
+		if !errors.As(err, &re) || re.Status != 400 || re.Field != bad.field {
+			t.Errorf("PeeringHistory(%q, %.10q): %v, want a 400 naming %s", bad.iface, bad.peer, err, bad.field)
+		}
+	}
+	var re *api.ResponseError
+	if _, err := c.PeeringHistory(ctx, "nope", ifaces[1]); !errors.As(err, &re) || re.Status != 404 {
+		t.Errorf("PeeringHistory of an unknown interface: %v, want 404", err)
 	}
 	ts.stop()
 

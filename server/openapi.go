@@ -192,6 +192,8 @@ func queryParam(name string) map[string]any {
 		set("Only hosts with this status.", map[string]any{"type": "string", "enum": []any{api.HostPending, api.HostReady, api.HostDown}})
 	case "firewall":
 		set("behind: only the interfaces whose agent does not enforce the revision of their access policy.", map[string]any{"type": "string", "enum": []any{"behind"}})
+	case "peer":
+		set("The id of the peer interface (required).", map[string]any{"type": "string"})
 	case "network", "host", "interface":
 		set("Only objects of this "+name+" (name or id).", map[string]any{"type": "string"})
 	case "index":

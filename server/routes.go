@@ -218,6 +218,22 @@ func (s *Server) routes() []route {
 			return text(cfg), err
 		}).with(nil, text("")),
 
+		mgmt("GET", "/interfaces/{id}/history", "interfaces", read, "The last hour of the counters between the interface and a peer interface of its network (?peer=, required), as each side's agent reports them: the history of a topology's implicit connection, which has no id", func(r *request) (any, error) {
+			i, err := r.st.Interface(r.vars["id"])
+			if err != nil {
+				return nil, err
+			}
+			if !r.who.Allowed("interfaces", read, i.NetworkID) {
+				return nil, forbiddenNet()
+			}
+			switch peer := r.URL.Query().Get("peer"); {
+			case peer == "":
+				return nil, badRequest("peer", "is required: the id of the peer interface")
+			case len(peer) > maxRef:
+				return nil, badRequest("peer", "is longer than %d characters", maxRef)
+			}
+			return r.st.PeeringHistory(i.ID, r.URL.Query().Get("peer"))
+		}).with(nil, api.ConnectionHistory{}, "peer"),
 		mgmt("GET", "/devices", "interfaces", read, "List plain WireGuard devices (?network=)", func(r *request) (any, error) {
 			return r.listInterfaces(true)
 		}).with(nil, api.List[api.Interface]{}, "q", "limit", "offset", "network", "host"),

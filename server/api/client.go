@@ -437,6 +437,12 @@ func (c *Client) ConnectionHistory(ctx context.Context, id string) (*ConnectionH
 	return get[ConnectionHistory](ctx, c, "/connections/"+esc(id)+"/history", nil)
 }
 
+// PeeringHistory returns the last hour of the counters between an interface
+// and a peer interface of its network (an implicit connection has no id).
+func (c *Client) PeeringHistory(ctx context.Context, iface, peer string) (*ConnectionHistory, error) {
+	return get[ConnectionHistory](ctx, c, "/interfaces/"+esc(iface)+"/history", url.Values{"peer": {peer}})
+}
+
 // AuditOptions filter and page the audit trail; zero fields match all.
 type AuditOptions struct {
 	Since, Until time.Time

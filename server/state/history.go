@@ -198,8 +198,32 @@ func (s *State) ConnectionHistory(id string) (*api.ConnectionHistory, error) {
 	if !ok {
 		return nil, notFound("connection", id)
 	}
+	out := s.peeringHistory(c.A.InterfaceID, c.B.InterfaceID)
+	out.ConnectionID = c.ID
+	return out, nil
+}
+
+// PeeringHistory returns the last hour of the counters between interface a
+// and interface b of its network, stored connection or not (a mesh or hub
+// topology's implicit ones have no id): A is a's agent's points about b,
+// B the reverse.
+func (s *State) PeeringHistory(a, b string) (*api.ConnectionHistory, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ia, ok := s.ifaces[a]
+	if !ok {
+		return nil, notFound("interface", a)
+	}
+	if ib, ok := s.ifaces[b]; !ok || ib.NetworkID != ia.NetworkID || b == a {
+		return nil, invalid("peer", "%q is not another interface of the network of %s", b, a)
+	}
+	return s.peeringHistory(a, b), nil
+}
+
+// peeringHistory returns each side's series of the peering a-b. The caller
+// holds s.mu.
+func (s *State) peeringHistory(a, b string) *api.ConnectionHistory {
 	now := s.opts.Now()
-	out := &api.ConnectionHistory{ConnectionID: c.ID, A: []api.CounterPoint{}, B: []api.CounterPoint{}}
 	side := func(from, to string) []api.CounterPoint {
 		i, ok := s.ifaces[from]
 		if !ok || i.HostID == "" {
@@ -212,8 +236,7 @@ func (s *State) ConnectionHistory(id string) (*api.ConnectionHistory, error) {
 		}
 		return []api.CounterPoint{}
 	}
-	out.A, out.B = side(c.A.InterfaceID, c.B.InterfaceID), side(c.B.InterfaceID, c.A.InterfaceID)
-	return out, nil
+	return &api.ConnectionHistory{A: side(a, b), B: side(b, a)}
 }
 
 // savedHistory is the file format of SaveHistory: each host's total series

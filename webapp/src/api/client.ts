@@ -201,6 +201,9 @@ export class Client {
   /** connectionHistory answers the last hour of a connection's counters, as each side reports them. */
   connectionHistory = (id: string, signal?: AbortSignal) =>
     this.get<ConnectionHistory>(`/connections/${seg(id)}/history`, undefined, signal);
+  /** peeringHistory answers the same for two interfaces of a network, connected or not (implicit connections have no id). */
+  peeringHistory = (iface: string, peer: string, signal?: AbortSignal) =>
+    this.get<ConnectionHistory>(`/interfaces/${seg(iface)}/history`, { peer }, signal);
   deleteConnection = (id: string) => this.request<void>('DELETE', `/connections/${seg(id)}`);
 
   // Access rules (docs/policies.md).

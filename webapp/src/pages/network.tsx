@@ -390,7 +390,9 @@ export function NetworkPage({ name }: { name: string }) {
                       <Mono>{c.b.endpoint || 'auto'}</Mono>
                     </td>
                     <td class="muted">{c.persistent_keepalive != null ? `${c.persistent_keepalive}s` : 'network default'}</td>
-                    <td>{c.id && !c.implicit ? <ConnectionSparks id={c.id} tick={tick} /> : <span class="muted">—</span>}</td>
+                    <td>
+                      <ConnectionSparks conn={c} tick={tick} />
+                    </td>
                     <td class="actions-col">
                       {!c.implicit && (
                         <>
@@ -686,10 +688,16 @@ function InterfaceForm(props: { network: Network; iface?: Interface; onClose: ()
 const CN_FIELDS = ['a', 'b', 'a.interface_id', 'b.interface_id', 'a.allowed_ips', 'b.allowed_ips', 'a.endpoint', 'b.endpoint', 'persistent_keepalive', 'network_id'];
 
 /** ConnectionSparks shows a connection's traffic and handshake age over the last hour, as side a's agent reports them (else side b's). */
-function ConnectionSparks({ id, tick }: { id: string; tick: number }) {
+/** ConnectionSparks draws a connection's last hour: a stored one's by its id, a topology's implicit one's by its two interfaces. */
+function ConnectionSparks({ conn, tick }: { conn: Connection; tick: number }) {
   const { api } = useContext(AppContext);
   const minute = useNow(60000);
-  const h = useAsync((s) => api.connectionHistory(id, s), [id, tick, Math.floor(minute / 60000)]);
+  const { id, implicit } = conn;
+  const [a, b] = [conn.a.interface_id, conn.b.interface_id];
+  const h = useAsync(
+    (s) => (id && !implicit ? api.connectionHistory(id, s) : api.peeringHistory(a, b, s)),
+    [id, implicit, a, b, tick, Math.floor(minute / 60000)],
+  );
   const pts = h.data ? (h.data.a.length ? h.data.a : h.data.b) : [];
   return (
     <span class="sparks" data-testid="connection-sparks">
