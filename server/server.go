@@ -268,6 +268,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	var jobs sync.WaitGroup
 	jobs.Go(func() { s.pruneAudit(stop, auditPruneInterval) })
 	jobs.Go(func() { s.keepHistory(stop, historySaveInterval) })
+	stopJobs := func() { close(stop); jobs.Wait() }
 	if s.mhttp != nil {
 		go s.mhttp.Serve(s.mln)
 		defer s.mhttp.Close()
@@ -279,7 +280,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	var err error
 	select {
 	case err = <-errc:
+		stopJobs()
 	case <-ctx.Done():
+		// The history is saved first: waiting for the requests in flight
+		// (agents' blocking queries) may outlast a service manager's patience.
+		stopJobs()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err = s.http.Shutdown(sctx)
@@ -287,8 +292,6 @@ func (s *Server) Serve(ctx context.Context) error {
 			err = s.http.Close()
 		}
 	}
-	close(stop)
-	jobs.Wait()
 	s.state.Close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
