@@ -4,7 +4,8 @@
 // The server is stopped and started again on the same data dir and address:
 // the agents' whole reports bring the counters back to the API within one
 // heartbeat, and the page shows them at its next refresh. The counter
-// history starts again empty (docs/telemetry.md).
+// history is back from the server's data dir, sparklines included, on the host
+// page and for the mesh's implicit connection (docs/telemetry.md).
 //
 // Needs root (network namespaces, TUN); make webapp-e2e runs it.
 //   make webapp && cd webapp && node --test e2e/counters.test.mjs
@@ -128,6 +129,15 @@ test('the host page shows the counters again within a heartbeat of a server rest
     return /[1-9]/.test(t) && t;
   };
   await until('the host page to show the counters', shown, { ms: 30000, detail: logs });
+  // Two minutes of history (a point a minute), for the sparklines to draw.
+  const histBefore = await until(
+    'two points of history',
+    async () => {
+      const h = await api('GET', '/hosts/a/history');
+      return h.body?.points?.length >= 2 && h.body.peers?.[0]?.points?.length >= 2 && h.body;
+    },
+    { ms: 90000, every: 1000, detail: logs },
+  );
 
   // Restart the server on the same address and data.
   await stopServer(server.proc);
@@ -143,9 +153,20 @@ test('the host page shows the counters again within a heartbeat of a server rest
   const text = await until('the host page to show the counters after the restart', shown, { ms: (HEARTBEAT_S + PAGE_POLL_S + 5) * 1000, detail: logs });
   const pageSeconds = (Date.now() - back) / 1000;
   await page.screenshot({ path: join(shots, 'counters-after-restart.png') });
-  // The history starts again: at most the points since the restart.
+  // The history is back from the server's data dir: the points from before
+  // the restart, and the sparklines drawn from them.
   const hist = await api('GET', '/hosts/a/history');
   assert.equal(hist.status, 200);
-  assert.ok(hist.body.points.length >= 1 && hist.body.points.length <= 2, `history after the restart: ${JSON.stringify(hist.body.points)}`);
+  const first = histBefore.points[0];
+  assert.ok(
+    hist.body.points.some((p) => p.time === first.time && p.rx_bytes === first.rx_bytes),
+    `history after the restart ${JSON.stringify(hist.body.points)} lacks the point from before ${JSON.stringify(first)}`,
+  );
+  const tag = (testid) => page.getByTestId(testid).first().evaluate((e) => e.tagName.toLowerCase());
+  assert.equal(await tag('host-handshake'), 'svg', 'the host page draws the handshake sparkline after the restart');
+  // The mesh's implicit connection has its sparklines too (by its interfaces).
+  await page.goto(`${base}/ui/networks/ctr`);
+  const sparks = page.getByTestId('connection-sparks').first();
+  await sparks.locator('svg').first().waitFor({ timeout: 15000 });
   console.log(`counters back: API ${apiSeconds.toFixed(1)}s, page ${pageSeconds.toFixed(1)}s after the server answered (heartbeat ${HEARTBEAT_S}s); shown "${text}"`);
 });

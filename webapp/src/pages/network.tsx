@@ -146,6 +146,12 @@ export function NetworkPage({ name }: { name: string }) {
   const ifaces = useAsync((s) => (n ? api.listInterfaces({ network: n.id, limit: LIMIT, offset: ifOffset }, s) : Promise.resolve(undefined)), [n?.id, ifOffset, tick]);
   const devices = useAsync((s) => (n ? api.listDevices({ network: n.id, limit: LIMIT }, s) : Promise.resolve(undefined)), [n?.id, tick]);
   const conns = useAsync((s) => (n ? api.listConnections({ network: n.id, limit: LIMIT, offset: cnOffset }, s) : Promise.resolve(undefined)), [n?.id, cnOffset, tick]);
+  // The topology's implicit links (the API lists stored connections only), when the page
+  // holds them all (a network small enough to draw whole): rows after the stored ones.
+  const implicitLinks = useMemo(() => (topo.data?.full ? topo.data.edges.filter((e) => e.implicit) : []), [topo.data]);
+  const implicitConns = implicitLinks
+    .slice(0, LIMIT)
+    .map((e) => ({ id: '', network_id: n?.id ?? '', a: { interface_id: e.a }, b: { interface_id: e.b }, implicit: true }) as Connection);
 
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
@@ -347,7 +353,7 @@ export function NetworkPage({ name }: { name: string }) {
           <ErrorState error={conns.error} onRetry={conns.reload} />
         ) : !conns.data ? (
           <Loading />
-        ) : conns.data.items.length === 0 ? (
+        ) : conns.data.items.length === 0 && implicitConns.length === 0 ? (
           <Empty icon={<IconLink />} title={n.topology === 'none' ? 'No connections' : 'No connections added'}>
             {n.topology === 'none'
               ? 'With topology “none”, interfaces peer only through connections you add.'
@@ -367,7 +373,7 @@ export function NetworkPage({ name }: { name: string }) {
                 </tr>
               </thead>
               <tbody>
-                {conns.data.items.map((c) => (
+                {[...conns.data.items, ...implicitConns].map((c) => (
                   <tr key={c.id || `${c.a.interface_id}-${c.b.interface_id}`}>
                     <td>
                       <span class="strong">{ifName(c.a.interface_id)}</span>
@@ -410,6 +416,11 @@ export function NetworkPage({ name }: { name: string }) {
               </tbody>
             </table>
             <Pager offset={conns.data.offset} limit={LIMIT} total={conns.data.total} onOffset={setCnOffset} noun="connection" />
+            {implicitLinks.length > implicitConns.length && (
+              <p class="muted small">
+                The first {implicitConns.length} of {implicitLinks.length} links from the topology.
+              </p>
+            )}
           </>
         )}
       </Card>
