@@ -50,12 +50,17 @@ type remoteLive struct {
 	gone time.Time // zero while the record exists
 }
 
-// loadLive loads the records at rev; the caller holds s.mu or has not
-// published s yet.
-func (s *State) loadLive(c cluster, rev int64) error {
-	recs, err := c.Live(context.Background(), rev)
+// loadLive loads the records at rev (a held record missing there is gone);
+// the caller holds s.mu or has not published s yet.
+func (s *State) loadLive(ctx context.Context, c cluster, rev int64) error {
+	recs, err := c.Live(ctx, rev)
 	if err != nil {
 		return err
+	}
+	for host := range s.remote {
+		if _, ok := recs[host]; !ok {
+			s.applyLive(store.Change{ID: host})
+		}
 	}
 	for host, raw := range recs {
 		s.applyLive(store.Change{ID: host, Value: raw})

@@ -46,6 +46,14 @@ func newChangeLog(start uint64) changeLog {
 	return changeLog{start: start, limit: maxChangeLog, wholeAt: map[string]uint64{}, fwAt: map[string]uint64{}, setAt: map[string]map[string]uint64{}, nets: map[string][]netChange{}}
 }
 
+// reset forgets every change: a delta from an index before start is then
+// a whole state.
+func (l *changeLog) reset(start uint64) {
+	limit := l.limit
+	*l = newChangeLog(start)
+	l.limit = limit
+}
+
 // firewall notes that commit index changed the firewall of interface iface
 // from old (nil: none) to fw, and which of its sets changed or came.
 func (l *changeLog) firewall(iface string, old, fw *api.DesiredFirewall, index uint64) {

@@ -1,9 +1,14 @@
 package state
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +69,7 @@ func (s *State) startFollowing(st follower, rev int64) error {
 	s.follow = f
 	c, isCluster := st.(cluster)
 	if isCluster {
-		if err := s.loadLive(c, rev); err != nil {
+		if err := s.loadLive(ctx, c, rev); err != nil {
 			cancel()
 			return err
 		}
@@ -96,14 +101,98 @@ func (s *State) watch(ctx context.Context) {
 		}
 		if errors.Is(err, store.ErrCompacted) {
 			// The commits this server missed are gone from etcd's history:
-			// it cannot catch up, and must not serve what it has.
-			s.log.Error("store history compacted past this server's state: restart the server to reload it", "error", err)
-			f.healthy.Store(false)
-			return
+			// it reloads everything at a current revision and watches on
+			// from there. Until then it cannot catch up, so the probe keeps
+			// it cut off.
+			s.log.Warn("store history compacted past this server's state: reloading it", "error", err)
+			if err := s.reload(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("reloading the state failed; retrying", "error", err)
+					sleep(ctx, probeInterval)
+				}
+				continue
+			}
+			s.log.Info("state reloaded from the store", "revision", f.revision(), "index", s.Index())
+			continue
 		}
 		s.log.Warn("store watch failed; retrying", "error", err)
 		sleep(ctx, probeInterval)
 	}
+}
+
+// reload replaces memory with the store's state at its current revision,
+// for a watch whose next revision etcd compacted away. What differs from
+// memory is applied as one write of the stored index (events, firewalls),
+// every agent is woken, and the delta log starts over: an agent's index
+// may come from a commit this server never saw, so each gets its whole
+// desired state once. Audit entries and liveness records are reloaded too.
+func (s *State) reload(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := &s.audit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := store.Commit{}
+	var audit []*api.AuditEntry
+	seen := map[string]set{}
+	err := s.store.View(func(tx store.Tx) error {
+		c.Revision, c.Index = tx.(revisioned).Revision(), tx.Index()
+		for _, kind := range store.Kinds {
+			seen[kind] = set{}
+			err := tx.ForEach(kind, func(id string, raw []byte) error {
+				if kind == store.KindAudit {
+					e := &api.AuditEntry{}
+					if err := json.Unmarshal(raw, e); err != nil {
+						return fmt.Errorf("decoding audit/%s: %w", id, err)
+					}
+					audit = append(audit, e)
+					return nil
+				}
+				v, err := decode(kind, raw)
+				if err != nil || v == nil {
+					return err // an undecodable object fails the reload
+				}
+				seen[kind].add(id)
+				if !reflect.DeepEqual(s.object(kind, id), v) {
+					c.Changes = append(c.Changes, store.Change{Kind: kind, ID: id, Value: bytes.Clone(raw)})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reloading state: %w", err)
+	}
+	for _, kind := range store.Kinds {
+		for _, id := range s.objectIDs(kind) {
+			if _, ok := seen[kind][id]; !ok {
+				c.Changes = append(c.Changes, store.Change{Kind: kind, ID: id})
+			}
+		}
+	}
+	if cl, ok := s.follow.store.(cluster); ok {
+		if err := s.loadLive(ctx, cl, c.Revision); err != nil {
+			return fmt.Errorf("reloading liveness records: %w", err)
+		}
+	}
+	a.entries = audit
+	for _, e := range audit {
+		a.noteID(e.ID)
+	}
+	if c.Index > s.index { // else no commit changed an object
+		w := s.followWrite(c.Index, c.Changes)
+		for h := range s.hosts {
+			w.wake.add(h)
+		}
+		s.applyWrite(w)
+		s.changes.reset(s.index)
+	}
+	s.follow.advance(c.Revision)
+	return nil
 }
 
 // every calls fn every d until ctx ends.
@@ -215,8 +304,14 @@ func (s *State) applyCommit(c store.Commit) {
 	if c.Index <= s.index {
 		return // this server's own commit, applied when it was made
 	}
-	w := &write{s: s, index: c.Index, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}}
-	for _, ch := range c.Changes {
+	s.applyWrite(s.followWrite(c.Index, c.Changes))
+}
+
+// followWrite turns the objects another server wrote or deleted into a
+// write of index; the caller holds s.mu.
+func (s *State) followWrite(index uint64, changes []store.Change) *write {
+	w := &write{s: s, index: index, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}}
+	for _, ch := range changes {
 		var v any
 		if ch.Value != nil {
 			var err error
@@ -261,7 +356,7 @@ func (s *State) applyCommit(c store.Commit) {
 			}
 		}
 	}
-	s.applyWrite(w)
+	return w
 }
 
 // object returns the in-memory object kind/id, or nil.
@@ -290,6 +385,29 @@ func (s *State) object(kind, id string) any {
 		return nil
 	}
 	return v
+}
+
+// objectIDs returns the ids of the in-memory objects of kind.
+func (s *State) objectIDs(kind string) []string {
+	switch kind {
+	case store.KindNetworks:
+		return slices.Collect(maps.Keys(s.networks))
+	case store.KindHosts:
+		return slices.Collect(maps.Keys(s.hosts))
+	case store.KindInterfaces:
+		return slices.Collect(maps.Keys(s.ifaces))
+	case store.KindConnections:
+		return slices.Collect(maps.Keys(s.conns))
+	case store.KindTokens:
+		return slices.Collect(maps.Keys(s.tokens))
+	case store.KindJoinTokens:
+		return slices.Collect(maps.Keys(s.joins))
+	case store.KindCredentials:
+		return slices.Collect(maps.Keys(s.creds))
+	case store.KindRules:
+		return slices.Collect(maps.Keys(s.rules))
+	}
+	return nil
 }
 
 // objectName returns the name events show for an object.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,20 +27,29 @@ func twoServers(t *testing.T) (a, b *State) {
 func twoServersWith(t *testing.T, optsA, optsB Options) (a, b *State) {
 	t.Helper()
 	c := etcdtest.Start(t, 3)
-	open := func(opts Options) *State {
-		st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: c.Endpoints()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		s, err := Open(st, slog.New(slog.DiscardHandler), opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		return s
+	return openOn(t, openEtcd(t, c), optsA), openOn(t, openEtcd(t, c), optsB)
+}
+
+// openEtcd opens a store on c, closed when the test ends.
+func openEtcd(t *testing.T, c *etcdtest.Cluster) *store.EtcdStore {
+	t.Helper()
+	st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: c.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return open(optsA), open(optsB)
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// openOn opens a state on st, closed when the test ends.
+func openOn(t *testing.T, st store.Store, opts Options) *State {
+	t.Helper()
+	s, err := Open(st, slog.New(slog.DiscardHandler), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 // waitFor polls cond under s's read lock for up to 10 s.
@@ -76,29 +87,7 @@ func TestFollowerMatchesWriter(t *testing.T) {
 	catchUp(t, b)
 	same := func(when string) {
 		t.Helper()
-		if a.Index() != b.Index() {
-			t.Fatalf("%s: index A %d, B %d", when, a.Index(), b.Index())
-		}
-		a.mu.RLock()
-		b.mu.RLock()
-		diff := cmp.Diff(a.hostIndex, b.hostIndex)
-		b.mu.RUnlock()
-		a.mu.RUnlock()
-		if diff != "" {
-			t.Fatalf("%s: per-host index (-A +B):\n%s", when, diff)
-		}
-		for _, h := range append(hosts[0], hosts[1]...) {
-			for _, base := range []uint64{0, a.Index() - 3} {
-				da, err1 := a.DesiredState(t.Context(), h, base, 0, true)
-				db, err2 := b.DesiredState(t.Context(), h, base, 0, true)
-				if err1 != nil || err2 != nil {
-					t.Fatalf("%s: DesiredState: %v, %v", when, err1, err2)
-				}
-				if diff := cmp.Diff(da, db); diff != "" {
-					t.Fatalf("%s: desired state of %s from base %d (-A +B):\n%s", when, h, base, diff)
-				}
-			}
-		}
+		sameState(t, a, b, when, 0)
 	}
 	same("after the fleet joined")
 
@@ -169,6 +158,48 @@ func TestFollowerMatchesWriter(t *testing.T) {
 		t.Errorf("A after B's write: %v", err)
 	}
 	same("after a change through B")
+}
+
+// sameState fails unless a and b hold the same index and answer every
+// host's desired state alike. Unless b reloaded at index reloadedAt (its
+// per-host indexes and delta log then start there), they must also hold
+// the same per-host index and answer alike a delta from a recent index.
+func sameState(t *testing.T, a, b *State, when string, reloadedAt uint64) {
+	t.Helper()
+	if a.Index() != b.Index() {
+		t.Fatalf("%s: index A %d, B %d", when, a.Index(), b.Index())
+	}
+	a.mu.RLock()
+	b.mu.RLock()
+	diff := cmp.Diff(a.hostIndex, b.hostIndex)
+	hosts := slices.Sorted(maps.Keys(a.hosts))
+	b.mu.RUnlock()
+	a.mu.RUnlock()
+	if diff != "" && reloadedAt == 0 {
+		t.Fatalf("%s: per-host index (-A +B):\n%s", when, diff)
+	}
+	bases := []uint64{0}
+	if reloadedAt == 0 {
+		bases = append(bases, a.Index()-3)
+	}
+	for _, h := range hosts {
+		for _, base := range bases {
+			da, err1 := a.DesiredState(t.Context(), h, base, 0, true)
+			db, err2 := b.DesiredState(t.Context(), h, base, 0, true)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("%s: DesiredState: %v, %v", when, err1, err2)
+			}
+			if reloadedAt != 0 { // every host's state changed at the reload
+				if db.Index != reloadedAt {
+					t.Fatalf("%s: B's desired state of %s at index %d, want %d", when, h, db.Index, reloadedAt)
+				}
+				da.Index = db.Index
+			}
+			if diff := cmp.Diff(da, db); diff != "" {
+				t.Fatalf("%s: desired state of %s from base %d (-A +B):\n%s", when, h, base, diff)
+			}
+		}
+	}
 }
 
 // TestStaleWriteRefused: a server whose memory missed another server's
