@@ -49,8 +49,8 @@ func TestFailoverTransport(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close() // nothing listens there any more
 	var moves []string
-	f, err := newFailover([]string{dead.URL, a.URL, b.URL}, http.DefaultTransport.(*http.Transport).Clone(),
-		func(from, to string) { moves = append(moves, from+">"+to) })
+	f, err := newFailover([]string{dead.URL, a.URL, b.URL}, http.DefaultTransport.(*http.Transport).Clone(), nil,
+		func(from, to string) { moves = append(moves, from+">"+to) }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,10 @@ func newHTTPClient(caFile string, servers []string, log *slog.Logger) (*http.Cli
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	f, err := newFailover(servers, tr, func(from, to string) {
+	f, err := newFailover(servers, tr, nil, func(from, to string) {
 		log.Warn("moved to another server", "from", from, "to", to)
+	}, func(targets []string) {
+		log.Warn("servers resolved to new addresses", "servers", targets)
 	})
 	if err != nil {
 		return nil, err
