@@ -21,10 +21,11 @@ const typesFile = "src/api/types.ts"
 var apiTypes = tsgen.Config{
 	Generator: "`go generate ./webapp` (go test ./webapp -run TestAPITypes -update)",
 	Header: `Wire types of Drago's REST API, from the Go types in server/api (types.go,
-agent.go, policy.go, views.go, audit.go). Field names are the json tags; times are RFC 3339
+agent.go, policy.go, views.go, audit.go, snapshot.go). Field names are the json tags; times are RFC 3339
 strings; "?" marks a field the server may leave out (omitempty, pointers).
 Hand-written companions are in types.extra.ts.`,
-	Sources: []string{"../server/api/types.go", "../server/api/agent.go", "../server/api/policy.go", "../server/api/views.go", "../server/api/audit.go"},
+	Sources: []string{"../server/api/types.go", "../server/api/agent.go", "../server/api/policy.go", "../server/api/views.go", "../server/api/audit.go", "../server/api/snapshot.go"},
+	Skip: []string{"Snapshot", "SnapshotRestored"}, // the operator's backup: not the dashboard's
 	Unions: []tsgen.Union{
 		{Name: "TopologyMode", Prefix: "Topology"},
 		{Name: "HostStatus", Prefix: "Host"},
@@ -40,6 +41,7 @@ Hand-written companions are in types.extra.ts.`,
 		api.DesiredPeer{}, api.StatusReport{}, api.InterfaceStatus{}, api.PeerStatus{},
 		api.Rule{}, api.RuleRequest{}, api.RuleCheck{}, api.RuleVerdict{}, api.DesiredFirewall{}, api.FirewallSet{}, api.FirewallRule{},
 		api.PortRange{}, api.FirewallStatus{}, api.AuditEntry{}, api.AuditActor{}, api.CounterPoint{}, api.HostHistory{}, api.PeerHistory{}, api.ConnectionHistory{},
+		api.Cluster{}, api.ClusterServer{},
 	},
 	Fields: map[string]string{
 		"Network.topology":       "TopologyMode",

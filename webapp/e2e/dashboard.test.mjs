@@ -369,6 +369,19 @@ describe('dashboard against a real drago server', () => {
     await shot('12-overview');
   });
 
+  test('the overview shows the cluster: a bolt server is a cluster of one that leads', async () => {
+    await go('Overview');
+    const card = page.getByTestId('cluster');
+    const rows = card.locator('[data-testid="cluster-servers"] tbody tr');
+    await until('the cluster table', async () => (await rows.count()) === 1);
+    const api = await (await fetch(`${base}/api/v1/cluster`, { headers: { authorization: `Bearer ${rootToken}` } })).json();
+    const row = await rows.first().textContent();
+    assert.ok(row.includes(api.server) && row.includes('(this one)') && row.includes('leader'), row);
+    assert.ok(row.includes(new URL(base).host), `the row names the server's address: ${row}`);
+    assert.match(await card.textContent(), /Store: bolt \(one server\)/);
+    assert.match(await card.textContent(), /healthy/);
+  });
+
   test('the network page shows the device in the topology', async () => {
     await page.goto(`${base}/ui/networks/office`);
     const svg = page.getByTestId('topology-svg');

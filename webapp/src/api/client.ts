@@ -4,6 +4,7 @@
 
 import type {
   AuditEntry,
+  Cluster,
   Connection,
   ConnectionHistory,
   DeviceRequest,
@@ -146,6 +147,8 @@ export class Client {
   events = (index?: number, wait?: string, signal?: AbortSignal) =>
     this.get<Events>('/events', { index, wait }, signal);
   tokenSelf = (signal?: AbortSignal) => this.get<Token>('/tokens/self', undefined, signal);
+  /** cluster answers the servers sharing the store (it answers while this server is cut off). */
+  cluster = (signal?: AbortSignal) => this.get<Cluster>('/cluster', undefined, signal);
 
   // Networks.
   listNetworks = (q: PageQuery & { q?: string } = {}, signal?: AbortSignal) =>

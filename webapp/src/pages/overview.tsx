@@ -1,8 +1,10 @@
-// Overview: counts from GET /status and the latest changes from GET /events.
+// Overview: counts from GET /status, the latest changes from GET /events and
+// the servers from GET /cluster.
 
 import { useContext, useEffect, useState } from 'preact/hooks';
 import type { Event, Network } from '../api/types';
 import { Badge, Card, Empty, ErrorState, Link, Loading, PageHeader, Stat, TopologyBadge } from '../components/ui';
+import { ClusterCard } from '../components/cluster';
 import { IconActivity, IconDevice, IconHost, IconNetwork } from '../components/icons';
 import { AppContext } from '../lib/context';
 import { ago } from '../lib/format';
@@ -128,6 +130,7 @@ export function OverviewPage() {
           )}
         </Card>
       </div>
+      <ClusterCard />
     </div>
   );
 }
