@@ -25,7 +25,7 @@ agent.go, policy.go, views.go, audit.go, snapshot.go). Field names are the json 
 strings; "?" marks a field the server may leave out (omitempty, pointers).
 Hand-written companions are in types.extra.ts.`,
 	Sources: []string{"../server/api/types.go", "../server/api/agent.go", "../server/api/policy.go", "../server/api/views.go", "../server/api/audit.go", "../server/api/snapshot.go"},
-	Skip: []string{"Snapshot", "SnapshotRestored"}, // the operator's backup: not the dashboard's
+	Skip:    []string{"Snapshot", "SnapshotRestored"}, // the operator's backup: not the dashboard's
 	Unions: []tsgen.Union{
 		{Name: "TopologyMode", Prefix: "Topology"},
 		{Name: "HostStatus", Prefix: "Host"},
