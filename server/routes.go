@@ -76,7 +76,7 @@ func (s *Server) routes() []route {
 			if err != nil {
 				return nil, err
 			}
-			return r.st.Events(r.Context(), r.who, index, wait), nil
+			return r.st.Events(r.Context(), r.who, index, wait)
 		}).with(nil, api.Events{}, blockingQuery...),
 
 		mgmt("GET", "/networks", "networks", read, "List networks (?q= name prefix)", func(r *request) (any, error) {

@@ -24,7 +24,9 @@ import (
 	"github.com/drago-wg/drago/server/api"
 )
 
-var dragoBin string // built once in TestMain
+// Built once in TestMain: drago, and a process running one etcd member
+// (server/store/etcdtest/member, never part of drago).
+var dragoBin, etcdBin string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("DRAGO_PRIVILEGED_TESTS") != "1" {
@@ -45,11 +47,11 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	dragoBin = filepath.Join(dir, "drago")
-	build := exec.Command("go", "build", "-o", dragoBin, "github.com/drago-wg/drago/cmd/drago")
+	dragoBin, etcdBin = filepath.Join(dir, "drago"), filepath.Join(dir, "member")
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/drago-wg/drago/cmd/drago", "github.com/drago-wg/drago/server/store/etcdtest/member")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Printf("e2e: building drago: %v\n%s", err, out)
+		fmt.Printf("e2e: building drago and the etcd member: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -58,25 +60,30 @@ func TestMain(m *testing.M) {
 }
 
 // lab is one test's network: a switch namespace with a bridge, the server's
-// namespace and one namespace per host, all on the underlay 172.31.77.0/24.
+// namespace and one namespace per host, all on the underlay 172.31.77.0/24
+// (a cluster lab: 172.31.78.0/24, see newClusterLab).
 type lab struct {
 	t      testing.TB
 	prefix string // namespace name prefix, unique per test
+	subnet string // the underlay's first three octets
 	dir    string
 	server *proc
-	url    string
+	url    string // the server the test's client talks to
 	root   string
 	hosts  map[string]*host
 	nextIP int
+	procs  []*proc // a cluster lab's etcd members and servers, in start order
 }
 
 type host struct {
 	name, ns, underlay, dataDir string
+	servers                     string // the agent's -server
 	agent                       *proc
 }
 
 // proc is a drago process whose output is kept for failure reports.
 type proc struct {
+	name string // in failure reports, for a cluster lab's processes
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  strings.Builder
@@ -122,7 +129,16 @@ func run(t testing.TB, name string, args ...string) string {
 
 // newLab creates the switch and server namespaces and starts the server.
 func newLab(t testing.TB, prefix string) *lab {
-	l := &lab{t: t, prefix: prefix, dir: t.TempDir(), hosts: map[string]*host{}, nextIP: 10}
+	l := newNet(t, prefix, "172.31.77")
+	l.startServer()
+	l.readRoot(filepath.Join(l.dir, "server"))
+	return l
+}
+
+// newNet creates the switch namespace, joined to the test's own namespace
+// at subnet.1, where the test's API client runs.
+func newNet(t testing.TB, prefix, subnet string) *lab {
+	l := &lab{t: t, prefix: prefix, subnet: subnet, dir: t.TempDir(), hosts: map[string]*host{}, nextIP: 10}
 	l.cleanup() // what a killed earlier run left behind
 	t.Cleanup(l.cleanup)
 	sw := prefix + "-sw"
@@ -135,15 +151,18 @@ func newLab(t testing.TB, prefix string) *lab {
 	rootVeth := prefix + "-r"
 	run(t, "ip", "link", "add", rootVeth, "type", "veth", "peer", "name", "up0", "netns", sw)
 	run(t, "ip", "-n", sw, "link", "set", "up0", "master", "br0", "up")
-	run(t, "ip", "addr", "add", "172.31.77.1/24", "dev", rootVeth)
+	run(t, "ip", "addr", "add", subnet+".1/24", "dev", rootVeth)
 	run(t, "ip", "link", "set", rootVeth, "up")
-	l.startServer()
-	b, err := os.ReadFile(filepath.Join(l.dir, "server", "root-token"))
+	return l
+}
+
+// readRoot reads the root token a server wrote to its data dir.
+func (l *lab) readRoot(dataDir string) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "root-token"))
 	if err != nil {
-		t.Fatal(err)
+		l.t.Fatal(err)
 	}
 	l.root = strings.TrimSpace(string(b))
-	return l
 }
 
 // attach creates namespace prefix-name joined to the switch with address ip.
@@ -165,16 +184,21 @@ func (l *lab) attach(name, ip string) string {
 // start runs drago in namespace ns; for agents, in a private mount namespace
 // with its own /run/wireguard, so UAPI sockets of hosts do not collide.
 func (l *lab) start(ns, wgDir string, args ...string) *proc {
+	return l.startBin(dragoBin, ns, wgDir, args...)
+}
+
+// startBin is start for the program bin.
+func (l *lab) startBin(bin, ns, wgDir string, args ...string) *proc {
 	p := &proc{done: make(chan struct{})}
 	var cmd *exec.Cmd
 	switch {
 	case ns == "":
-		cmd = exec.Command(dragoBin, args...)
+		cmd = exec.Command(bin, args...)
 	case wgDir == "":
-		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, dragoBin}, args...)...)
+		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
 	default:
 		script := `mount --bind "$1" /run/wireguard && shift && exec "$@"`
-		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", wgDir, dragoBin}, args...)...)
+		cmd = exec.Command("ip", append([]string{"netns", "exec", ns, "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", wgDir, bin}, args...)...)
 	}
 	cmd.Stdout, cmd.Stderr = p, p
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no strays if the test dies
@@ -189,20 +213,28 @@ func (l *lab) start(ns, wgDir string, args ...string) *proc {
 // startServer starts (or restarts) the server on its data dir and waits
 // until it answers. The first start picks a free port, which restarts keep.
 func (l *lab) startServer() {
-	addr := "172.31.77.1:0"
+	addr := l.subnet + ".1:0"
 	if l.url != "" {
 		addr = strings.TrimPrefix(l.url, "http://")
 	}
 	l.server = l.start("", "", "server", "-addr", addr, "-data-dir", filepath.Join(l.dir, "server"))
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	l.waitHealthy(l.server, func() string {
 		if l.url == "" {
 			if _, rest, ok := strings.Cut(l.server.output(), "url="); ok {
 				l.url = strings.Fields(rest)[0]
 			}
 		}
-		if l.url != "" {
-			c, _ := api.NewClient(api.ClientConfig{Address: l.url})
+		return l.url
+	})
+}
+
+// waitHealthy waits until the server p answers GET /health at the URL url
+// returns ("" while it is not known yet).
+func (l *lab) waitHealthy(p *proc, url func() string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if u := url(); u != "" {
+			c, _ := api.NewClient(api.ClientConfig{Address: u})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_, err := c.Health(ctx)
 			cancel()
@@ -212,7 +244,7 @@ func (l *lab) startServer() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	l.t.Fatalf("server did not start:\n%s", l.server.output())
+	l.t.Fatalf("server did not start:\n%s", p.output())
 }
 
 // client returns an API client with the root token.
@@ -230,9 +262,15 @@ func (l *lab) cleanup() {
 		h.agent.kill(syscall.SIGTERM)
 	}
 	l.server.kill(syscall.SIGTERM)
+	for i := len(l.procs) - 1; i >= 0; i-- { // servers before the etcd members they use
+		l.procs[i].kill(syscall.SIGTERM)
+	}
 	exec.Command("ip", "link", "del", l.prefix+"-r").Run()
 	if l.t.Failed() {
 		l.t.Logf("server output:\n%s", tail(l.server.output()))
+		for _, p := range l.procs {
+			l.t.Logf("%s output:\n%s", p.name, tail(p.output()))
+		}
 		for _, h := range l.hosts {
 			if h.agent != nil {
 				l.t.Logf("agent %s output:\n%s", h.name, tail(h.agent.output()))
@@ -258,8 +296,13 @@ func tail(s string) string {
 
 // addHost creates a host namespace and starts its agent with the join token.
 func (l *lab) addHost(name, join string, extra ...string) *host {
+	return l.addHostOf(name, l.url, join, extra...)
+}
+
+// addHostOf is addHost with the agent's -server list.
+func (l *lab) addHostOf(name, servers, join string, extra ...string) *host {
 	l.nextIP++
-	h := &host{name: name, underlay: fmt.Sprintf("172.31.77.%d", l.nextIP), dataDir: filepath.Join(l.dir, name)}
+	h := &host{name: name, underlay: fmt.Sprintf("%s.%d", l.subnet, l.nextIP), dataDir: filepath.Join(l.dir, name), servers: servers}
 	h.ns = l.attach(name, h.underlay)
 	l.hosts[name] = h
 	l.startAgent(h, join, extra...)
@@ -275,7 +318,7 @@ func (l *lab) startAgent(h *host, join string, extra ...string) {
 	if err := os.MkdirAll("/run/wireguard", 0o700); err != nil {
 		l.t.Fatal(err)
 	}
-	args := []string{"agent", "-server", l.url, "-data-dir", h.dataDir, "-name", h.name, "-backend", "userspace",
+	args := []string{"agent", "-server", h.servers, "-data-dir", h.dataDir, "-name", h.name, "-backend", "userspace",
 		"-drift-interval", "2s", "-heartbeat-interval", "1s", "-log-level", "debug"}
 	if join != "" {
 		args = append(args, "-join", join)

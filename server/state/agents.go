@@ -369,10 +369,12 @@ func (s *State) Counts() Counts {
 }
 
 // Events returns the recent changes after index that p may see, waiting up
-// to wait for one.
-func (s *State) Events(ctx context.Context, p *Principal, index uint64, wait time.Duration) api.Events {
+// to wait for one. It fails with errCutOff when the state is cut off from
+// the store it follows while it waits.
+func (s *State) Events(ctx context.Context, p *Principal, index uint64, wait time.Duration) (api.Events, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	cut := s.cutOff()
 	for {
 		s.mu.RLock()
 		if index > s.index {
@@ -391,12 +393,14 @@ func (s *State) Events(ctx context.Context, p *Principal, index uint64, wait tim
 			if out.Events == nil {
 				out.Events = []api.Event{}
 			}
-			return out
+			return out, nil
 		}
 		select {
 		case <-ch:
 		case <-timer.C:
 			wait = 0
+		case <-cut:
+			return api.Events{}, errCutOff
 		case <-ctx.Done():
 			wait = 0
 		}

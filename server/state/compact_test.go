@@ -174,7 +174,10 @@ func TestWatchCompactedReload(t *testing.T) {
 			t.Fatal("not every agent on B woke within 10s of the reload")
 		}
 	}
-	evs := b.Events(t.Context(), Trusted, behind, 0)
+	evs, err := b.Events(t.Context(), Trusted, behind, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, e := range evs.Events {
 		names = append(names, e.Action+" "+e.Kind+" "+e.Name)

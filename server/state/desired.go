@@ -183,7 +183,9 @@ func (s *State) desired(h *api.Host) *api.DesiredState {
 // DesiredState returns the host's desired state once its index is above
 // index, waiting up to wait for a change (a blocking query). On timeout it
 // returns the current state. With delta, it answers with a delta on the
-// state of index when it can (see delta).
+// state of index when it can (see delta). It fails with an error wrapping
+// store.ErrUnavailable when the state is cut off from the store it follows
+// while it waits.
 func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, wait time.Duration, delta bool) (*api.DesiredState, error) {
 	s.live.begin(hostID)
 	defer func() { s.live.end(hostID, s.opts.Now()) }()
@@ -196,6 +198,7 @@ func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, w
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	cut := s.cutOff()
 	for {
 		s.mu.RLock()
 		h, ok := s.hosts[hostID]
@@ -223,6 +226,8 @@ func (s *State) DesiredState(ctx context.Context, hostID string, index uint64, w
 		case <-ch:
 		case <-timer.C:
 			wait = 0
+		case <-cut:
+			return nil, errCutOff // the agent goes to another server
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

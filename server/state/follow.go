@@ -58,13 +58,14 @@ type follow struct {
 	mu      sync.Mutex
 	rev     int64         // every commit up to rev is in memory
 	revWake chan struct{} // closed when rev grows
+	cut     chan struct{} // closed when the state is cut off; new when back
 }
 
 // startFollowing watches st from revision rev on; the caller has loaded
 // memory at rev.
 func (s *State) startFollowing(st follower, rev int64) error {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &follow{store: st, cancel: cancel, rev: rev, revWake: make(chan struct{})}
+	f := &follow{store: st, cancel: cancel, rev: rev, revWake: make(chan struct{}), cut: make(chan struct{})}
 	f.healthy.Store(true)
 	s.follow = f
 	c, isCluster := st.(cluster)
@@ -219,7 +220,7 @@ func (s *State) probe(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if was := s.follow.healthy.Swap(err == nil); was != (err == nil) {
+		if s.follow.setHealthy(err == nil) {
 			if err != nil {
 				s.log.Error("cut off from the store: refusing requests until it is back", "error", err)
 			} else {
@@ -229,13 +230,46 @@ func (s *State) probe(ctx context.Context) {
 	})
 }
 
-// healthy returns an error wrapping store.ErrUnavailable while the state is
-// cut off from the store it follows.
+// setHealthy records whether the state is up to date with the store, and
+// reports whether that changed. Going cut off closes cut, which ends the
+// blocking queries waiting on memory that no longer follows the store.
+func (f *follow) setHealthy(ok bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.healthy.Swap(ok) == ok {
+		return false
+	}
+	if ok {
+		f.cut = make(chan struct{})
+	} else {
+		close(f.cut)
+	}
+	return true
+}
+
+// errCutOff is the error of a state cut off from the store it follows.
+var errCutOff = fmt.Errorf("this server is cut off from its store: %w", store.ErrUnavailable)
+
+// healthy returns errCutOff while the state is cut off from the store it
+// follows.
 func (s *State) healthy() error {
 	if s.follow != nil && !s.follow.healthy.Load() {
-		return fmt.Errorf("this server is cut off from its store: %w", store.ErrUnavailable)
+		return errCutOff
 	}
 	return nil
+}
+
+// cutOff returns a channel closed once the state is cut off from the store
+// it follows (at once if it is): a blocking query must not then go on to
+// answer from memory. A state that follows no store gets nil, which never
+// fires.
+func (s *State) cutOff() <-chan struct{} {
+	if s.follow == nil {
+		return nil
+	}
+	s.follow.mu.Lock()
+	defer s.follow.mu.Unlock()
+	return s.follow.cut
 }
 
 // Healthy returns an error wrapping store.ErrUnavailable while the server

@@ -290,3 +290,50 @@ func TestOneLeader(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestBlockingQueriesEndWhenCutOff: an agent's blocking query and an events
+// query waiting on a server end with ErrUnavailable once the server is cut
+// off from etcd, rather than wait out their time and answer from memory
+// that no longer follows the store: the agent then goes to another server.
+func TestBlockingQueriesEndWhenCutOff(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: c.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := Open(st, slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	host := addFleet(t, s, 1, 2, api.TopologyMesh)[0][0]
+	index := s.Index()
+	errs := make(chan error, 2)
+	go func() {
+		_, err := s.DesiredState(t.Context(), host, index, time.Minute, true)
+		errs <- err
+	}()
+	go func() {
+		all := &Principal{Token: &api.Token{Policies: []api.Policy{{Resource: "*", Access: AccessRead}}}}
+		_, err := s.Events(t.Context(), all, index, time.Minute)
+		errs <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-errs:
+		t.Fatalf("a blocking query returned before any change or cut: %v", err)
+	default:
+	}
+	c.Close()
+	for range 2 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("blocking query ended with %v, want ErrUnavailable", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a blocking query still waits 30s after etcd went away")
+		}
+	}
+}

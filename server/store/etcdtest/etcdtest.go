@@ -63,36 +63,19 @@ func New(dir string, n int) (*Cluster, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		cfg := embed.NewConfig()
-		cfg.Name = fmt.Sprintf("m%d", i)
-		cfg.Dir = filepath.Join(dir, cfg.Name)
-		cfg.InitialCluster = strings.Join(initial, ",")
-		cfg.InitialClusterToken = "drago-test"
-		cfg.ListenPeerUrls = []url.URL{mustURL(peers[i])}
-		cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
-		cfg.ListenClientUrls = []url.URL{mustURL(clients[i])}
-		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
-		cfg.LogLevel = "error"
-		cfg.UnsafeNoFsync = true // test data: speed over durability
-		cfg.MaxTxnOps = 1024
-		m := &member{name: cfg.Name, clientURL: clients[i]}
+		mc := MemberConfig{Name: fmt.Sprintf("m%d", i), PeerURL: peers[i], ClientURL: clients[i], InitialCluster: strings.Join(initial, ",")}
+		mc.Dir = filepath.Join(dir, mc.Name)
+		m := &member{name: mc.Name, clientURL: clients[i]}
 		c.members = append(c.members, m)
 		wg.Go(func() {
-			e, err := embed.StartEtcd(cfg)
+			e, err := StartMember(mc)
 			if err != nil {
-				errs[i] = fmt.Errorf("member %s: %w", cfg.Name, err)
+				errs[i] = err
 				return
 			}
 			c.mu.Lock()
 			m.etcd = e
 			c.mu.Unlock()
-			select {
-			case <-e.Server.ReadyNotify():
-			case err := <-e.Err():
-				errs[i] = fmt.Errorf("member %s: %w", cfg.Name, err)
-			case <-time.After(startTimeout):
-				errs[i] = fmt.Errorf("member %s: not ready after %s", cfg.Name, startTimeout)
-			}
 		})
 	}
 	wg.Wait()
@@ -103,12 +86,53 @@ func New(dir string, n int) (*Cluster, error) {
 	return c, nil
 }
 
-func mustURL(s string) url.URL {
-	u, err := url.Parse(s)
+// MemberConfig describes one member of a cluster.
+type MemberConfig struct {
+	Name           string
+	Dir            string // its data
+	PeerURL        string // http://host:port the other members reach it at
+	ClientURL      string // http://host:port clients reach it at
+	InitialCluster string // name=peerURL of every member, comma-separated
+}
+
+// StartMember starts a member and waits until it is ready: the cluster it
+// joined has a leader. The member runs in this process until closed; the
+// command etcdtest/member runs one in a process of its own.
+func StartMember(mc MemberConfig) (*embed.Etcd, error) {
+	peer, err := url.Parse(mc.PeerURL)
 	if err != nil {
-		panic(err)
+		return nil, fmt.Errorf("member %s: peer url: %w", mc.Name, err)
 	}
-	return *u
+	client, err := url.Parse(mc.ClientURL)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: client url: %w", mc.Name, err)
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = mc.Name
+	cfg.Dir = mc.Dir
+	cfg.InitialCluster = mc.InitialCluster
+	cfg.InitialClusterToken = "drago-test"
+	cfg.ListenPeerUrls = []url.URL{*peer}
+	cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
+	cfg.ListenClientUrls = []url.URL{*client}
+	cfg.AdvertiseClientUrls = cfg.ListenClientUrls
+	cfg.LogLevel = "error"
+	cfg.UnsafeNoFsync = true // test data: speed over durability
+	cfg.MaxTxnOps = 1024
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", mc.Name, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, nil
+	case err = <-e.Err():
+		err = fmt.Errorf("member %s: %w", mc.Name, err)
+	case <-time.After(startTimeout):
+		err = fmt.Errorf("member %s: not ready after %s", mc.Name, startTimeout)
+	}
+	e.Close()
+	return nil, err
 }
 
 // freePorts returns n loopback TCP ports free at the time of the call.
