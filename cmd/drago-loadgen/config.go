@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -47,6 +48,12 @@ const (
 	maxWait    = 5 * time.Minute // the server's cap on a blocking query
 )
 
+// Stores of -store, as "drago server -store" names them.
+const (
+	storeBolt = "bolt"
+	storeEtcd = "etcd"
+)
+
 // config is one run of the load tool, from the command line. Zero counts
 // take the scenario's default (see withDefaults).
 type config struct {
@@ -72,6 +79,10 @@ type config struct {
 	ChangeTimeout time.Duration // per change, until every affected agent applied it
 	SetupTimeout  time.Duration
 	Settle        time.Duration // after a change converged, how long wakes are still counted
+
+	Store         string   // storeBolt or storeEtcd
+	EtcdMembers   int      // -store etcd: members of the cluster this tool starts
+	EtcdEndpoints []string // -store etcd: an existing cluster instead
 
 	ServerBin string // drago binary; empty: built from the module tree
 	PprofDir  string // run the server in a child of this tool with pprof; profiles land here
@@ -114,6 +125,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.ChangeTimeout, "timeout", 5*time.Minute, "how long one change may take to reach every affected agent")
 	fs.DurationVar(&c.SetupTimeout, "setup-timeout", 30*time.Minute, "how long setting up may take")
 	fs.DurationVar(&c.Settle, "settle", 500*time.Millisecond, "after a change converged, how long wakes are still counted")
+	fs.StringVar(&c.Store, "store", storeBolt, "the server's store: bolt (a file in its data dir) or etcd (a cluster this tool starts, or -etcd-endpoints)")
+	fs.IntVar(&c.EtcdMembers, "etcd-members", 3, fmt.Sprintf("-store etcd: members of the etcd cluster this tool starts for the run, 1-%d (real members, fsync on, etcd's default limits; a child process of this tool, data under -server-dir)", maxEtcdMembers))
+	endpoints := fs.String("etcd-endpoints", "", "-store etcd: comma-separated client URLs (http://host:port) of an existing etcd cluster to use instead; the run writes under its own key prefix and deletes it at the end unless -keep")
 	fs.StringVar(&c.ServerBin, "server-bin", "", "drago binary to run as the server (default: go build ./cmd/drago from this module)")
 	fs.StringVar(&c.PprofDir, "pprof", "", "write CPU profiles of the measured phase here; the server then runs as a child of this tool (the server package plus net/http/pprof) instead of the drago binary")
 	fs.StringVar(&c.AgentDir, "agent-dir", "/dev/shm", "parent folder of the agents' data dirs (tmpfs keeps their fsyncs cheap)")
@@ -130,6 +144,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, usagef("unexpected arguments %q", fs.Args())
+	}
+	if *endpoints != "" {
+		c.EtcdEndpoints = strings.Split(*endpoints, ",")
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -270,6 +287,9 @@ func (c config) validate(set map[string]bool) error {
 	if c.SetupConcurrency < 1 || c.SetupConcurrency > 10_000 {
 		return usagef("-setup-concurrency: %d is not from 1 to 10000", c.SetupConcurrency)
 	}
+	if err := c.validateStore(set); err != nil {
+		return err
+	}
 	if c.ServerBin != "" && c.PprofDir != "" {
 		return usagef("-server-bin: cannot be used with -pprof, which runs the server as a child of this tool")
 	}
@@ -288,6 +308,35 @@ func (c config) validate(set map[string]bool) error {
 			return usagef("-%s: %v", d.name, err)
 		} else if !fi.IsDir() {
 			return usagef("-%s: %s is not a folder", d.name, d.path)
+		}
+	}
+	return nil
+}
+
+// validateStore checks -store and the -etcd-* flags.
+func (c config) validateStore(set map[string]bool) error {
+	switch c.Store {
+	case storeBolt:
+		for _, name := range []string{"etcd-members", "etcd-endpoints"} {
+			if set[name] {
+				return usagef("-%s: only used with -store etcd", name)
+			}
+		}
+		return nil
+	case storeEtcd:
+	default:
+		return usagef("-store: %q is not %s or %s", c.Store, storeBolt, storeEtcd)
+	}
+	if set["etcd-members"] && set["etcd-endpoints"] {
+		return usagef("-etcd-members: not with -etcd-endpoints (this tool starts a cluster only without them)")
+	}
+	if c.EtcdMembers < 1 || c.EtcdMembers > maxEtcdMembers {
+		return usagef("-etcd-members: %d is not from 1 to %d", c.EtcdMembers, maxEtcdMembers)
+	}
+	for _, e := range c.EtcdEndpoints {
+		u, err := url.Parse(e)
+		if err != nil || u.Scheme != "http" || u.Port() == "" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") {
+			return usagef("-etcd-endpoints: %q is not http://host:port", e)
 		}
 	}
 	return nil

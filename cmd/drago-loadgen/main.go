@@ -10,6 +10,7 @@
 //	go run ./cmd/drago-loadgen -scenario 2
 //	go run ./cmd/drago-loadgen -scenario 2 -hosts 1000
 //	go run ./cmd/drago-loadgen -scenario 5 -pprof /tmp/prof
+//	go run ./cmd/drago-loadgen -scenario 2 -store etcd
 //
 // Results and method: docs/benchmarks.md, section "Scale (load tool)".
 // Exit status: 0 when the run completed (targets met or not), 1 when it
@@ -35,6 +36,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "serve" {
 		return serveCommand(args[1:], stderr)
+	}
+	if len(args) > 0 && args[0] == "etcd" {
+		return etcdCommand(args[1:], stderr)
 	}
 	c, err := parseFlags(args, stderr)
 	switch {

@@ -24,6 +24,7 @@ type Result struct {
 	Machine  string `json:"machine"`
 	Agents   string `json:"agents"`
 	Server   string `json:"server"`
+	Store    string `json:"store"`
 
 	Setup    Phase `json:"setup"`
 	Measured Phase `json:"measured"`
@@ -50,6 +51,8 @@ type Result struct {
 	ServerCPUGross     time.Duration `json:"server_cpu_gross_per_change_ns,omitempty"` // the window of each change, idle included
 	ServerCPUPerChange time.Duration `json:"server_cpu_per_change_ns,omitempty"`       // net of the idle rate
 	IdleCPUPercent     float64       `json:"idle_cpu_percent"`                         // server, % of one core
+	EtcdCPUPerChange   time.Duration `json:"etcd_cpu_per_change_ns,omitempty"`         // -store etcd: the cluster this tool started, net of its idle rate
+	EtcdIdleCPUPercent float64       `json:"etcd_idle_cpu_percent,omitempty"`
 
 	Notes    []string `json:"notes,omitempty"`
 	Targets  []Target `json:"targets,omitempty"`
@@ -65,6 +68,8 @@ type Phase struct {
 	ServerPeakRSS int64         `json:"server_peak_rss"` // during the phase
 	ServerThreads int           `json:"server_threads"`
 	ServerFDs     int           `json:"server_fds"`
+	EtcdCPU       time.Duration `json:"etcd_cpu_ns,omitempty"` // -store etcd: the cluster this tool started
+	EtcdRSS       int64         `json:"etcd_rss,omitempty"`    // at the end
 	LoadCPU       time.Duration `json:"loadgen_cpu_ns"`
 	LoadRSS       int64         `json:"loadgen_rss"`
 	OtherCPU      time.Duration `json:"other_cpu_ns"` // every other process on the machine
@@ -108,6 +113,7 @@ func (r *Result) write(w io.Writer, asJSON bool) error {
 	p("  machine:     %s", r.Machine)
 	p("  agents:      %s", r.Agents)
 	p("  server:      %s", r.Server)
+	p("  store:       %s", r.Store)
 	if r.Setup.Duration > 0 {
 		p("  setup:       %s", r.Setup.line())
 	} else {
@@ -143,6 +149,9 @@ func (r *Result) write(w io.Writer, asJSON bool) error {
 	} else {
 		p("  server CPU:  %.1f%% of one core over the measured phase", r.IdleCPUPercent)
 	}
+	if r.EtcdCPUPerChange > 0 || r.EtcdIdleCPUPercent > 0 {
+		p("  etcd CPU:    %s per change net of the idle rate (%.1f%% of one core), all members", ms(r.EtcdCPUPerChange), r.EtcdIdleCPUPercent)
+	}
 	for _, n := range r.Notes {
 		p("  note:        %s", n)
 	}
@@ -165,9 +174,13 @@ func (r *Result) write(w io.Writer, asJSON bool) error {
 }
 
 func (ph Phase) line() string {
-	return fmt.Sprintf("%s; server CPU %.1fs, RSS %s (peak %s), %d threads, %d fds; load tool CPU %.1fs, RSS %s; other processes CPU %.1fs",
+	etcd := ""
+	if ph.EtcdRSS > 0 {
+		etcd = fmt.Sprintf("; etcd CPU %.1fs, RSS %s", ph.EtcdCPU.Seconds(), byteSize(float64(ph.EtcdRSS)))
+	}
+	return fmt.Sprintf("%s; server CPU %.1fs, RSS %s (peak %s), %d threads, %d fds%s; load tool CPU %.1fs, RSS %s; other processes CPU %.1fs",
 		ph.Duration.Round(100*time.Millisecond), ph.ServerCPU.Seconds(), byteSize(float64(ph.ServerRSS)),
-		byteSize(float64(ph.ServerPeakRSS)), ph.ServerThreads, ph.ServerFDs, ph.LoadCPU.Seconds(), byteSize(float64(ph.LoadRSS)),
+		byteSize(float64(ph.ServerPeakRSS)), ph.ServerThreads, ph.ServerFDs, etcd, ph.LoadCPU.Seconds(), byteSize(float64(ph.LoadRSS)),
 		ph.OtherCPU.Seconds())
 }
 

@@ -26,6 +26,10 @@ type runner struct {
 	log   *slog.Logger
 	tmp   string // server data dir, log and binary
 	srv   *serverProc
+	etcd  *child // -store etcd: the cluster this tool started
+
+	etcdEndpoints []string
+	extPrefix     string // -etcd-endpoints: the run's key prefix in that cluster
 	api   *api.Client
 	fleet *fleet
 	logs  *logCounter
@@ -110,7 +114,11 @@ func (r *runner) startup(ctx context.Context) error {
 	default:
 		r.res.Server = bin + " server, data dir on " + r.c.ServerDir
 	}
-	if r.srv, err = startServer(ctx, r.log, bin, tmp); err != nil {
+	storeArgs, err := r.startStore(ctx)
+	if err != nil {
+		return err
+	}
+	if r.srv, err = startServer(ctx, r.log, bin, tmp, storeArgs); err != nil {
 		return err
 	}
 	// The setup makes up to -setup-concurrency calls at once.
@@ -171,6 +179,7 @@ func (r *runner) cleanup() {
 	if r.srv != nil {
 		r.srv.stop()
 	}
+	r.stopStore()
 	if r.c.Keep {
 		if r.fleet != nil {
 			r.log.Info("kept the data dirs", "server", r.tmp, "agents", r.fleet.base)
@@ -190,14 +199,14 @@ func (r *runner) cleanup() {
 // meter samples the server, this tool and the machine at the start of a
 // phase.
 type meter struct {
-	srv, self procSample
-	machine   time.Duration
+	srv, etcd, self procSample
+	machine         time.Duration
 }
 
 func (r *runner) meter() meter {
 	self, _ := readProc(os.Getpid())
 	machine, _ := readMachineCPU()
-	return meter{srv: r.srv.sample(), self: self, machine: machine}
+	return meter{srv: r.srv.sample(), etcd: r.etcd.sample(), self: self, machine: machine}
 }
 
 // phase returns the resource use since m. The server's peak RSS covers
@@ -211,9 +220,11 @@ func (r *runner) phase(m meter) Phase {
 		ServerPeakRSS: now.srv.PeakRSS,
 		ServerThreads: now.srv.Threads,
 		ServerFDs:     now.srv.FDs,
+		EtcdCPU:       now.etcd.CPU - m.etcd.CPU,
+		EtcdRSS:       now.etcd.RSS,
 		LoadCPU:       now.self.CPU - m.self.CPU,
 		LoadRSS:       now.self.PeakRSS,
-		OtherCPU:      max(0, (now.machine-m.machine)-(now.srv.CPU-m.srv.CPU)-(now.self.CPU-m.self.CPU)),
+		OtherCPU:      max(0, (now.machine-m.machine)-(now.srv.CPU-m.srv.CPU)-(now.etcd.CPU-m.etcd.CPU)-(now.self.CPU-m.self.CPU)),
 	}
 }
 
@@ -432,6 +443,7 @@ type outcome struct {
 	delta   []counters // per agent, over the change and the settle time
 	server  procSample // at the end
 	before  procSample
+	etcd    [2]procSample // -store etcd: the cluster this tool started, before and at the end
 	timeout bool
 }
 
@@ -452,6 +464,7 @@ func (r *runner) measureChange(ctx context.Context, ch change) (*outcome, error)
 	runtime.GC()
 	before := r.fleet.snapshot()
 	o := &outcome{before: r.srv.sample()}
+	o.etcd[0] = r.etcd.sample()
 	o.w = newWatch(time.Now(), ch.goals...)
 	r.fleet.watch.Store(o.w)
 	defer r.fleet.watch.Store(nil)
@@ -469,7 +482,7 @@ func (r *runner) measureChange(ctx context.Context, ch change) (*outcome, error)
 		return nil, err
 	}
 	after := r.fleet.snapshot()
-	o.server = r.srv.sample()
+	o.server, o.etcd[1] = r.srv.sample(), r.etcd.sample()
 	o.delta = make([]counters, len(after))
 	for i := range after {
 		if i < len(before) {
@@ -499,6 +512,7 @@ type changeStats struct {
 	wokenTotal    int
 	wchar         int64
 	cpu           time.Duration
+	etcdCPU       time.Duration
 	wall          time.Duration
 	n             int
 	outsideSample []string
@@ -551,12 +565,13 @@ func (s *changeStats) add(r *runner, o *outcome, ch change, primary string) {
 	s.wokenMax = max(s.wokenMax, woken)
 	s.wchar += o.server.WChar - o.before.WChar
 	s.cpu += o.server.CPU - o.before.CPU
+	s.etcdCPU += o.etcd[1].CPU - o.etcd[0].CPU
 	s.wall += o.server.At.Sub(o.before.At)
 }
 
-// fill writes the accumulated statistics into the result. idleRate is the
-// server's CPU seconds per second at rest, subtracted from the changes'.
-func (s *changeStats) fill(res *Result, primary string, idleRate float64) {
+// fill writes the accumulated statistics into the result. idle is the CPU
+// use at rest, subtracted from the changes'.
+func (s *changeStats) fill(res *Result, primary string, idle idleRates) {
 	res.Changes = s.n
 	res.Convergence = summarize(s.lat[primary])
 	res.NotConverged = s.missing
@@ -569,22 +584,31 @@ func (s *changeStats) fill(res *Result, primary string, idleRate float64) {
 	res.BytesPerWoken = float64(s.bytesDesired) / float64(max(s.wokenTotal, 1))
 	res.ServerWChar = float64(s.wchar) / n
 	res.ServerCPUGross = time.Duration(float64(s.cpu) / n)
-	net := s.cpu.Seconds() - idleRate*s.wall.Seconds()
-	res.ServerCPUPerChange = time.Duration(max(net, 0) / n * float64(time.Second))
-	res.IdleCPUPercent = idleRate * 100
+	perChange := func(cpu time.Duration, idleRate float64) time.Duration {
+		net := cpu.Seconds() - idleRate*s.wall.Seconds()
+		return time.Duration(max(net, 0) / n * float64(time.Second))
+	}
+	res.ServerCPUPerChange = perChange(s.cpu, idle.server)
+	res.IdleCPUPercent = idle.server * 100
+	res.EtcdCPUPerChange = perChange(s.etcdCPU, idle.etcd)
+	res.EtcdIdleCPUPercent = idle.etcd * 100
 	if len(s.outsideSample) > 0 {
 		res.note("woken outside the change's scope, e.g. %s", strings.Join(s.outsideSample, "; "))
 	}
 }
 
-// idleRate measures the server's CPU use at rest over d, in CPU seconds
-// per second, and checks that no agent woke meanwhile.
-func (r *runner) idleRate(ctx context.Context, d time.Duration) (float64, error) {
-	before, s0 := r.fleet.snapshot(), r.srv.sample()
+// idleRates are the CPU seconds per second of the server and of the etcd
+// cluster this tool started, at rest.
+type idleRates struct{ server, etcd float64 }
+
+// idleRate measures the CPU use at rest over d and checks that no agent
+// woke meanwhile.
+func (r *runner) idleRate(ctx context.Context, d time.Duration) (idleRates, error) {
+	before, s0, e0 := r.fleet.snapshot(), r.srv.sample(), r.etcd.sample()
 	if err := sleep(ctx, d); err != nil {
-		return 0, err
+		return idleRates{}, err
 	}
-	after, s1 := r.fleet.snapshot(), r.srv.sample()
+	after, s1, e1 := r.fleet.snapshot(), r.srv.sample(), r.etcd.sample()
 	woken := 0
 	for i := range after {
 		if after[i].sub(before[i]).woken() {
@@ -594,7 +618,10 @@ func (r *runner) idleRate(ctx context.Context, d time.Duration) (float64, error)
 	if woken > 0 {
 		r.res.note("%d agents woke during the %v idle baseline", woken, d)
 	}
-	return (s1.CPU - s0.CPU).Seconds() / s1.At.Sub(s0.At).Seconds(), nil
+	return idleRates{
+		server: (s1.CPU - s0.CPU).Seconds() / s1.At.Sub(s0.At).Seconds(),
+		etcd:   (e1.CPU - e0.CPU).Seconds() / e1.At.Sub(e0.At).Seconds(),
+	}, nil
 }
 
 var errNotConverged = errors.New("a change did not reach every affected agent in time")

@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"os/signal"
 	rpprof "runtime/pprof"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/drago-wg/drago/server"
+	"github.com/drago-wg/drago/server/store"
 )
 
 // serveCommand runs the drago server package as "drago server" does (same
@@ -31,6 +33,10 @@ func serveCommand(args []string, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	dataDir := fs.String("data-dir", "", "data dir (required)")
 	pprofAddr := fs.String("pprof-addr", "127.0.0.1:0", "listen address of the pprof endpoints (loopback only)")
+	cfg := server.Config{HeartbeatGrace: 45 * time.Second, KeyRotationInterval: 24 * time.Hour}
+	fs.StringVar(&cfg.StoreType, "store", server.StoreBolt, "bolt or etcd, as drago server -store")
+	endpoints := fs.String("etcd-endpoints", "", "etcd client URLs, comma-separated (with -store etcd)")
+	fs.StringVar(&cfg.Etcd.Prefix, "etcd-prefix", store.DefaultEtcdPrefix, "etcd key prefix")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -38,21 +44,22 @@ func serveCommand(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "drago-loadgen serve: -data-dir: required")
 		return 2
 	}
+	if *endpoints != "" {
+		cfg.Etcd.Endpoints = strings.Split(*endpoints, ",")
+	}
+	cfg.Addr, cfg.DataDir = *addr, *dataDir
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, log, *addr, *dataDir, *pprofAddr); err != nil {
+	if err := serve(ctx, log, cfg, *pprofAddr); err != nil {
 		fmt.Fprintf(stderr, "drago-loadgen serve: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, log *slog.Logger, addr, dataDir, pprofAddr string) error {
-	srv, _, err := server.New(server.Config{
-		Addr: addr, DataDir: dataDir,
-		HeartbeatGrace: 45 * time.Second, KeyRotationInterval: 24 * time.Hour,
-	}, log)
+func serve(ctx context.Context, log *slog.Logger, cfg server.Config, pprofAddr string) error {
+	srv, _, err := server.New(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -22,20 +22,27 @@ import (
 	"github.com/drago-wg/drago/server"
 )
 
+// child is a process this tool started for the run (the drago server, an
+// etcd cluster), its stderr copied to a log file.
+type child struct {
+	cmd     *exec.Cmd
+	pid     int
+	logPath string
+	exited  chan struct{}
+	exitErr error
+
+	mu     sync.Mutex
+	tail   []string          // last lines of its log, for error messages
+	values map[string]string // the first value of each wanted key seen in its log
+}
+
 // serverProc is the drago server under test, a separate process on loopback.
 type serverProc struct {
-	cmd      *exec.Cmd
-	pid      int
+	*child
 	url      string // http://127.0.0.1:port
 	pprofURL string // set when the server is this tool's pprof child
 	dataDir  string
-	logPath  string
 	root     string // root management token
-	exited   chan struct{}
-	exitErr  error
-
-	mu   sync.Mutex
-	tail []string // last lines of its log, for error messages
 }
 
 // buildServer builds ./cmd/drago of the module that holds the working
@@ -57,53 +64,27 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 
 // startServer runs the server with its data dir under dir and waits until
 // it serves. With bin set it runs "bin server"; else it runs this tool's
-// "serve" command, the server package with pprof beside it.
-func startServer(ctx context.Context, log *slog.Logger, bin, dir string) (*serverProc, error) {
-	s := &serverProc{dataDir: filepath.Join(dir, "server"), logPath: filepath.Join(dir, "server.log"), exited: make(chan struct{})}
+// "serve" command, the server package with pprof beside it. storeArgs
+// select its store (none: bolt in its data dir).
+func startServer(ctx context.Context, log *slog.Logger, bin, dir string, storeArgs []string) (*serverProc, error) {
+	s := &serverProc{dataDir: filepath.Join(dir, "server")}
+	var cmd *exec.Cmd
+	want := []string{"url"}
 	if bin != "" {
-		s.cmd = exec.Command(bin, "server", "-addr", "127.0.0.1:0", "-data-dir", s.dataDir, "-log-level", "info")
+		cmd = exec.Command(bin, append([]string{"server", "-addr", "127.0.0.1:0", "-data-dir", s.dataDir, "-log-level", "info"}, storeArgs...)...)
 	} else {
 		self, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("starting the server: %w", err)
 		}
-		s.cmd = exec.Command(self, "serve", "-addr", "127.0.0.1:0", "-data-dir", s.dataDir, "-pprof-addr", "127.0.0.1:0")
+		cmd = exec.Command(self, append([]string{"serve", "-addr", "127.0.0.1:0", "-data-dir", s.dataDir, "-pprof-addr", "127.0.0.1:0"}, storeArgs...)...)
+		want = append(want, "pprof")
 	}
-	// Should this tool die without stopping it, the server goes too.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logFile, err := os.Create(s.logPath)
-	if err != nil {
-		return nil, fmt.Errorf("starting the server: %w", err)
-	}
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		logFile.Close()
+	var err error
+	if s.child, err = startChild(ctx, "server", cmd, filepath.Join(dir, "server.log"), want...); err != nil {
 		return nil, err
 	}
-	s.cmd.Stdout = logFile
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting the server: %w", err)
-	}
-	s.pid = s.cmd.Process.Pid
-	ready := make(chan struct{})
-	go s.readLog(stderr, logFile, bin == "", ready)
-	go func() {
-		s.exitErr = s.cmd.Wait()
-		logFile.Close()
-		close(s.exited)
-	}()
-	select {
-	case <-ready:
-	case <-s.exited:
-		return nil, fmt.Errorf("server exited before serving (%v); its log:\n%s", s.exitErr, s.logTail())
-	case <-time.After(30 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("server did not serve within 30s; its log:\n%s", s.logTail())
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
-	}
+	s.url, s.pprofURL = s.values["url"], s.values["pprof"]
 	root, err := os.ReadFile(filepath.Join(s.dataDir, server.RootTokenFile))
 	if err != nil {
 		s.stop()
@@ -114,30 +95,72 @@ func startServer(ctx context.Context, log *slog.Logger, bin, dir string) (*serve
 	return s, nil
 }
 
-// readLog copies the server's log to w, keeps its tail and closes ready
-// once it has seen the "url=" of the serving line (and, for the pprof
-// child, the "pprof=" line before it).
-func (s *serverProc) readLog(r io.Reader, w io.Writer, wantPprof bool, ready chan struct{}) {
+// startChild starts cmd, copies its stderr to logPath and waits until its
+// log has given a value to each of the keys want (logfmt, as slog's text
+// handler writes). what names it in errors.
+func startChild(ctx context.Context, what string, cmd *exec.Cmd, logPath string, want ...string) (*child, error) {
+	c := &child{cmd: cmd, logPath: logPath, exited: make(chan struct{}), values: map[string]string{}}
+	// Should this tool die without stopping it, the child goes too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("starting the %s: %w", what, err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	cmd.Stdout = logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting the %s: %w", what, err)
+	}
+	c.pid = cmd.Process.Pid
+	ready := make(chan struct{})
+	go c.readLog(stderr, logFile, want, ready)
+	go func() {
+		c.exitErr = cmd.Wait()
+		logFile.Close()
+		close(c.exited)
+	}()
+	select {
+	case <-ready:
+		return c, nil
+	case <-c.exited:
+		return nil, fmt.Errorf("%s exited before it was ready (%v); its log:\n%s", what, c.exitErr, c.logTail())
+	case <-time.After(time.Minute):
+		c.stop()
+		return nil, fmt.Errorf("%s not ready within a minute; its log:\n%s", what, c.logTail())
+	case <-ctx.Done():
+		c.stop()
+		return nil, ctx.Err()
+	}
+}
+
+// readLog copies the child's log to w, keeps its tail and closes ready
+// once it has seen a value for each key of want.
+func (c *child) readLog(r io.Reader, w io.Writer, want []string, ready chan struct{}) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	signalled := false
 	for sc.Scan() {
 		line := sc.Text()
 		fmt.Fprintln(w, line)
-		s.mu.Lock()
-		s.tail = append(s.tail, line)
-		if len(s.tail) > 20 {
-			s.tail = s.tail[1:]
+		c.mu.Lock()
+		c.tail = append(c.tail, line)
+		if len(c.tail) > 20 {
+			c.tail = c.tail[1:]
 		}
-		if v := logValue(line, "pprof"); v != "" {
-			s.pprofURL = v
+		done := true
+		for _, k := range want {
+			if c.values[k] == "" {
+				c.values[k] = logValue(line, k)
+			}
+			done = done && c.values[k] != ""
 		}
-		if v := logValue(line, "url"); v != "" && s.url == "" {
-			s.url = v
-		}
-		done := !signalled && s.url != "" && (!wantPprof || s.pprofURL != "")
-		s.mu.Unlock()
-		if done {
+		c.mu.Unlock()
+		if done && !signalled {
 			signalled = true
 			close(ready)
 		}
@@ -155,42 +178,46 @@ func logValue(line, key string) string {
 	return ""
 }
 
-func (s *serverProc) logTail() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.tail, "\n")
+func (c *child) logTail() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.tail, "\n")
 }
 
-// alive reports whether the server process is still running.
-func (s *serverProc) alive() bool {
+// alive reports whether the process is still running.
+func (c *child) alive() bool {
 	select {
-	case <-s.exited:
+	case <-c.exited:
 		return false
 	default:
 		return true
 	}
 }
 
-// sample reads the server's CPU time, memory and I/O counters.
-func (s *serverProc) sample() procSample {
-	p, err := readProc(s.pid)
+// sample reads the process's CPU time, memory and I/O counters; a nil
+// child (a cluster this tool did not start) reads as zero.
+func (c *child) sample() procSample {
+	if c == nil {
+		return procSample{At: time.Now()}
+	}
+	p, err := readProc(c.pid)
 	if err != nil {
 		return procSample{At: time.Now()}
 	}
 	return p
 }
 
-// stop ends the server: SIGTERM, then SIGKILL after 10 seconds.
-func (s *serverProc) stop() {
-	if !s.alive() {
+// stop ends the process: SIGTERM, then SIGKILL after 10 seconds.
+func (c *child) stop() {
+	if !c.alive() {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.exited:
+	case <-c.exited:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
+		c.cmd.Process.Kill()
+		<-c.exited
 	}
 }
 

@@ -45,8 +45,10 @@ func Start(t testing.TB, n int) *Cluster {
 }
 
 // New starts an n-member cluster with its data under dir and waits until
-// every member is ready. Close stops it.
-func New(dir string, n int) (*Cluster, error) {
+// every member is ready. Close stops it. Each tune function, if any, adjusts
+// every member's configuration after the tests' settings (the load tool
+// turns fsync back on and keeps etcd's default limits).
+func New(dir string, n int, tune ...func(*embed.Config)) (*Cluster, error) {
 	peers := make([]string, n)
 	clients := make([]string, n)
 	var initial []string
@@ -68,7 +70,7 @@ func New(dir string, n int) (*Cluster, error) {
 		m := &member{name: mc.Name, clientURL: clients[i]}
 		c.members = append(c.members, m)
 		wg.Go(func() {
-			e, err := StartMember(mc)
+			e, err := StartMember(mc, tune...)
 			if err != nil {
 				errs[i] = err
 				return
@@ -97,8 +99,9 @@ type MemberConfig struct {
 
 // StartMember starts a member and waits until it is ready: the cluster it
 // joined has a leader. The member runs in this process until closed; the
-// command etcdtest/member runs one in a process of its own.
-func StartMember(mc MemberConfig) (*embed.Etcd, error) {
+// command etcdtest/member runs one in a process of its own. Each tune
+// function adjusts the configuration after the tests' settings.
+func StartMember(mc MemberConfig, tune ...func(*embed.Config)) (*embed.Etcd, error) {
 	peer, err := url.Parse(mc.PeerURL)
 	if err != nil {
 		return nil, fmt.Errorf("member %s: peer url: %w", mc.Name, err)
@@ -119,6 +122,9 @@ func StartMember(mc MemberConfig) (*embed.Etcd, error) {
 	cfg.LogLevel = "error"
 	cfg.UnsafeNoFsync = true // test data: speed over durability
 	cfg.MaxTxnOps = 1024
+	for _, f := range tune {
+		f(cfg)
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", mc.Name, err)
