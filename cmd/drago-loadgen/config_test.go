@@ -58,6 +58,15 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 		{"bad duration", []string{"-scenario", "4", "-heartbeat", "often"}, "-heartbeat"},
 		{"heartbeat too short", []string{"-scenario", "4", "-heartbeat", "10ms"}, "-heartbeat"},
 		{"wait above the server's cap", []string{"-scenario", "4", "-wait", "10m"}, "-wait"},
+		{"unknown store", []string{"-scenario", "2", "-store", "consul"}, "-store"},
+		{"etcd members with bolt", []string{"-scenario", "2", "-etcd-members", "1"}, "-etcd-members"},
+		{"etcd endpoints with bolt", []string{"-scenario", "2", "-etcd-endpoints", "http://127.0.0.1:2379"}, "-etcd-endpoints"},
+		{"zero etcd members", []string{"-scenario", "2", "-store", "etcd", "-etcd-members", "0"}, "-etcd-members"},
+		{"too many etcd members", []string{"-scenario", "2", "-store", "etcd", "-etcd-members", "9"}, "-etcd-members"},
+		{"etcd members and endpoints", []string{"-scenario", "2", "-store", "etcd", "-etcd-members", "3", "-etcd-endpoints", "http://127.0.0.1:2379"}, "-etcd-members"},
+		{"etcd endpoint without port", []string{"-scenario", "2", "-store", "etcd", "-etcd-endpoints", "http://127.0.0.1"}, "-etcd-endpoints"},
+		{"etcd endpoint https", []string{"-scenario", "2", "-store", "etcd", "-etcd-endpoints", "https://127.0.0.1:2379"}, "-etcd-endpoints"},
+		{"etcd endpoint not a URL", []string{"-scenario", "2", "-store", "etcd", "-etcd-endpoints", "127.0.0.1:2379"}, "-etcd-endpoints"},
 		{"negative conn idle", []string{"-scenario", "4", "-conn-idle", "-1s"}, "-conn-idle"},
 		{"zero setup concurrency", []string{"-scenario", "2", "-setup-concurrency", "0"}, "-setup-concurrency"},
 		{"negative settle", []string{"-scenario", "2", "-settle", "-1s"}, "-settle"},
@@ -86,6 +95,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		Change: changeRotate, PolicyScope: policyScopeDB, Idle: time.Minute, BurstWindow: 2 * time.Second, SetupConcurrency: 256,
 		Heartbeat: agent.DefaultHeartbeatInterval, Wait: agent.DefaultWait, Drift: time.Hour, ChangeTimeout: 5 * time.Minute,
 		SetupTimeout: 30 * time.Minute, Settle: 500 * time.Millisecond, AgentDir: "/dev/shm", ServerDir: os.TempDir(),
+		Store: storeBolt, EtcdMembers: 3,
 	}
 	with := func(f func(*config)) config {
 		c := base
@@ -103,6 +113,13 @@ func TestParseFlagsDefaults(t *testing.T) {
 		{[]string{"-scenario", "2"}, with(func(c *config) { c.Scenario, c.Hosts, c.MeshSize, c.Changes = 2, 10_000, 100, 20 })},
 		{[]string{"-scenario", "2", "-hosts", "1000"}, with(func(c *config) { c.Scenario, c.Hosts, c.MeshSize, c.Changes = 2, 1000, 100, 20 })},
 		{[]string{"-scenario", "3"}, with(func(c *config) { c.Scenario, c.Hosts, c.Changes = 3, 10_000, 5 })},
+		{[]string{"-scenario", "2", "-store", "etcd", "-etcd-members", "1"}, with(func(c *config) {
+			c.Scenario, c.Hosts, c.MeshSize, c.Changes, c.Store, c.EtcdMembers = 2, 10_000, 100, 20, storeEtcd, 1
+		})},
+		{[]string{"-scenario", "2", "-store", "etcd", "-etcd-endpoints", "http://10.0.0.1:2379,http://10.0.0.2:2379"}, with(func(c *config) {
+			c.Scenario, c.Hosts, c.MeshSize, c.Changes, c.Store = 2, 10_000, 100, 20, storeEtcd
+			c.EtcdEndpoints = []string{"http://10.0.0.1:2379", "http://10.0.0.2:2379"}
+		})},
 		{[]string{"-scenario", "4", "-burst-window", "5s"}, with(func(c *config) {
 			c.Scenario, c.Hosts, c.MeshSize, c.BurstWindow = 4, 1000, 1000, 5*time.Second
 		})},

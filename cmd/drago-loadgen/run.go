@@ -22,18 +22,18 @@ import (
 
 // runner holds one run: the server, the admin client and the fleet.
 type runner struct {
-	c     config
-	log   *slog.Logger
-	tmp   string // server data dir, log and binary
-	srv   *serverProc
-	etcd  *child // -store etcd: the cluster this tool started
+	c    config
+	log  *slog.Logger
+	tmp  string // server data dir, log and binary
+	srv  *serverProc
+	etcd *child // -store etcd: the cluster this tool started
 
 	etcdEndpoints []string
 	extPrefix     string // -etcd-endpoints: the run's key prefix in that cluster
-	api   *api.Client
-	fleet *fleet
-	logs  *logCounter
-	res   *Result
+	api           *api.Client
+	fleet         *fleet
+	logs          *logCounter
+	res           *Result
 
 	loadProfile *os.File // this tool's CPU profile during the measured phase
 }
@@ -125,6 +125,14 @@ func (r *runner) startup(ctx context.Context) error {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: r.c.SetupConcurrency, IdleConnTimeout: 30 * time.Second}}
 	if r.api, err = api.NewClient(api.ClientConfig{Address: r.srv.url, Token: r.srv.root, HTTPClient: hc}); err != nil {
 		return err
+	}
+	// The server says which store it runs on: a run never measures another.
+	cl, err := r.api.Cluster(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the server's cluster status: %w", err)
+	}
+	if cl.Store != r.c.Store || !cl.Healthy {
+		return fmt.Errorf("the server runs on store %q (healthy %v), want %q", cl.Store, cl.Healthy, r.c.Store)
 	}
 	base, err := os.MkdirTemp(r.c.AgentDir, "drago-loadgen-agents-")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,6 +30,9 @@ func smoke(t *testing.T, c config) *Result {
 	c.Heartbeat, c.Wait, c.Drift = 2*time.Second, time.Minute, time.Hour
 	c.ChangeTimeout, c.SetupTimeout, c.Settle = 10*time.Second, time.Minute, 200*time.Millisecond
 	c.ServerBin, c.AgentDir, c.ServerDir, c.Idle, c.BurstWindow = bin, t.TempDir(), dir, time.Minute, time.Second
+	if c.Store == "" {
+		c.Store = storeBolt
+	}
 	if err := c.validate(map[string]bool{"scenario": true}); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +59,27 @@ func smoke(t *testing.T, c config) *Result {
 // change must converge on the changed host's 4 peers, wake exactly its
 // network's 5 agents, and cost each peer one peer operation.
 func TestSmokeScoped(t *testing.T) {
-	res := smoke(t, config{Scenario: scenarioScoped, Hosts: 15, MeshSize: 5, Changes: 3})
+	checkScoped(t, smoke(t, config{Scenario: scenarioScoped, Hosts: 15, MeshSize: 5, Changes: 3}))
+}
+
+// TestSmokeEtcd runs TestSmokeScoped's scenario with the server on a
+// 3-member etcd cluster the tool starts (the run itself checks, through
+// GET /api/v1/cluster, that the server runs on etcd): the same outcome,
+// and etcd's CPU measured apart.
+func TestSmokeEtcd(t *testing.T) {
+	res := smoke(t, config{Scenario: scenarioScoped, Hosts: 15, MeshSize: 5, Changes: 3, Store: storeEtcd, EtcdMembers: 3})
+	checkScoped(t, res)
+	if res.Setup.EtcdCPU <= 0 || res.Setup.EtcdRSS <= 0 || res.Measured.EtcdRSS <= 0 {
+		t.Errorf("etcd not measured: setup %+v, measured %+v", res.Setup, res.Measured)
+	}
+	if !strings.HasPrefix(res.Store, "etcd, 3 real members") {
+		t.Errorf("store: %q", res.Store)
+	}
+}
+
+// checkScoped checks a shrunk scenario 2 of 3 changes in meshes of 5.
+func checkScoped(t *testing.T, res *Result) {
+	t.Helper()
 	if res.Changes != 3 || res.NotConverged != 0 || res.Convergence.N != 3*4 {
 		t.Errorf("%d changes, %d not converged, %d convergence samples; want 3, 0, 12", res.Changes, res.NotConverged, res.Convergence.N)
 	}
