@@ -330,6 +330,9 @@ func (f *follow) advance(rev int64) {
 func (s *State) applyCommit(c store.Commit) {
 	defer s.follow.advance(c.Revision)
 	s.followAudit(c.Changes)
+	if s.applied(c) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ch := range c.Live {
@@ -391,6 +394,26 @@ func (s *State) followWrite(index uint64, changes []store.Change) *write {
 		}
 	}
 	return w
+}
+
+// applied reports, without taking s.mu, whether memory already holds all
+// of c: a commit this server made and applied (its index is not above the
+// state's), with no liveness record but this server's own. Writes hold
+// s.mu while their commit goes to the store, so during a burst of writes
+// the lock is queued behind each of them; the watch must not wait there
+// for its own commits, or a catch-up (the health probe's, 3 s) times out
+// and the server refuses requests only because it is busy.
+func (s *State) applied(c store.Commit) bool {
+	if c.Index > s.indexSeen.Load() {
+		return false
+	}
+	for _, ch := range c.Live {
+		var rec liveRecord
+		if ch.Value == nil || json.Unmarshal(ch.Value, &rec) != nil || rec.Server != s.opts.ServerID {
+			return false
+		}
+	}
+	return true
 }
 
 // object returns the in-memory object kind/id, or nil.

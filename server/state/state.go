@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drago-wg/drago/server/api"
@@ -62,6 +63,7 @@ type core struct {
 
 	mu         sync.RWMutex
 	index      uint64
+	indexSeen  atomic.Uint64 // index, readable without mu (see applied)
 	networks   map[string]*api.Network
 	netByName  map[string]string
 	hosts      map[string]*api.Host
@@ -150,6 +152,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 	var rev int64
 	err := st.View(func(tx store.Tx) error {
 		s.index = tx.Index()
+		s.indexSeen.Store(s.index)
 		if r, ok := tx.(revisioned); ok {
 			rev = r.Revision()
 		}
@@ -366,6 +369,7 @@ func (s *State) applyWrite(w *write) int {
 		affected.add(h)
 	}
 	s.index = w.index
+	s.indexSeen.Store(w.index)
 	s.wakeMu.Lock()
 	woken := 0
 	for h := range affected {
