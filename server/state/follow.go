@@ -397,15 +397,23 @@ func (s *State) followWrite(index uint64, changes []store.Change) *write {
 }
 
 // applied reports, without taking s.mu, whether memory already holds all
-// of c: a commit this server made and applied (its index is not above the
-// state's), with no liveness record but this server's own. Writes hold
-// s.mu while their commit goes to the store, so during a burst of writes
-// the lock is queued behind each of them; the watch must not wait there
-// for its own commits, or a catch-up (the health probe's, 3 s) times out
-// and the server refuses requests only because it is busy.
+// of c: a commit this server made (its index is not above the state's
+// once the write in flight, if it is that one, is applied), with no
+// liveness record but this server's own. Writes hold s.mu while their
+// commit goes to the store, so during a burst of writes the lock is queued
+// behind each of them; the watch must not wait there for its own commits,
+// or a catch-up (the health probe's, 3 s) times out and the server refuses
+// requests only because it is busy.
 func (s *State) applied(c store.Commit) bool {
 	if c.Index > s.indexSeen.Load() {
-		return false
+		fl := s.inflight.Load()
+		if fl == nil || fl.index != c.Index {
+			return false
+		}
+		<-fl.done // its writer applies it, or fails and leaves it to the watch
+		if c.Index > s.indexSeen.Load() {
+			return false
+		}
 	}
 	for _, ch := range c.Live {
 		var rec liveRecord

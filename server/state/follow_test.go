@@ -339,8 +339,9 @@ func TestBlockingQueriesEndWhenCutOff(t *testing.T) {
 }
 
 // TestCatchUpWhileLocked: a commit memory already holds (as a write's own
-// commit is once its writer applied it) reaches the watch while writers
-// hold s.mu; catching up must not wait for the lock, or a busy server's
+// commit is once its writer applied it; a commit still in flight is waited
+// for through s.inflight, not s.mu) reaches the watch while writers hold
+// s.mu; catching up must not wait for the lock, or a busy server's
 // health probe times out and it refuses requests (seen with the load tool:
 // 256 writes in flight made a server on etcd answer 503).
 func TestCatchUpWhileLocked(t *testing.T) {

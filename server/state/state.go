@@ -63,7 +63,8 @@ type core struct {
 
 	mu         sync.RWMutex
 	index      uint64
-	indexSeen  atomic.Uint64 // index, readable without mu (see applied)
+	indexSeen  atomic.Uint64            // index, readable without mu (see applied)
+	inflight   atomic.Pointer[inflight] // the write whose commit is in flight, if any
 	networks   map[string]*api.Network
 	netByName  map[string]string
 	hosts      map[string]*api.Host
@@ -297,6 +298,13 @@ func (w *write) meta(m *api.Meta) {
 	m.ModifyIndex = w.index
 }
 
+// inflight is a write of this server whose commit is under way: done is
+// closed once it is in memory (or failed).
+type inflight struct {
+	index uint64
+	done  chan struct{}
+}
+
 // commit persists the write, with its audit entry, and applies it in
 // memory, then wakes the agents whose desired state changed and the event
 // watchers. With a store other servers write (etcd), it fails with ErrStale
@@ -312,6 +320,12 @@ func (w *write) commit() error {
 	}
 	ac := s.beginAudit(w)
 	defer ac.end()
+	fl := &inflight{index: w.index, done: make(chan struct{})}
+	s.inflight.Store(fl)
+	defer func() {
+		s.inflight.Store(nil)
+		close(fl.done)
+	}()
 	start := time.Now()
 	err := s.store.Update(func(tx store.Tx) error {
 		if got := tx.Index(); got != s.index {
