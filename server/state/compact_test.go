@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -77,11 +78,11 @@ func (p *pausableEtcd) Watch(ctx context.Context, after int64, commit func(store
 }
 
 // TestWatchCompactedReload: server B's watch falls behind while A writes,
-// and etcd compacts its history past what B has. B is cut off meanwhile,
-// then reloads at a current revision: it ends identical to A, wakes every
-// agent blocked on it with the new state (whole, since its delta log
-// cannot cover indexes it never saw), records the changes as events, is
-// healthy again and can write.
+// and etcd compacts its history past what B has. B is cut off meanwhile
+// (its agents' blocking queries end, so they move), then reloads at a
+// current revision: it ends identical to A, answers an agent that comes
+// back with its whole state (its delta log cannot cover indexes it never
+// saw), records the changes as events, is healthy again and can write.
 func TestWatchCompactedReload(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	stA := openEtcd(t, c)
@@ -98,24 +99,13 @@ func TestWatchCompactedReload(t *testing.T) {
 
 	// Agents of every host wait on B from its current index.
 	behind := b.Index()
-	type woken struct {
-		host string
-		ds   *api.DesiredState
-	}
-	got := make(chan woken, 8)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
+	ended := make(chan error, 8)
 	all := append(hosts[0], hosts[1]...)
 	for _, h := range all {
-		wg.Go(func() {
-			ds, err := b.DesiredState(ctx, h, behind, time.Minute, true)
-			if err == nil {
-				got <- woken{h, ds}
-			}
-		})
+		go func() {
+			_, err := b.DesiredState(t.Context(), h, behind, time.Minute, true)
+			ended <- err
+		}()
 	}
 
 	pb.pause(t)
@@ -155,6 +145,17 @@ func TestWatchCompactedReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHealth(t, b, false)
+	// Cut off, B ends its agents' blocking queries so that they move.
+	for range all {
+		select {
+		case err := <-ended:
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("a blocking query on B ended with %v, want ErrUnavailable", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a blocking query on B still waits 10s after it was cut off")
+		}
+	}
 	if _, err := b.CreateNetwork(api.Network{Name: "stale", IPv4Range: "10.52.0.0/16"}); err == nil {
 		t.Fatal("B wrote while behind a compaction")
 	}
@@ -164,14 +165,21 @@ func TestWatchCompactedReload(t *testing.T) {
 	catchUp(t, b)
 	reloaded := a.Index()
 	sameState(t, a, b, "after the reload", reloaded)
-	for range all[:len(all)-1] { // the deleted host's query ends with an error
-		select {
-		case w := <-got:
-			if w.ds.Index != a.Index() || w.ds.IsDelta() {
-				t.Errorf("B woke %s with index %d (delta %v); want the whole state at %d", w.host, w.ds.Index, w.ds.IsDelta(), a.Index())
+	// An agent that comes back from where it was gets its whole state:
+	// B's delta log cannot cover indexes it never saw.
+	for _, h := range all {
+		ds, err := b.DesiredState(t.Context(), h, behind, time.Minute, true)
+		if h == hosts[0][2] {
+			if err == nil {
+				t.Errorf("B answered the deleted host %s", h)
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("not every agent on B woke within 10s of the reload")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("B's desired state of %s after the reload: %v", h, err)
+		}
+		if ds.Index != reloaded || ds.IsDelta() {
+			t.Errorf("B answered %s with index %d (delta %v); want the whole state at %d", h, ds.Index, ds.IsDelta(), reloaded)
 		}
 	}
 	evs, err := b.Events(t.Context(), Trusted, behind, 0)
