@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,11 +105,7 @@ func (s *State) peerOf(self, p *api.Interface, conn *api.Connection) api.Desired
 			out.AllowedIPs = slices.Insert(out.AllowedIPs, 1, n.IPv6Range)
 		}
 	} else {
-		for _, a := range p.Addresses {
-			pre := netip.MustParsePrefix(a)
-			out.AllowedIPs = append(out.AllowedIPs, netip.PrefixFrom(pre.Addr(), pre.Addr().BitLen()).String())
-		}
-		out.AllowedIPs = append(out.AllowedIPs, p.RoutedSubnets...)
+		out.AllowedIPs = slices.Clone(s.nets(p).allowed)
 	}
 	if side != nil && side.Endpoint != "" {
 		out.Endpoint = side.Endpoint

@@ -128,7 +128,7 @@ func (np *netPolicy) compile(i *api.Interface) *firewall {
 	if i.HostID == "" || (def == api.ActionAccept && len(np.rules) == 0 && !i.Masquerade) {
 		return nil
 	}
-	own := ownPrefixes(i)
+	own := np.s.nets(i).own
 	fw := &firewall{desired: &api.DesiredFirewall{DefaultAction: def}}
 	d := fw.desired
 	sets := map[string]api.FirewallSet{}
@@ -446,7 +446,7 @@ func (s *State) ifaceOfAddr(n *api.Network, a netip.Addr) *api.Interface {
 	bits := -1
 	for _, id := range s.netIfaces[n.ID].sorted() {
 		i := s.ifaces[id]
-		for _, p := range ownPrefixes(i) {
+		for _, p := range s.nets(i).own {
 			if p.Contains(a) && p.Bits() > bits {
 				best, bits = i, p.Bits()
 			}

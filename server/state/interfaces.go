@@ -296,12 +296,14 @@ func (s *State) checkInterface(w *write, i, old *api.Interface, n *api.Network) 
 // assignAddresses validates the requested addresses (IP or IP/len inside the
 // network's ranges, one per family, unused) and picks the lowest free address
 // of each missing family; the write holds them until its commit reserves
-// them. old is the interface's current list on update.
-func (s *State) assignAddresses(w *write, n *api.Network, req, old []string) ([]string, error) {
+// them. old is the interface as stored, on update.
+func (s *State) assignAddresses(w *write, n *api.Network, req []string, old *api.Interface) ([]string, error) {
 	pools := s.pools[n.ID]
 	mine := map[netip.Addr]bool{}
-	for _, a := range old {
-		mine[netip.MustParsePrefix(a).Addr()] = true
+	if old != nil {
+		for _, a := range s.nets(old).addrs {
+			mine[a] = true
+		}
 	}
 	var out []string
 	have := map[bool]bool{} // is4 -> given
@@ -401,7 +403,7 @@ func (s *State) UpdateInterface(id string, edit func(*api.Interface) error) (*ap
 	if err := s.checkInterface(w, i, old, n); err != nil {
 		return nil, err
 	}
-	addrs, err := s.assignAddresses(w, n, i.Addresses, old.Addresses)
+	addrs, err := s.assignAddresses(w, n, i.Addresses, old)
 	if err != nil {
 		return nil, err
 	}

@@ -331,8 +331,7 @@ func (s *State) eachPoolAddr(i *api.Interface, fn func(*ipam.Pool, netip.Addr)) 
 	if p == nil {
 		return
 	}
-	for _, a := range i.Addresses {
-		addr := netip.MustParsePrefix(a).Addr()
+	for _, addr := range s.nets(i).addrs {
 		if pool := p.pool(addr); pool != nil {
 			fn(pool, addr)
 		}

@@ -146,8 +146,9 @@ func (s *State) inNetwork(n *api.Network, p netip.Prefix) bool {
 		}
 	}
 	for id := range s.netIfaces[n.ID] {
-		for _, r := range s.ifaces[id].RoutedSubnets {
-			if within(p, netip.MustParsePrefix(r)) {
+		nets := s.nets(s.ifaces[id])
+		for _, r := range nets.own[len(nets.addrs):] {
+			if within(p, r) {
 				return true
 			}
 		}
@@ -203,8 +204,8 @@ type resolved struct {
 func (s *State) resolve(n *api.Network, sel selector) resolved {
 	out := resolved{addrs: map[netip.Addr]struct{}{}}
 	addIface := func(i *api.Interface) {
-		for _, a := range i.Addresses {
-			out.addrs[netip.MustParsePrefix(a).Addr()] = struct{}{}
+		for _, a := range s.nets(i).addrs {
+			out.addrs[a] = struct{}{}
 		}
 	}
 	switch sel.kind {
@@ -214,9 +215,8 @@ func (s *State) resolve(n *api.Network, sel selector) resolved {
 		}
 	case selSubnets:
 		if i := s.selectorIface(n, sel); i != nil {
-			for _, r := range i.RoutedSubnets {
-				out.nets = append(out.nets, netip.MustParsePrefix(r))
-			}
+			nets := s.nets(i)
+			out.nets = append(out.nets, nets.own[len(nets.addrs):]...)
 		}
 	case selLabel:
 		for id := range s.netIfaces[n.ID] {
@@ -293,20 +293,6 @@ func canonical(ps []netip.Prefix) []string {
 		}
 		out = append(out, p.String())
 		last = p
-	}
-	return out
-}
-
-// ownPrefixes returns what arrives at interface i: its addresses, as
-// single addresses, and its routed subnets.
-func ownPrefixes(i *api.Interface) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(i.Addresses)+len(i.RoutedSubnets))
-	for _, a := range i.Addresses {
-		p := netip.MustParsePrefix(a)
-		out = append(out, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
-	}
-	for _, r := range i.RoutedSubnets {
-		out = append(out, netip.MustParsePrefix(r))
 	}
 	return out
 }

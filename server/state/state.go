@@ -70,10 +70,11 @@ type core struct {
 	hosts      map[string]*api.Host
 	hostByName map[string]string
 	ifaces     map[string]*api.Interface
-	netIfaces  map[string]set    // network id -> interface ids
-	netDevices map[string]set    // network id -> its plain devices' interface ids
-	hostIfaces map[string]set    // host id -> interface ids
-	keyOwner   map[netKey]string // (network, public or next key) -> interface id
+	ifaceNets  map[string]*ifaceNets // interface id -> its parsed addresses
+	netIfaces  map[string]set        // network id -> interface ids
+	netDevices map[string]set        // network id -> its plain devices' interface ids
+	hostIfaces map[string]set        // host id -> interface ids
+	keyOwner   map[netKey]string     // (network, public or next key) -> interface id
 	conns      map[string]*api.Connection
 	ifaceConns map[string]set // interface id -> connection ids
 	rules      map[string]*api.Rule
@@ -143,7 +144,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		log: log.With("subsystem", "state"), store: st, opts: opts,
 		networks: map[string]*api.Network{}, netByName: map[string]string{},
 		hosts: map[string]*api.Host{}, hostByName: map[string]string{},
-		ifaces: map[string]*api.Interface{}, netIfaces: map[string]set{}, netDevices: map[string]set{}, hostIfaces: map[string]set{}, keyOwner: map[netKey]string{},
+		ifaces: map[string]*api.Interface{}, ifaceNets: map[string]*ifaceNets{}, netIfaces: map[string]set{}, netDevices: map[string]set{}, hostIfaces: map[string]set{}, keyOwner: map[netKey]string{},
 		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
 		rules: map[string]*api.Rule{}, netRules: map[string][]*api.Rule{}, rulesDirty: set{}, firewalls: map[string]*firewall{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
@@ -505,12 +506,14 @@ func (s *State) apply(c change) {
 		delete(s.waiting, c.id)
 		if c.val == nil {
 			delete(s.ifaces, c.id)
+			delete(s.ifaceNets, c.id)
 			delete(s.firewalls, c.id)
 			s.changes.forgetIface(c.id)
 			return
 		}
 		i := c.val.(*api.Interface)
 		s.ifaces[c.id] = i
+		s.ifaceNets[c.id] = parseNets(i)
 		if i.NextPublicKey != "" && !i.NextKeyReady {
 			s.rotating.add(c.id)
 		}
