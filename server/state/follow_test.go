@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"maps"
@@ -265,6 +266,49 @@ func TestLivenessAcrossServers(t *testing.T) {
 	if status(h1) != api.HostDown {
 		t.Errorf("on B a grace after A stopped: h1 %s, want down", status(h1))
 	}
+}
+
+// TestRotationReadyAcrossServers: a host rotating its key through server A
+// is told its next key is ready once every peer applied the announcing
+// state, although two of its three peers report to server B: their applied
+// indexes cross through B's liveness records, not through A's own reports.
+func TestRotationReadyAcrossServers(t *testing.T) {
+	a, b := twoServers(t)
+	hosts := addFleet(t, a, 1, 4, api.TopologyMesh)
+	rotating, onA, onB := hosts[0][0], hosts[0][1], hosts[0][2:]
+	ds, _ := a.DesiredState(t.Context(), rotating, 0, 0, false)
+	i := ds.Interfaces[0]
+	next := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	if err := a.ReportStatus(rotating, api.StatusReport{Interfaces: []api.InterfaceStatus{{ID: i.ID, PublicKey: i.PublicKey, NextPublicKey: next}}}, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	catchUp(t, b)
+	apply := func(s *State, h string) {
+		t.Helper()
+		ds, err := s.DesiredState(t.Context(), h, 0, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReportStatus(h, api.StatusReport{AppliedIndex: ds.Index, Interfaces: []api.InterfaceStatus{{ID: ds.Interfaces[0].ID, PublicKey: ds.Interfaces[0].PublicKey}}}, "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := func(s *State) bool { return s.ifaces[i.ID].NextKeyReady }
+	apply(a, onA)
+	apply(b, onB[0])
+	// Three publish rounds: B's record of onB[0] reaches A, A's of onA B.
+	time.Sleep(3 * probeInterval)
+	for _, s := range []*State{a, b} {
+		s.mu.RLock()
+		early := ready(s)
+		s.mu.RUnlock()
+		if early {
+			t.Fatal("ready while a peer on B had not applied")
+		}
+	}
+	apply(b, onB[1])
+	waitFor(t, a, "A sees the next key ready", func() bool { return ready(a) })
+	waitFor(t, b, "B sees the next key ready", func() bool { return ready(b) })
 }
 
 // TestOneLeader: of two servers exactly one runs the cluster's jobs, and
