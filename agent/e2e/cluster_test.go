@@ -252,6 +252,10 @@ func firstAckAfter(acks []write, t time.Time) (write, bool) {
 func TestClusterServerKilled(t *testing.T) {
 	c := newClusterLab(t, "dcs")
 	c.pingsAll()
+	before := c.leads(0, 2)
+	if got := c.leads(1, 2); got != before {
+		t.Fatalf("servers a and b disagree on the leader: %s and %s", before, got)
+	}
 	w := c.startWrites(0, 1)
 	w.waitAcks(20)
 	killed := time.Now()
@@ -266,6 +270,46 @@ func TestClusterServerKilled(t *testing.T) {
 	c.pingsAll()
 	took := c.change(61, c.hs[0], c.hs[2])
 	t.Logf("a change through b reached every agent in %v", took.Round(time.Millisecond))
+	// a's lease expires: b lists itself alone, and leads.
+	b, err := c.clientOf(1).Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := c.leads(1, 1); after != b.Server {
+		t.Errorf("after a's death the leader is %s, want b (%s)", after, b.Server)
+	}
+	t.Logf("b lists itself alone and leads %v after the kill", time.Since(killed).Round(time.Millisecond))
+}
+
+// leads waits until server i's cluster view (GET /api/v1/cluster, as drago
+// status and the dashboard show it) lists n healthy etcd servers, one of
+// them flagged as the leader it names, and returns that leader.
+func (c *clusterLab) leads(i, n int) string {
+	c.t.Helper()
+	var last *api.Cluster
+	ok := func() bool {
+		v, err := c.clientOf(i).Cluster(ctx)
+		if err != nil {
+			return false
+		}
+		last = v
+		leaders := 0
+		for _, sv := range v.Servers {
+			if sv.Leader {
+				leaders++
+				if sv.ID != v.Leader {
+					return false
+				}
+			}
+		}
+		return v.Store == "etcd" && v.Healthy && len(v.Servers) == n && leaders == 1
+	}
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("server %s's cluster view after 30s: %+v; want %d healthy etcd servers, one leading", c.urls[i], last, n)
+		}
+	}
+	return last.Leader
 }
 
 // TestClusterEtcdLeaderKilled: kill -9 of the etcd leader in the middle of

@@ -140,6 +140,7 @@ func newLab(t testing.TB, prefix string) *lab {
 func newNet(t testing.TB, prefix, subnet string) *lab {
 	l := &lab{t: t, prefix: prefix, subnet: subnet, dir: t.TempDir(), hosts: map[string]*host{}, nextIP: 10}
 	l.cleanup() // what a killed earlier run left behind
+	dropSubnet(subnet)
 	t.Cleanup(l.cleanup)
 	sw := prefix + "-sw"
 	run(t, "ip", "netns", "add", sw)
@@ -154,6 +155,18 @@ func newNet(t testing.TB, prefix, subnet string) *lab {
 	run(t, "ip", "addr", "add", subnet+".1/24", "dev", rootVeth)
 	run(t, "ip", "link", "set", rootVeth, "up")
 	return l
+}
+
+// dropSubnet deletes the links of this namespace that hold an address of
+// subnet: the root veth of a lab of another test, on the same subnet, that
+// a killed run left behind would take the lab's traffic.
+func dropSubnet(subnet string) {
+	out, _ := exec.Command("ip", "-o", "addr", "show", "to", subnet+".0/24").Output()
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) > 1 {
+			exec.Command("ip", "link", "del", strings.Split(f[1], "@")[0]).Run()
+		}
+	}
 }
 
 // readRoot reads the root token a server wrote to its data dir.
