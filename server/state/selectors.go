@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/drago-wg/drago/server/api"
+	"github.com/drago-wg/drago/server/ipam"
 )
 
 // Selectors name the sources and destinations of access rules (see
@@ -140,9 +141,11 @@ func (s *State) checkSelector(field string, n *api.Network, sel selector) error 
 // inNetwork reports whether p lies inside n's ranges or a routed subnet of
 // one of its interfaces.
 func (s *State) inNetwork(n *api.Network, p netip.Prefix) bool {
-	for _, r := range []string{n.IPv4Range, n.IPv6Range} {
-		if r != "" && within(p, netip.MustParsePrefix(r)) {
-			return true
+	if ps := s.pools[n.ID]; ps != nil {
+		for _, pool := range []*ipam.Pool{ps.v4, ps.v6} {
+			if pool != nil && within(p, pool.Prefix()) {
+				return true
+			}
 		}
 	}
 	for id := range s.netIfaces[n.ID] {
