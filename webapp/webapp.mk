@@ -9,6 +9,7 @@
 #                      (dashboard.test.mjs, and policy.test.mjs: access policies,
 #                      with a 2,000-host network; counters.test.mjs: two real agents in
 #                      network namespaces (root) across a server restart;
+#                      cluster.test.mjs: three etcd members and two servers;
 #                      fleet.test.mjs runs by hand)
 #   make webapp-test   all of the above
 #   make webapp-clean  remove node_modules and the build output
@@ -36,7 +37,7 @@ webapp-unit: $(WEBAPP_STAMP)
 	cd $(WEBAPP_DIR) && npx vitest run
 
 webapp-e2e: webapp
-	cd $(WEBAPP_DIR) && node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/policy.test.mjs e2e/counters.test.mjs
+	cd $(WEBAPP_DIR) && node --test --test-concurrency=1 e2e/dashboard.test.mjs e2e/policy.test.mjs e2e/counters.test.mjs e2e/cluster.test.mjs
 
 webapp-test: webapp webapp-unit webapp-e2e
 

@@ -64,9 +64,10 @@ export function dragoBinary(dir) {
  * startServer runs `drago server -dev` on a free loopback port (or at
  * listen, host:port) with its data in dataDir and extra args, and waits for
  * it to answer. It returns the process, the base URL, the root token and
- * the output so far (out()).
+ * the output so far (out()). A server joining a store another server
+ * created prints no root token: pass the one known as token.
  */
-export async function startServer(bin, dataDir, args = [], listen) {
+export async function startServer(bin, dataDir, args = [], listen, token) {
   listen = listen ?? `127.0.0.1:${await freePort()}`;
   const base = `http://${listen}`;
   let out = '';
@@ -77,7 +78,7 @@ export async function startServer(bin, dataDir, args = [], listen) {
   const detail = () => `\nserver output:\n${out}`;
   await until('the server to answer /api/v1/health', async () => (await fetch(`${base}/api/v1/health`)).ok, { detail });
   // -dev prints the root token; it is also in <data-dir>/root-token.
-  const token = await until(
+  token ??= await until(
     'the root token',
     () => {
       const m = /Root token: (\S+)/.exec(out);
