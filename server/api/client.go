@@ -432,11 +432,6 @@ func (c *Client) HostHistory(ctx context.Context, ref string) (*HostHistory, err
 	return get[HostHistory](ctx, c, "/hosts/"+esc(ref)+"/history", nil)
 }
 
-// ConnectionHistory returns the last hour of a connection's counters.
-func (c *Client) ConnectionHistory(ctx context.Context, id string) (*ConnectionHistory, error) {
-	return get[ConnectionHistory](ctx, c, "/connections/"+esc(id)+"/history", nil)
-}
-
 // PeeringHistory returns the last hour of the counters between an interface
 // and a peer interface of its network (an implicit connection has no id).
 func (c *Client) PeeringHistory(ctx context.Context, iface, peer string) (*ConnectionHistory, error) {
