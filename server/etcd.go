@@ -20,7 +20,13 @@ func openEtcd(cfg EtcdConfig) (*store.EtcdStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenEtcd(store.EtcdOptions{Endpoints: cfg.Endpoints, TLS: tc, Prefix: cfg.Prefix})
+	st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: cfg.Endpoints, TLS: tc, Prefix: cfg.Prefix})
+	if err != nil && tc != nil {
+		// etcd's client retries a refused handshake until its timeout, so
+		// the error rarely names the certificate.
+		return nil, fmt.Errorf("%w (over TLS: check that -etcd-ca-cert signed the members' certificates and that they accept -etcd-cert)", err)
+	}
+	return st, err
 }
 
 // tlsConfig returns the client TLS configuration, or nil for plain http.
