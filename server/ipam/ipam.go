@@ -115,6 +115,15 @@ func unusable(prefix netip.Prefix, a netip.Addr) string {
 	return ""
 }
 
+// After returns the address after a in a range that ends at last, or the
+// zero Addr when a is last.
+func After(a, last netip.Addr) netip.Addr {
+	if a == last {
+		return netip.Addr{}
+	}
+	return a.Next()
+}
+
 // Prefix returns the prefix the Pool allocates from.
 func (p *Pool) Prefix() netip.Prefix { return p.prefix }
 
@@ -144,12 +153,9 @@ func (p *Pool) Next(taken func(netip.Addr) bool) (netip.Addr, error) {
 	if best.IsValid() {
 		return best, nil
 	}
-	for a := p.next; a.IsValid(); a = a.Next() {
+	for a := p.next; a.IsValid(); a = After(a, p.last) {
 		if free(a) {
 			return a, nil
-		}
-		if a == p.last {
-			break
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("allocating from %s: %w", p.prefix, ErrFull)
@@ -179,11 +185,7 @@ func (p *Pool) Reserve(a netip.Addr) error {
 	}
 	p.used[a] = struct{}{}                     // if a is in holes, Next drops it
 	for p.next.IsValid() && p.isUsed(p.next) { // move the frontier past used addresses
-		if p.next == p.last {
-			p.next = netip.Addr{}
-		} else {
-			p.next = p.next.Next()
-		}
+		p.next = After(p.next, p.last)
 	}
 	return nil
 }

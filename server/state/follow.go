@@ -347,7 +347,7 @@ func (s *State) applyCommit(c store.Commit) {
 // followWrite turns the objects another server wrote or deleted into a
 // write of index; the caller holds s.mu.
 func (s *State) followWrite(index uint64, changes []store.Change) *write {
-	w := &write{s: s, index: index, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}}
+	w := s.newWrite(index)
 	for _, ch := range changes {
 		var v any
 		if ch.Value != nil {

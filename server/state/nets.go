@@ -29,15 +29,15 @@ func parseNets(i *api.Interface) *ifaceNets {
 		n.own = append(n.own, netip.MustParsePrefix(r))
 	}
 	n.allowed = make([]string, 0, len(n.own))
-	for k, p := range n.own {
-		if k < len(n.addrs) {
-			n.allowed = append(n.allowed, p.String())
-		} else {
-			n.allowed = append(n.allowed, i.RoutedSubnets[k-len(n.addrs)])
-		}
+	for _, p := range n.own[:len(n.addrs)] {
+		n.allowed = append(n.allowed, p.String())
 	}
+	n.allowed = append(n.allowed, i.RoutedSubnets...)
 	return n
 }
+
+// routed returns the interface's routed subnets.
+func (n *ifaceNets) routed() []netip.Prefix { return n.own[len(n.addrs):] }
 
 // nets returns i's parsed addresses: kept since i entered memory, or parsed
 // now for an interface a write has not applied yet.

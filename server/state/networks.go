@@ -239,11 +239,7 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 				return nil, conflict("ipv6_range", "range %s is too small for the network's interfaces", n.IPv6Range)
 			}
 			i.Addresses = append(i.Addresses, netip.PrefixFrom(next6, range6.Bits()).String())
-			if next6 == last6 {
-				next6 = netip.Addr{}
-			} else {
-				next6 = next6.Next()
-			}
+			next6 = ipam.After(next6, last6)
 			changed = true
 		}
 		if changed {

@@ -149,8 +149,7 @@ func (s *State) inNetwork(n *api.Network, p netip.Prefix) bool {
 		}
 	}
 	for id := range s.netIfaces[n.ID] {
-		nets := s.nets(s.ifaces[id])
-		for _, r := range nets.own[len(nets.addrs):] {
+		for _, r := range s.nets(s.ifaces[id]).routed() {
 			if within(p, r) {
 				return true
 			}
@@ -218,8 +217,7 @@ func (s *State) resolve(n *api.Network, sel selector) resolved {
 		}
 	case selSubnets:
 		if i := s.selectorIface(n, sel); i != nil {
-			nets := s.nets(i)
-			out.nets = append(out.nets, nets.own[len(nets.addrs):]...)
+			out.nets = append(out.nets, s.nets(i).routed()...)
 		}
 	case selLabel:
 		for id := range s.netIfaces[n.ID] {

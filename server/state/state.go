@@ -252,7 +252,14 @@ type write struct {
 
 // begin starts a write; the caller holds s.mu for writing.
 func (s *State) begin() *write {
-	return &write{s: s, index: s.index + 1, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}, addrs: map[netip.Addr]bool{}, entry: s.entry}
+	w := s.newWrite(s.index + 1)
+	w.entry = s.entry
+	return w
+}
+
+// newWrite returns an empty write of index.
+func (s *State) newWrite(index uint64) *write {
+	return &write{s: s, index: index, now: s.opts.Now().UTC(), ifaces: set{}, nets: set{}, hosts: set{}, wake: set{}, addrs: map[netip.Addr]bool{}}
 }
 
 func (w *write) put(kind, id string, v any, action, name string) {
