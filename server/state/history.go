@@ -58,10 +58,18 @@ func (r *series) add(now time.Time, hs *time.Time, rx, tx int64) {
 			return
 		}
 	}
+	r.push(p)
+}
+
+// push appends p as the newest point, over the oldest when the ring is full.
+func (r *series) push(p point) {
 	r.pts[r.next] = p
 	r.next = (r.next + 1) % HistoryPoints
 	r.n = min(r.n+1, HistoryPoints)
 }
+
+// at returns the k-th oldest point held.
+func (r *series) at(k int) point { return r.pts[(r.next+HistoryPoints-r.n+k)%HistoryPoints] }
 
 // points returns the points of the last HistoryPoints minutes before now,
 // oldest first.
@@ -69,7 +77,7 @@ func (r *series) points(now time.Time) []api.CounterPoint {
 	from := int32(now.Unix()/60) - HistoryPoints
 	out := make([]api.CounterPoint, 0, r.n)
 	for k := range r.n {
-		p := r.pts[(r.next+HistoryPoints-r.n+k)%HistoryPoints]
+		p := r.at(k)
 		if p.minute <= from {
 			continue
 		}
@@ -267,7 +275,7 @@ const historyVersion = 1
 func (r *series) saved() []savedPoint {
 	out := make([]savedPoint, r.n)
 	for k := range r.n {
-		p := r.pts[(r.next+HistoryPoints-r.n+k)%HistoryPoints]
+		p := r.at(k)
 		out[k] = savedPoint{int64(p.minute), p.hs, p.rx, p.tx}
 	}
 	return out
@@ -356,9 +364,7 @@ func (r *series) load(pts []savedPoint, now int32) error {
 		if p[0] <= int64(now)-HistoryPoints {
 			continue
 		}
-		r.pts[r.next] = point{minute: int32(p[0]), hs: p[1], rx: p[2], tx: p[3]}
-		r.next = (r.next + 1) % HistoryPoints
-		r.n++
+		r.push(point{minute: int32(p[0]), hs: p[1], rx: p[2], tx: p[3]})
 	}
 	return nil
 }
