@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,21 +26,16 @@ func TestEtcdMutualTLS(t *testing.T) {
 	client := writeCert(t, dir, "client", ca, x509.ExtKeyUsageClientAuth)
 	other := writeCert(t, dir, "other-ca", nil, x509.ExtKeyUsageAny)
 
-	var urls [2]string // the member's peer and client URLs, on ports free now
-	for k, scheme := range []string{"http", "https"} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		urls[k] = fmt.Sprintf("%s://%s", scheme, ln.Addr())
-		ln.Close()
+	ports, err := etcdtest.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	peer, endpoint := urls[0], urls[1]
+	peer, endpoint := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("https://127.0.0.1:%d", ports[1])
 	e, err := startTLSMember(t, filepath.Join(dir, "m0"), peer, endpoint, member, ca)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(e.Close) // after the server's stop, registered later
 
 	ts := startServerWith(t, Config{StoreType: StoreEtcd, Etcd: EtcdConfig{Endpoints: []string{endpoint},
 		CACertFile: ca.certFile, CertFile: client.certFile, KeyFile: client.keyFile}})

@@ -53,7 +53,7 @@ func New(dir string, n int, tune ...func(*embed.Config)) (*Cluster, error) {
 	clients := make([]string, n)
 	var initial []string
 	for i := range n {
-		p, err := freePorts(2)
+		p, err := FreePorts(2)
 		if err != nil {
 			return nil, err
 		}
@@ -141,8 +141,8 @@ func StartMember(mc MemberConfig, tune ...func(*embed.Config)) (*embed.Etcd, err
 	return nil, err
 }
 
-// freePorts returns n loopback TCP ports free at the time of the call.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n loopback TCP ports free at the time of the call.
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	var ls []net.Listener
 	defer func() {
