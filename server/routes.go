@@ -226,13 +226,14 @@ func (s *Server) routes() []route {
 			if !r.who.Allowed("interfaces", read, i.NetworkID) {
 				return nil, forbiddenNet()
 			}
-			switch peer := r.URL.Query().Get("peer"); {
+			peer := r.URL.Query().Get("peer")
+			switch {
 			case peer == "":
 				return nil, badRequest("peer", "is required: the id of the peer interface")
 			case len(peer) > maxRef:
 				return nil, badRequest("peer", "is longer than %d characters", maxRef)
 			}
-			return r.st.PeeringHistory(i.ID, r.URL.Query().Get("peer"))
+			return r.st.PeeringHistory(i.ID, peer)
 		}).with(nil, api.ConnectionHistory{}, "peer"),
 		mgmt("GET", "/devices", "interfaces", read, "List plain WireGuard devices (?network=)", func(r *request) (any, error) {
 			return r.listInterfaces(true)

@@ -698,8 +698,10 @@ function InterfaceForm(props: { network: Network; iface?: Interface; onClose: ()
 
 const CN_FIELDS = ['a', 'b', 'a.interface_id', 'b.interface_id', 'a.allowed_ips', 'b.allowed_ips', 'a.endpoint', 'b.endpoint', 'persistent_keepalive', 'network_id'];
 
-/** ConnectionSparks shows a connection's traffic and handshake age over the last hour, as side a's agent reports them (else side b's). */
-/** ConnectionSparks draws a connection's last hour: a stored one's by its id, a topology's implicit one's by its two interfaces. */
+/**
+ * ConnectionSparks shows a connection's traffic and handshake age over the last hour, as side a's agent reports
+ * them (else side b's): a stored connection's by its id, a topology's implicit one's by its two interfaces.
+ */
 function ConnectionSparks({ conn, tick }: { conn: Connection; tick: number }) {
   const { api } = useContext(AppContext);
   const minute = useNow(60000);
