@@ -40,11 +40,20 @@ func (a *auditLog) newAuditID(now time.Time) string {
 	return fmt.Sprintf("%016x-%s", a.last, newID()[:6])
 }
 
-// loadAudit adds a stored entry; Open reads them in key order.
-func (s *State) loadAudit(id string, raw []byte) error {
+// decodeAudit decodes the stored audit entry id.
+func decodeAudit(id string, raw []byte) (*api.AuditEntry, error) {
 	e := &api.AuditEntry{}
 	if err := json.Unmarshal(raw, e); err != nil {
-		return fmt.Errorf("decoding audit/%s: %w", id, err)
+		return nil, fmt.Errorf("decoding audit/%s: %w", id, err)
+	}
+	return e, nil
+}
+
+// loadAudit adds a stored entry; Open reads them in key order.
+func (s *State) loadAudit(id string, raw []byte) error {
+	e, err := decodeAudit(id, raw)
+	if err != nil {
+		return err
 	}
 	s.audit.entries = append(s.audit.entries, e)
 	s.audit.noteID(e.ID)
@@ -75,8 +84,8 @@ func (s *State) followAudit(changes []store.Change) {
 		case ch.Value == nil && found:
 			a.entries = slices.Delete(a.entries, k, k+1)
 		case ch.Value != nil && !found:
-			e := &api.AuditEntry{}
-			if err := json.Unmarshal(ch.Value, e); err != nil {
+			e, err := decodeAudit(ch.ID, ch.Value)
+			if err != nil {
 				s.log.Error("skipping an undecodable audit entry from the store", "id", ch.ID, "error", err)
 				continue
 			}

@@ -142,12 +142,11 @@ func (s *State) reload(ctx context.Context) error {
 			seen[kind] = set{}
 			err := tx.ForEach(kind, func(id string, raw []byte) error {
 				if kind == store.KindAudit {
-					e := &api.AuditEntry{}
-					if err := json.Unmarshal(raw, e); err != nil {
-						return fmt.Errorf("decoding audit/%s: %w", id, err)
+					e, err := decodeAudit(id, raw)
+					if err == nil {
+						audit = append(audit, e)
 					}
-					audit = append(audit, e)
-					return nil
+					return err
 				}
 				v, err := decode(kind, raw)
 				if err != nil || v == nil {
