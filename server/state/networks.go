@@ -74,7 +74,7 @@ func (s *State) CreateNetwork(n api.Network) (*api.Network, error) {
 	if n.HubInterfaceID != "" {
 		return nil, invalid("hub_interface_id", "set it once the network has interfaces")
 	}
-	if err := s.checkNetwork(&n, nil); err != nil {
+	if _, err := s.checkNetwork(&n, nil); err != nil {
 		return nil, err
 	}
 	w := s.begin()
@@ -86,98 +86,121 @@ func (s *State) CreateNetwork(n api.Network) (*api.Network, error) {
 	return clone(&n), nil
 }
 
-// checkNetwork validates n; old is the stored version on update.
-func (s *State) checkNetwork(n *api.Network, old *api.Network) error {
+// netRanges is a network's address ranges, parsed; v6 is the zero
+// prefix when the network has no IPv6 range.
+type netRanges struct{ v4, v6 netip.Prefix }
+
+// of returns the range of a's family.
+func (r netRanges) of(a netip.Addr) netip.Prefix {
+	if a.Is4() {
+		return r.v4
+	}
+	return r.v6
+}
+
+// ranges returns the network's parsed ranges, as its pools hold them.
+func (p *netPools) ranges() netRanges {
+	r := netRanges{v4: p.v4.Prefix()}
+	if p.v6 != nil {
+		r.v6 = p.v6.Prefix()
+	}
+	return r
+}
+
+// checkNetwork validates n and returns its parsed ranges; old is the
+// stored version on update.
+func (s *State) checkNetwork(n *api.Network, old *api.Network) (netRanges, error) {
 	if err := checkName("name", n.Name, dnsLabel, "a DNS label (lowercase letters, digits and '-', at most 63)"); err != nil {
-		return err
+		return netRanges{}, err
 	}
 	if id, ok := s.netByName[n.Name]; ok && (old == nil || id != old.ID) {
-		return conflict("name", "network name %q is taken", n.Name)
+		return netRanges{}, conflict("name", "network name %q is taken", n.Name)
 	}
 	if n.IPv4Range == "" {
-		return invalid("ipv4_range", "is required")
+		return netRanges{}, invalid("ipv4_range", "is required")
 	}
+	var r netRanges
 	v4, err := parsePrefix("ipv4_range", n.IPv4Range)
 	if err != nil {
-		return err
+		return netRanges{}, err
 	}
+	r.v4 = v4
 	if !v4.Addr().Is4() {
-		return invalid("ipv4_range", "%q is not an IPv4 prefix", n.IPv4Range)
+		return netRanges{}, invalid("ipv4_range", "%q is not an IPv4 prefix", n.IPv4Range)
 	}
 	if err := ipam.CheckPrefix(v4); err != nil {
-		return invalid("ipv4_range", "%v", err)
+		return netRanges{}, invalid("ipv4_range", "%v", err)
 	}
 	if err := s.checkRangeFree("ipv4_range", v4, n.ID); err != nil {
-		return err
+		return netRanges{}, err
 	}
 	if n.IPv6Range != "" {
 		v6, err := parsePrefix("ipv6_range", n.IPv6Range)
 		if err != nil {
-			return err
+			return netRanges{}, err
 		}
 		if !v6.Addr().Is6() || v6.Addr().Is4In6() {
-			return invalid("ipv6_range", "%q is not an IPv6 prefix", n.IPv6Range)
+			return netRanges{}, invalid("ipv6_range", "%q is not an IPv6 prefix", n.IPv6Range)
 		}
 		if err := ipam.CheckPrefix(v6); err != nil {
-			return invalid("ipv6_range", "%v", err)
+			return netRanges{}, invalid("ipv6_range", "%v", err)
 		}
 		if err := s.checkRangeFree("ipv6_range", v6, n.ID); err != nil {
-			return err
+			return netRanges{}, err
 		}
+		r.v6 = v6
 	}
 	if err := checkPort("listen_port", n.ListenPort); err != nil {
-		return err
+		return netRanges{}, err
 	}
 	if err := checkMTU("mtu", n.MTU); err != nil {
-		return err
+		return netRanges{}, err
 	}
 	if err := checkKeepalive("persistent_keepalive", n.PersistentKeepalive); err != nil {
-		return err
+		return netRanges{}, err
 	}
 	for i, d := range n.DNS {
 		if a, err := netip.ParseAddr(d); err != nil || a.Zone() != "" {
-			return invalid("dns["+strconv.Itoa(i)+"]", "%q is not an IP address (without zone)", d)
+			return netRanges{}, invalid("dns["+strconv.Itoa(i)+"]", "%q is not an IP address (without zone)", d)
 		}
 	}
 	switch n.Topology {
 	case api.TopologyNone, api.TopologyMesh, api.TopologyHub:
 	default:
-		return invalid("topology", "%q is not one of none, mesh, hub", n.Topology)
+		return netRanges{}, invalid("topology", "%q is not one of none, mesh, hub", n.Topology)
 	}
 	switch n.DefaultAction {
 	case api.ActionAccept, api.ActionDrop:
 	default:
-		return invalid("default_action", "%q is not accept or drop", n.DefaultAction)
+		return netRanges{}, invalid("default_action", "%q is not accept or drop", n.DefaultAction)
 	}
 	if n.HubInterfaceID != "" {
 		if n.Topology != api.TopologyHub {
-			return invalid("hub_interface_id", "only applies to topology hub")
+			return netRanges{}, invalid("hub_interface_id", "only applies to topology hub")
 		}
 		if i, ok := s.ifaces[n.HubInterfaceID]; !ok || i.NetworkID != n.ID {
-			return invalid("hub_interface_id", "%q is not an interface of this network", n.HubInterfaceID)
+			return netRanges{}, invalid("hub_interface_id", "%q is not an interface of this network", n.HubInterfaceID)
 		}
 	}
 	if old == nil {
-		return nil
+		return r, nil
 	}
 	// A range change must keep every assigned address inside it.
 	for _, id := range s.netIfaces[n.ID].sorted() {
-		for _, a := range s.ifaces[id].Addresses {
-			p := netip.MustParsePrefix(a)
-			r := n.IPv4Range
+		for _, a := range s.nets(s.ifaces[id]).addrs {
 			field := "ipv4_range"
-			if p.Addr().Is6() {
-				r, field = n.IPv6Range, "ipv6_range"
+			if a.Is6() {
+				field = "ipv6_range"
 			}
-			if r == "" {
-				return conflict(field, "interface %s has address %s; remove it before removing the range", id, a)
+			if !r.of(a).IsValid() {
+				return netRanges{}, conflict(field, "interface %s has address %s; remove it before removing the range", id, a)
 			}
-			if err := ipam.Fits(netip.MustParsePrefix(r), []netip.Addr{p.Addr()}); err != nil {
-				return conflict(field, "interface %s has address %s outside the new range %s", id, p.Addr(), r)
+			if err := ipam.Fits(r.of(a), []netip.Addr{a}); err != nil {
+				return netRanges{}, conflict(field, "interface %s has address %s outside the new range %s", id, a, r.of(a))
 			}
 		}
 	}
-	return nil
+	return r, nil
 }
 
 // checkRangeFree refuses a range that is reserved or overlaps a range of
@@ -186,13 +209,13 @@ func (s *State) checkRangeFree(field string, p netip.Prefix, self string) error 
 	if err := checkNetworkRange(field, p); err != nil {
 		return err
 	}
-	for _, o := range s.networks {
-		if o.ID == self {
+	for id, o := range s.pools {
+		if id == self {
 			continue
 		}
-		for _, r := range []string{o.IPv4Range, o.IPv6Range} {
-			if r != "" && netip.MustParsePrefix(r).Overlaps(p) {
-				return conflict(field, "%s overlaps network %s's range %s", p, o.Name, r)
+		for _, r := range []*ipam.Pool{o.v4, o.v6} {
+			if r != nil && r.Prefix().Overlaps(p) {
+				return conflict(field, "%s overlaps network %s's range %s", p, s.networks[id].Name, r.Prefix())
 			}
 		}
 	}
@@ -216,7 +239,8 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 	if n.Topology != api.TopologyHub && old.Topology == api.TopologyHub && n.HubInterfaceID == old.HubInterfaceID {
 		n.HubInterfaceID = "" // leaving hub mode drops the hub
 	}
-	if err := s.checkNetwork(n, old); err != nil {
+	r, err := s.checkNetwork(n, old)
+	if err != nil {
 		return nil, err
 	}
 	w := s.begin()
@@ -225,20 +249,19 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 	w.nets.add(n.ID)
 	// Interfaces follow the ranges: their addresses take a changed range's
 	// prefix length, and a new IPv6 range gives each an address.
-	var range6 netip.Prefix // a new IPv6 range: its addresses in order
-	var next6, last6 netip.Addr
-	if n.IPv6Range != "" && old.IPv6Range == "" {
-		range6 = netip.MustParsePrefix(n.IPv6Range)
-		next6, last6 = ipam.Usable(range6)
+	was := s.pools[n.ID].ranges()
+	var next6, last6 netip.Addr // a new IPv6 range: its addresses in order
+	if r.v6.IsValid() && !was.v6.IsValid() {
+		next6, last6 = ipam.Usable(r.v6)
 	}
 	for _, id := range s.netIfaces[n.ID].sorted() {
 		i := clone(s.ifaces[id])
-		changed := rebit(i.Addresses, n)
-		if range6.IsValid() {
+		changed := rebit(i.Addresses, s.nets(s.ifaces[id]).addrs, was, r)
+		if r.v6.IsValid() && !was.v6.IsValid() {
 			if !next6.IsValid() {
-				return nil, conflict("ipv6_range", "range %s is too small for the network's interfaces", n.IPv6Range)
+				return nil, conflict("ipv6_range", "range %s is too small for the network's interfaces", r.v6)
 			}
-			i.Addresses = append(i.Addresses, netip.PrefixFrom(next6, range6.Bits()).String())
+			i.Addresses = append(i.Addresses, netip.PrefixFrom(next6, r.v6.Bits()).String())
 			next6 = ipam.After(next6, last6)
 			changed = true
 		}
@@ -253,18 +276,14 @@ func (s *State) UpdateNetwork(ref string, edit func(*api.Network) error) (*api.N
 	return clone(n), nil
 }
 
-// rebit gives each address the prefix length of n's range of its family and
-// reports whether one changed.
-func rebit(addrs []string, n *api.Network) bool {
+// rebit gives each address (addrs as text, parsed the address of each) the
+// prefix length of its family's range in now where it differs from the
+// range it had, was, and reports whether one changed.
+func rebit(addrs []string, parsed []netip.Addr, was, now netRanges) bool {
 	changed := false
-	for k, a := range addrs {
-		p := netip.MustParsePrefix(a)
-		r := n.IPv4Range
-		if p.Addr().Is6() {
-			r = n.IPv6Range
-		}
-		if bits := netip.MustParsePrefix(r).Bits(); bits != p.Bits() {
-			addrs[k] = netip.PrefixFrom(p.Addr(), bits).String()
+	for k, a := range parsed {
+		if bits := now.of(a).Bits(); bits != was.of(a).Bits() {
+			addrs[k] = netip.PrefixFrom(a, bits).String()
 			changed = true
 		}
 	}
