@@ -39,27 +39,25 @@ type firewall struct {
 }
 
 // netPolicy is what the compilation of one network's interfaces shares:
-// its rules parsed and the From sets resolved.
+// its rules, parsed, and the From sets resolved.
 type netPolicy struct {
 	s       *State
 	n       *api.Network
 	rules   []*api.Rule
-	from    [][]selector // per rule; nil for "*"
-	to      [][]selector // per rule; nil for "*"
-	ports   [][]api.PortRange
+	parsed  []*parsedRule           // per rule
 	sets    map[string]*compiledSet // From sets by name
 	targets map[string]resolved     // selector text -> what it names
 }
 
-// compiledSet is a From set with the hash of its elements.
-type compiledSet struct {
-	set api.FirewallSet
-	sum uint64
+// parsedRule is a rule's selectors and ports, parsed once when the rule
+// enters memory rather than at every compile of its network's policy.
+type parsedRule struct {
+	from, to []selector // nil for "*"
+	ports    []api.PortRange
 }
 
-// newNetPolicy parses the rules of network n (validated when written).
-func (s *State) newNetPolicy(n *api.Network) *netPolicy {
-	np := &netPolicy{s: s, n: n, rules: s.netRules[n.ID], sets: map[string]*compiledSet{}, targets: map[string]resolved{}}
+// parseRule parses rule r, validated before it was stored.
+func parseRule(r *api.Rule) *parsedRule {
 	side := func(list []string) []selector {
 		var out []selector
 		for _, str := range list {
@@ -74,11 +72,22 @@ func (s *State) newNetPolicy(n *api.Network) *netPolicy {
 		}
 		return out
 	}
+	p := &parsedRule{from: side(r.From), to: side(r.To)}
+	p.ports, _ = parsePorts("ports", r.Protocol, r.Ports)
+	return p
+}
+
+// compiledSet is a From set with the hash of its elements.
+type compiledSet struct {
+	set api.FirewallSet
+	sum uint64
+}
+
+// newNetPolicy starts the compilation of network n's policy.
+func (s *State) newNetPolicy(n *api.Network) *netPolicy {
+	np := &netPolicy{s: s, n: n, rules: s.netRules[n.ID], sets: map[string]*compiledSet{}, targets: map[string]resolved{}}
 	for _, r := range np.rules {
-		np.from = append(np.from, side(r.From))
-		np.to = append(np.to, side(r.To))
-		ports, _ := parsePorts("ports", r.Protocol, r.Ports)
-		np.ports = append(np.ports, ports)
+		np.parsed = append(np.parsed, s.parsedRules[r.ID])
 	}
 	return np
 }
@@ -100,7 +109,7 @@ func (np *netPolicy) fromSet(k int) *compiledSet {
 		return cs
 	}
 	var ps []netip.Prefix
-	for j, sel := range np.from[k] {
+	for j, sel := range np.parsed[k].from {
 		ps = append(ps, np.target(np.rules[k].From[j], sel).prefixes()...)
 	}
 	cs := &compiledSet{set: api.FirewallSet{Name: name, Addresses: canonical(ps)}}
@@ -134,10 +143,11 @@ func (np *netPolicy) compile(i *api.Interface) *firewall {
 	sets := map[string]api.FirewallSet{}
 	sums := map[string]uint64{}
 	for k, r := range np.rules {
-		cr := api.FirewallRule{Action: r.Action, Protocol: r.Protocol, Ports: np.ports[k]}
-		if np.to[k] != nil {
+		pr := np.parsed[k]
+		cr := api.FirewallRule{Action: r.Action, Protocol: r.Protocol, Ports: pr.ports}
+		if pr.to != nil {
 			var ps []netip.Prefix
-			for j, sel := range np.to[k] {
+			for j, sel := range pr.to {
 				ps = append(ps, np.target(r.To[j], sel).within(own)...)
 			}
 			if len(ps) == 0 {
@@ -146,7 +156,7 @@ func (np *netPolicy) compile(i *api.Interface) *firewall {
 			ts := api.FirewallSet{Name: setName("t", r.To), Addresses: canonical(ps)}
 			cr.To, sets[ts.Name] = ts.Name, ts
 		}
-		if np.from[k] != nil {
+		if pr.from != nil {
 			fs := np.fromSet(k)
 			cr.From, sets[fs.set.Name], sums[fs.set.Name] = fs.set.Name, fs.set, fs.sum
 		}

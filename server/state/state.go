@@ -61,45 +61,46 @@ type core struct {
 	store store.Store
 	opts  Options
 
-	mu         sync.RWMutex
-	index      uint64
-	indexSeen  atomic.Uint64            // index, readable without mu (see applied)
-	inflight   atomic.Pointer[inflight] // the write whose commit is in flight, if any
-	networks   map[string]*api.Network
-	netByName  map[string]string
-	hosts      map[string]*api.Host
-	hostByName map[string]string
-	ifaces     map[string]*api.Interface
-	ifaceNets  map[string]*ifaceNets // interface id -> its parsed addresses
-	netIfaces  map[string]set        // network id -> interface ids
-	netDevices map[string]set        // network id -> its plain devices' interface ids
-	hostIfaces map[string]set        // host id -> interface ids
-	keyOwner   map[netKey]string     // (network, public or next key) -> interface id
-	conns      map[string]*api.Connection
-	ifaceConns map[string]set // interface id -> connection ids
-	rules      map[string]*api.Rule
-	netRules   map[string][]*api.Rule // network id -> its rules by position
-	rulesDirty set                    // networks whose netRules need sorting
-	firewalls  map[string]*firewall   // interface id -> compiled policy, when it has one
-	tokens     map[string]*tokenRecord
-	joins      map[string]*joinRecord
-	creds      map[string]*credRecord // host id -> credential
-	pools      map[string]*netPools   // network id -> address pools
-	hostIndex  map[string]uint64      // host id -> index of its last desired-state change
-	wakeMu     sync.Mutex             // guards hostWake, so waiters need only s.mu.RLock
-	hostWake   map[string]chan struct{}
-	reports    map[string]*api.StatusReport
-	history    history        // the last hour of the reported counters
-	changes    changeLog      // recent commits, for delta desired states
-	rotating   set            // interfaces whose next key awaits its peers (NextKeyReady unset)
-	waiting    map[string]set // rotating interface id -> hosts it still waits for (markKeysReady)
-	live       liveness       // agents' blocking queries, as signs of life
-	events     []api.Event    // ring of recent changes, oldest first
-	eventWake  chan struct{}
-	follow     *follow               // set when other servers write the store too
-	remote     map[string]remoteLive // host id -> another server's record of it
-	readyCheck set                   // hosts whose record shows a new applied index (leader's job)
-	audit      auditLog              // guarded by its own lock
+	mu          sync.RWMutex
+	index       uint64
+	indexSeen   atomic.Uint64            // index, readable without mu (see applied)
+	inflight    atomic.Pointer[inflight] // the write whose commit is in flight, if any
+	networks    map[string]*api.Network
+	netByName   map[string]string
+	hosts       map[string]*api.Host
+	hostByName  map[string]string
+	ifaces      map[string]*api.Interface
+	ifaceNets   map[string]*ifaceNets // interface id -> its parsed addresses
+	netIfaces   map[string]set        // network id -> interface ids
+	netDevices  map[string]set        // network id -> its plain devices' interface ids
+	hostIfaces  map[string]set        // host id -> interface ids
+	keyOwner    map[netKey]string     // (network, public or next key) -> interface id
+	conns       map[string]*api.Connection
+	ifaceConns  map[string]set // interface id -> connection ids
+	rules       map[string]*api.Rule
+	netRules    map[string][]*api.Rule // network id -> its rules by position
+	parsedRules map[string]*parsedRule // rule id -> its selectors and ports parsed
+	rulesDirty  set                    // networks whose netRules need sorting
+	firewalls   map[string]*firewall   // interface id -> compiled policy, when it has one
+	tokens      map[string]*tokenRecord
+	joins       map[string]*joinRecord
+	creds       map[string]*credRecord // host id -> credential
+	pools       map[string]*netPools   // network id -> address pools
+	hostIndex   map[string]uint64      // host id -> index of its last desired-state change
+	wakeMu      sync.Mutex             // guards hostWake, so waiters need only s.mu.RLock
+	hostWake    map[string]chan struct{}
+	reports     map[string]*api.StatusReport
+	history     history        // the last hour of the reported counters
+	changes     changeLog      // recent commits, for delta desired states
+	rotating    set            // interfaces whose next key awaits its peers (NextKeyReady unset)
+	waiting     map[string]set // rotating interface id -> hosts it still waits for (markKeysReady)
+	live        liveness       // agents' blocking queries, as signs of life
+	events      []api.Event    // ring of recent changes, oldest first
+	eventWake   chan struct{}
+	follow      *follow               // set when other servers write the store too
+	remote      map[string]remoteLive // host id -> another server's record of it
+	readyCheck  set                   // hosts whose record shows a new applied index (leader's job)
+	audit       auditLog              // guarded by its own lock
 }
 
 type set map[string]struct{}
@@ -146,7 +147,7 @@ func Open(st store.Store, log *slog.Logger, opts Options) (*State, error) {
 		hosts: map[string]*api.Host{}, hostByName: map[string]string{},
 		ifaces: map[string]*api.Interface{}, ifaceNets: map[string]*ifaceNets{}, netIfaces: map[string]set{}, netDevices: map[string]set{}, hostIfaces: map[string]set{}, keyOwner: map[netKey]string{},
 		conns: map[string]*api.Connection{}, ifaceConns: map[string]set{},
-		rules: map[string]*api.Rule{}, netRules: map[string][]*api.Rule{}, rulesDirty: set{}, firewalls: map[string]*firewall{},
+		rules: map[string]*api.Rule{}, netRules: map[string][]*api.Rule{}, parsedRules: map[string]*parsedRule{}, rulesDirty: set{}, firewalls: map[string]*firewall{},
 		tokens: map[string]*tokenRecord{}, joins: map[string]*joinRecord{}, creds: map[string]*credRecord{},
 		pools: map[string]*netPools{}, hostIndex: map[string]uint64{}, hostWake: map[string]chan struct{}{}, rotating: set{}, waiting: map[string]set{},
 		reports: map[string]*api.StatusReport{}, eventWake: make(chan struct{}), remote: map[string]remoteLive{}, readyCheck: set{},
@@ -551,8 +552,10 @@ func (s *State) apply(c change) {
 			s.rulesDirty.add(old.NetworkID)
 		}
 		setOrDelete(s.rules, c)
+		delete(s.parsedRules, c.id)
 		if r, ok := s.rules[c.id]; ok {
 			s.rulesDirty.add(r.NetworkID)
+			s.parsedRules[c.id] = parseRule(r)
 		}
 	case store.KindTokens:
 		setOrDelete(s.tokens, c)
