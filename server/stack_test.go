@@ -20,7 +20,8 @@ import (
 // BenchmarkBlockingQueryStack measures the goroutine stack that a waiting
 // blocking query holds (its connection's goroutine and net/http's background
 // reader) once the connection has answered a whole desired state of a
-// 100-host mesh, as every agent's has: the server holds one per agent.
+// 100-host mesh, as every agent's has, and the heap it holds (net/http's
+// buffers, the request): the server holds one per agent.
 // A stack grown by the answer shrinks at GC only while its waiting frames
 // use under a quarter of it, so the depth of the waiting path decides
 // between 8 and 16 KB a connection.
@@ -42,7 +43,7 @@ func BenchmarkBlockingQueryStack(b *testing.B) {
 		}
 		creds[k] = reg.Credential
 	}
-	var stacks, used float64
+	var stacks, used, heap float64
 	for b.Loop() {
 		before := stackMetrics()
 		// Raw connections: the client side holds no goroutines to count.
@@ -54,12 +55,14 @@ func BenchmarkBlockingQueryStack(b *testing.B) {
 		after := stackMetrics()
 		stacks = float64(after[0]-before[0]) / hosts
 		used = float64(after[1]-before[1]) / hosts
+		heap = float64(after[2]-before[2]) / hosts
 		for _, c := range conns {
 			c.Close()
 		}
 	}
 	b.ReportMetric(stacks, "stack-B/query")
 	b.ReportMetric(used, "used-B/query")
+	b.ReportMetric(heap, "heap-B/query")
 }
 
 // waitingQuery opens a connection as host cred, reads its whole desired
@@ -93,12 +96,12 @@ func waitingQuery(tb testing.TB, addr, cred string) net.Conn {
 }
 
 // stackMetrics returns, after GCs that shrink what they can, the bytes of
-// goroutine stacks and the bytes of them in use.
-func stackMetrics() [2]uint64 {
+// goroutine stacks, the bytes of them in use and the live heap.
+func stackMetrics() [3]uint64 {
 	for range 4 { // each GC halves a shrinkable stack once
 		runtime.GC()
 	}
-	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/scan/stack:bytes"}}
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	rtmetrics.Read(s)
-	return [2]uint64{s[0].Value.Uint64(), s[1].Value.Uint64()}
+	return [3]uint64{s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64()}
 }
