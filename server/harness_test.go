@@ -15,7 +15,7 @@ import (
 
 // testServer is a real server on a loopback port with a bbolt file in a temp dir.
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *Server
 	dir     string
 	url     string
@@ -31,7 +31,7 @@ func startServer(t *testing.T, dir string) *testServer {
 
 // startServerWith starts a server with cfg; the address, data dir and
 // heartbeat grace default to a free loopback port, a temp dir and 2s.
-func startServerWith(t *testing.T, cfg Config) *testServer {
+func startServerWith(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -98,7 +98,7 @@ func (ts *testServer) raw(method, path, secret, contentType, body string) (int, 
 	return resp.StatusCode, string(b)
 }
 
-func must[T any](t *testing.T) func(v T, err error) T {
+func must[T any](t testing.TB) func(v T, err error) T {
 	return func(v T, err error) T {
 		t.Helper()
 		if err != nil {

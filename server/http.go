@@ -113,82 +113,100 @@ func badRequest(field, format string, args ...any) error {
 }
 
 // handler wraps a route: authentication, body checks, the call, and the answer.
+// The call runs from a small frame: a blocking query waits in it, and a
+// connection's stack shrinks at GC only while under a quarter of it is in
+// use (admit and answer are deep; the route is passed by pointer, not as
+// 200 bytes of arguments in each frame).
 func (s *Server) handler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		req := &request{Request: r, w: w, s: s, st: s.state, vars: mux.Vars(r)}
-		v, err := s.serve(rt, req)
-		for _, f := range req.done {
-			f()
+		var v any
+		err := s.admit(&rt, req)
+		if err == nil {
+			v, err = s.handle(&rt, req)
 		}
-		if audited(rt) && req.who != nil {
-			s.audit(rt, req, v, err)
-		}
-		if rt.auth == authJoin {
-			s.metrics.registration(err)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		switch a := v.(type) {
-		case noContent:
-			w.WriteHeader(http.StatusNoContent)
-		case text:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			io.WriteString(w, string(a))
-		case http.Handler: // answers itself (the metrics scrape)
-			a.ServeHTTP(w, r)
-		case created:
-			writeJSON(w, r, http.StatusCreated, a.v)
-		default:
-			writeJSON(w, r, http.StatusOK, v)
-		}
+		s.answer(&rt, req, v, err)
 	})
 }
 
-func (s *Server) serve(rt route, req *request) (any, error) {
+// admit checks a request before its route is called: origin, path
+// variables, authentication, permissions and body; it also prepares the
+// audit entry.
+func (s *Server) admit(rt *route, req *request) error {
 	r := req.Request
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if err := checkOrigin(r); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for name, v := range req.vars {
 		if len(v) > maxRef {
-			return nil, badRequest(name, "is longer than %d characters", maxRef)
+			return badRequest(name, "is longer than %d characters", maxRef)
 		}
 	}
 	if rt.auth != authNone {
 		if err := s.authenticate(req); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if audited(rt) {
-		req.target = s.auditBefore(rt, req)
+	if audited(*rt) {
+		req.target = s.auditBefore(*rt, req)
 	}
 	switch {
 	case rt.auth == authManagement && req.who.Token == nil:
-		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a management token"}
+		return &apiError{status: http.StatusForbidden, message: "this endpoint takes a management token"}
 	case rt.auth == authManagement && rt.resource != "" && !req.who.AllowedAny(rt.resource, rt.access):
-		return nil, &apiError{status: http.StatusForbidden, message: fmt.Sprintf("token has no %s access to %s", rt.access, rt.resource)}
+		return &apiError{status: http.StatusForbidden, message: fmt.Sprintf("token has no %s access to %s", rt.access, rt.resource)}
 	case rt.auth == authHost && req.who.HostID == "":
-		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a host credential"}
+		return &apiError{status: http.StatusForbidden, message: "this endpoint takes a host credential"}
 	case rt.auth == authJoin && req.who.Join == nil:
-		return nil, &apiError{status: http.StatusForbidden, message: "this endpoint takes a join token"}
+		return &apiError{status: http.StatusForbidden, message: "this endpoint takes a join token"}
 	}
 	limit := cmp.Or(rt.maxBody, maxBody)
 	if rt.bodyLimit != nil {
 		limit = rt.bodyLimit(req)
 	}
 	if err := req.readBody(limit); err != nil {
-		return nil, err
+		return err
 	}
-	if audited(rt) {
-		req.record = &state.AuditRecord{Entry: s.auditEntry(rt, req)}
+	if audited(*rt) {
+		req.record = &state.AuditRecord{Entry: s.auditEntry(*rt, req)}
 		req.st = s.state.WithAudit(req.record)
 	}
-	return s.handle(rt, req)
+	return nil
+}
+
+// answer ends a request: its done functions, the audit entry and the
+// registration metric, then the answer or the error.
+func (s *Server) answer(rt *route, req *request, v any, err error) {
+	for _, f := range req.done {
+		f()
+	}
+	if audited(*rt) && req.who != nil {
+		s.audit(*rt, req, v, err)
+	}
+	if rt.auth == authJoin {
+		s.metrics.registration(err)
+	}
+	w, r := req.w, req.Request
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch a := v.(type) {
+	case noContent:
+		w.WriteHeader(http.StatusNoContent)
+	case text:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, string(a))
+	case http.Handler: // answers itself (the metrics scrape)
+		a.ServeHTTP(w, r)
+	case created:
+		writeJSON(w, r, http.StatusCreated, a.v)
+	default:
+		writeJSON(w, r, http.StatusOK, v)
+	}
 }
 
 // maxStaleRetries bounds how often a write that another server's write
@@ -198,7 +216,7 @@ const maxStaleRetries = 10
 // handle calls the route. A server cut off from a shared store answers
 // nothing from memory (it may be stale); a write that another server's
 // write overtook runs again once this server has caught up.
-func (s *Server) handle(rt route, req *request) (any, error) {
+func (s *Server) handle(rt *route, req *request) (any, error) {
 	if rt.auth != authNone && !rt.unhealthyOK {
 		if err := s.state.Healthy(); err != nil {
 			return nil, err
@@ -569,14 +587,21 @@ func errorAnswer(err error) (int, api.ErrorDetail, string) {
 	return http.StatusInternalServerError, api.ErrorDetail{Message: "internal error"}, ""
 }
 
-// logRequests logs each request at debug level.
+// logRequests logs each request at debug level. Every blocking query waits
+// under this frame: the log line is built in logRequest, outside it.
 func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		if log.Enabled(r.Context(), slog.LevelDebug) {
+			logRequest(log, r, sw.status, start)
+		}
 	})
+}
+
+func logRequest(log *slog.Logger, r *http.Request, status int, start time.Time) {
+	log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", status, "duration", time.Since(start))
 }
 
 type statusWriter struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,10 +95,21 @@ func (m *metrics) onCommit(tx time.Duration, woken int) {
 }
 
 // instrument counts and times a route's requests under its path template.
+// It does what promhttp's InstrumentHandlerCounter and
+// InstrumentHandlerDuration do, in one small frame rather than two large
+// ones: every blocking query waits under it, and a connection's stack
+// shrinks at GC only while under a quarter of it is in use (see handler).
+// A route takes one method, its label.
 func (m *metrics) instrument(rt route, h http.Handler) http.Handler {
-	l := prometheus.Labels{"route": "/api/v1" + rt.path}
-	return promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(l),
-		promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(l), h))
+	l := prometheus.Labels{"route": "/api/v1" + rt.path, "method": strings.ToLower(rt.method)}
+	requests, duration := m.requests.MustCurryWith(l), m.duration.MustCurryWith(l)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		duration.WithLabelValues().Observe(time.Since(start).Seconds())
+		requests.WithLabelValues(strconv.Itoa(sw.status)).Inc()
+	})
 }
 
 // registration counts a registration's result.

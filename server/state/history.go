@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -24,15 +25,16 @@ import (
 const (
 	// HistoryPoints is how many one-minute points a series keeps.
 	HistoryPoints = 60
-	// MaxPeerSeries bounds the peerings with a history (about 2 KB each):
+	// MaxPeerSeries bounds the peerings with a history (1.5 KB each):
 	// beyond it, new peerings get none (hosts always have theirs).
 	MaxPeerSeries = 10000
 )
 
-// point is one minute of counters: compact, as a fleet holds many.
+// point is one minute of counters: compact (24 bytes; a series of 60 is
+// 1.5 KB), as a fleet holds many.
 type point struct {
-	minute int32 // Unix minutes
-	hs     int64 // last handshake, Unix seconds; 0: none
+	minute int32  // Unix minutes
+	hs     uint32 // last handshake, Unix seconds (until 2106); 0: none
 	rx, tx int64
 }
 
@@ -48,8 +50,8 @@ type series struct {
 func (r *series) add(now time.Time, hs *time.Time, rx, tx int64) {
 	m := int32(now.Unix() / 60)
 	p := point{minute: m, rx: rx, tx: tx}
-	if hs != nil && !hs.IsZero() {
-		p.hs = hs.Unix()
+	if hs != nil && hs.Unix() > 0 && hs.Unix() <= math.MaxUint32 {
+		p.hs = uint32(hs.Unix())
 	}
 	if r.n > 0 {
 		last := (r.next + HistoryPoints - 1) % HistoryPoints
@@ -83,7 +85,7 @@ func (r *series) points(now time.Time) []api.CounterPoint {
 		}
 		cp := api.CounterPoint{Time: time.Unix(int64(p.minute)*60, 0).UTC(), RxBytes: p.rx, TxBytes: p.tx}
 		if p.hs != 0 {
-			hs := time.Unix(p.hs, 0).UTC()
+			hs := time.Unix(int64(p.hs), 0).UTC()
 			cp.LastHandshake = &hs
 		}
 		out = append(out, cp)
@@ -276,7 +278,7 @@ func (r *series) saved() []savedPoint {
 	out := make([]savedPoint, r.n)
 	for k := range r.n {
 		p := r.at(k)
-		out[k] = savedPoint{int64(p.minute), p.hs, p.rx, p.tx}
+		out[k] = savedPoint{int64(p.minute), int64(p.hs), p.rx, p.tx}
 	}
 	return out
 }
@@ -359,12 +361,14 @@ func (r *series) load(pts []savedPoint, now int32) error {
 			return fmt.Errorf("points[%d]: minute %d is not after the last point's and before now", k, p[0])
 		case p[1] < 0 || p[2] < 0 || p[3] < 0:
 			return fmt.Errorf("points[%d]: a negative handshake time or counter", k)
+		case p[1] > math.MaxUint32:
+			return fmt.Errorf("points[%d]: handshake time %d is after 2106", k, p[1])
 		}
 		prev = p[0]
 		if p[0] <= int64(now)-HistoryPoints {
 			continue
 		}
-		r.push(point{minute: int32(p[0]), hs: p[1], rx: p[2], tx: p[3]})
+		r.push(point{minute: int32(p[0]), hs: uint32(p[1]), rx: p[2], tx: p[3]})
 	}
 	return nil
 }

@@ -98,3 +98,33 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestSeriesLoad: a saved series loads back with its handshake times, and
+// points the compact form cannot hold (a handshake after 2106) or that are
+// not counters are refused.
+func TestSeriesLoad(t *testing.T) {
+	now := int32(time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC).Unix() / 60)
+	hs := int64(now)*60 - 30
+	for _, tc := range []struct {
+		name    string
+		pts     []savedPoint
+		wantErr bool
+	}{
+		{"kept", []savedPoint{{int64(now) - 1, hs, 10, 20}, {int64(now), 0, 30, 40}}, false},
+		{"handshake after 2106", []savedPoint{{int64(now), 1 << 32, 1, 1}}, true},
+		{"negative counter", []savedPoint{{int64(now), hs, -1, 1}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r series
+			err := r.load(tc.pts, now)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("load: %v, want an error: %v", err, tc.wantErr)
+			}
+			if err == nil {
+				if diff := cmp.Diff(tc.pts, r.saved()); diff != "" {
+					t.Errorf("saved after load (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
